@@ -1,0 +1,58 @@
+"""What a script or notebook calls. Everything the CLI does goes through these functions.
+
+    from mvgen import api
+    result = api.render_video("shots.yaml", audio="track.wav", model="tiny")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mvgen import pipeline
+from mvgen.audio.grid import BeatGrid
+from mvgen.pipeline import Job, RenderResult
+from mvgen.progress import ProgressCallback, null_progress
+from mvgen.timeline import RenderPlan
+
+__all__ = ["Job", "RenderResult", "analyze_audio", "load_project", "plan_video", "render_video"]
+
+
+def load_project(
+    shots: str | Path,
+    *,
+    audio: str | None = None,
+    out: str | None = None,
+    model: str | None = None,
+    device: str = "auto",
+) -> Job:
+    """Check a shot list and everything it names; raises ``MvgenError`` subclasses on bad input."""
+    return pipeline.prepare(shots, audio=audio, out=out, model=model, device=device)
+
+
+def analyze_audio(path: str | Path, *, use_cache: bool = True) -> BeatGrid:
+    """The beat grid of an audio file (tempo, beats, downbeats, sections)."""
+    from mvgen.audio.beats import analyze
+    from mvgen.audio.probe import probe_audio
+
+    return analyze(probe_audio(path), use_cache=use_cache)
+
+
+def plan_video(job: Job) -> RenderPlan:
+    """The cut sheet of a checked job."""
+    return pipeline.plan(job, pipeline.analyze(job))
+
+
+def render_video(
+    shots: str | Path,
+    *,
+    audio: str | None = None,
+    out: str | None = None,
+    model: str | None = None,
+    device: str = "auto",
+    force: bool = False,
+    only: set[str] | None = None,
+    progress: ProgressCallback = null_progress,
+) -> RenderResult:
+    """Render a shot list to ``OUT.mp4`` + ``OUT.json``."""
+    job = load_project(shots, audio=audio, out=out, model=model, device=device)
+    return pipeline.render(job, force=force, only=only, device=device, progress=progress)

@@ -1,0 +1,213 @@
+"""The command line: parse, call one api function, map the outcome to an exit code. No business logic."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+
+import click
+
+from mvgen import __version__
+from mvgen.errors import ExitCode, Interrupted, MvgenError
+
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+
+
+def _debug_enabled() -> bool:
+    return os.environ.get("MVGEN_DEBUG", "").strip() not in ("", "0", "false")
+
+
+def _only(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    ids = {v.strip() for v in value.split(",") if v.strip()}
+    if not ids:
+        raise click.BadParameter("give one or more shot ids separated by commas", param_hint="--only")
+    return ids
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mvgen")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs (or set MVGEN_DEBUG=1).")
+def cli(debug: bool) -> None:
+    """mvgen: a YAML shot list and a music track in, a beat-cut text-to-video music video out."""
+    if debug:
+        os.environ["MVGEN_DEBUG"] = "1"
+    logging.basicConfig(
+        level=logging.DEBUG if _debug_enabled() else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+_audio_opt = click.option("--audio", "-a", metavar="TRACK", help="Audio track (overrides `audio:`).")
+_model_opt = click.option("--model", "-m", metavar="MODEL", help="Preset, repo id or folder (overrides `model:`).")
+_shots_arg = click.argument("shots", type=click.Path(dir_okay=True, path_type=str))
+
+
+@cli.command()
+@_shots_arg
+@_audio_opt
+@click.option("--out", "-o", metavar="OUT.mp4", help="Output video (overrides `output:`).")
+@_model_opt
+@click.option("--force", is_flag=True, help="Regenerate every shot, ignoring the cache.")
+@click.option("--only", metavar="IDS", help="Regenerate just these shots (comma-separated ids).")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="auto: a live display on a terminal, plain lines otherwise; json: JSON lines.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final line.")
+def render(shots, audio, out, model, force, only, device, log_format, quiet) -> None:
+    """Render SHOTS (a shot list) to a music video."""
+    from mvgen import api
+    from mvgen.console import make_console
+
+    ids = _only(only)
+    console = make_console(log_format, quiet=quiet)
+    try:
+        result = api.render_video(
+            shots, audio=audio, out=out, model=model, device=device, force=force, only=ids, progress=console
+        )
+    finally:
+        close = getattr(console, "close", None)
+        if close:
+            close()
+    if log_format != "json":
+        click.echo(str(result.out))
+
+
+@cli.command()
+@_shots_arg
+@_audio_opt
+@_model_opt
+def validate(shots, audio, model) -> None:
+    """Check SHOTS and everything it names, render nothing."""
+    from mvgen import api
+
+    job = api.load_project(shots, audio=audio, model=model)
+    plan = api.plan_video(job)
+    click.echo(
+        f"ok: {job.shotlist.path}: {len(job.shotlist.shots.shots)} shots -> {len(plan.shots)} slots, "
+        f"{plan.duration_s:.2f}s at {plan.width}x{plan.height} {plan.fps:g} fps, model {job.model.name}"
+    )
+
+
+@cli.command()
+@_shots_arg
+@_audio_opt
+@_model_opt
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(shots, audio, model, as_json) -> None:
+    """Print the cut sheet: every shot's start, end, beats and frames."""
+    from mvgen import api
+
+    job = api.load_project(shots, audio=audio, model=model)
+    p = api.plan_video(job)
+    if as_json:
+        click.echo(json.dumps(p.to_json(), indent=2))
+        return
+    click.echo(
+        f"{job.shotlist.path} | model {p.model} | {p.tempo_bpm:.1f} BPM | fit {p.fit} | "
+        f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g})"
+    )
+    click.echo(f"{'#':>4}  {'id':<16} {'start':>8} {'end':>8} {'dur':>6} {'beats':>6} {'frames':>6} {'seed':>6}  prompt")
+    for s in p.shots:
+        prompt = s.prompt if len(s.prompt) <= 48 else s.prompt[:45] + "..."
+        rep = f"{s.id}" + (f" (x{s.repeat + 1})" if s.repeat else "")
+        click.echo(
+            f"{s.index + 1:>4}  {rep:<16} {s.start_s:8.3f} {s.end_s:8.3f} {s.end_s - s.start_s:6.2f} "
+            f"{s.length_beats:6.2f} {s.num_frames:6d} {s.seed:>6}  {prompt}"
+        )
+    unique = len(p.unique_shots())
+    click.echo(f"{len(p.shots)} slots, {unique} distinct shots to generate, {p.duration_s:.3f}s, {p.total_frames} frames")
+
+
+@cli.command()
+@click.argument("audio", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print the grid as JSON.")
+def beats(audio, as_json) -> None:
+    """Find the tempo, beats, downbeats and sections of AUDIO."""
+    from mvgen import api
+
+    grid = api.analyze_audio(audio)
+    if as_json:
+        click.echo(json.dumps(grid.to_json()))
+        return
+    click.echo(f"{audio}: {grid.tempo_bpm:.2f} BPM, {grid.duration_s:.2f}s")
+    click.echo(f"beats: {len(grid.beats_s)} (first {', '.join(f'{t:.3f}' for t in grid.beats_s[:4])} ...)")
+    click.echo(f"bars: {len(grid.downbeats_s)} of {grid.beats_per_bar} beats (first downbeat {grid.downbeats_s[0]:.3f}s)")
+    click.echo("sections: " + (", ".join(f"{t:.2f}s" for t in grid.sections_s) or "none found"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
+def models(as_json) -> None:
+    """List model presets: family, repo id, native fps and size, frame rule, local or not."""
+    from mvgen.config.presets import all_presets, cached_hub_index
+
+    rows = []
+    for p in all_presets().values():
+        local = True if p.builtin else (p.repo_id is not None and cached_hub_index(p.repo_id) is not None)
+        rows.append({**p.model_dump(), "frame_rule": p.frame_rule(), "local": local})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':<18} {'family':<7} {'fps':>4} {'size':>10} {'frames':>10} {'VRAM':>6} {'local':<5}  repo")
+    for r in rows:
+        size = f"{r['width']}x{r['height']}"
+        frames = f"{r['frame_rule']}<={r['max_frames']}"
+        click.echo(
+            f"{r['name']:<18} {r['family']:<7} {r['fps']:>4g} {size:>10} {frames:>10} {r['vram_gb']:>5.1f}G "
+            f"{'yes' if r['local'] else 'no':<5}  {r['repo_id'] or '(built in)'}"
+        )
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001
+    raise Interrupted("terminated (SIGTERM); finished shots are cached, re-run to resume")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and exit with the documented code."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    from mvgen.console import print_error
+
+    try:
+        cli.main(args=argv, prog_name="mvgen", standalone_mode=False)
+        return ExitCode.OK
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except click.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx else "mvgen"
+        print_error(exc.format_message(), hint=f"see `{cmd} --help`")
+        return ExitCode.BAD_INPUT
+    except MvgenError as exc:
+        if _debug_enabled():
+            traceback.print_exc()
+        print_error(exc)
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        print_error("interrupted; finished shots are cached, re-run to resume")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        return ExitCode.OK
+    except Exception as exc:  # a bug: say so in one line, traceback with --debug
+        if _debug_enabled():
+            traceback.print_exc()
+        print_error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="re-run with --debug for the traceback, and please report it",
+        )
+        return ExitCode.FAILURE

@@ -1,0 +1,230 @@
+"""Model presets (``configs/models/*.yaml``) and resolving a ``model:`` value to a model reference.
+
+A ``model:`` value is a preset name, a local diffusers folder, or a Hugging Face repo id. Nothing here
+imports torch or diffusers: resolving a model is cheap and happens before anything expensive.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mvgen.errors import ConfigError, SetupError
+
+Dtype = Literal["bfloat16", "float16", "float32"]
+
+# diffusers pipeline class -> family. A folder or repo whose model_index.json names one of these
+# is handled with that family's rules.
+PIPELINE_FAMILIES: dict[str, str] = {
+    "WanPipeline": "wan",
+    "WanImageToVideoPipeline": "wan",
+}
+
+_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ModelPreset(BaseModel):
+    """Everything mvgen needs to know about a model before loading it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    family: Literal["wan"]
+    description: str = ""
+    builtin: bool = False
+    repo_id: str | None = None
+    i2v_repo_id: str | None = None
+    fps: float = Field(gt=0, description="native frame rate the model was trained at")
+    width: int = Field(gt=0, description="native width")
+    height: int = Field(gt=0, description="native height")
+    size_multiple: int = Field(gt=0, description="width and height must be multiples of this")
+    frame_step: int = Field(gt=0, description="frames = frame_step * k + frame_offset")
+    frame_offset: int = Field(ge=0)
+    max_frames: int = Field(gt=0, description="most frames one call can make")
+    steps: int = Field(gt=0)
+    guidance: float = Field(ge=0)
+    dtype: Dtype = "bfloat16"
+    vram_gb: float = Field(ge=0, description="rough peak VRAM at the native size")
+    max_sequence_length: int = Field(gt=0)
+    render_scale: float = Field(1.0, gt=0, le=1, description="generate at this fraction of the output size")
+
+    def valid_frames(self, needed: int) -> int:
+        """Smallest frame count allowed by the frame rule that covers ``needed``, capped at the maximum."""
+        k = max(1, math.ceil((needed - self.frame_offset) / self.frame_step))
+        frames = self.frame_step * k + self.frame_offset
+        if frames > self.max_frames:
+            frames = self.frame_step * ((self.max_frames - self.frame_offset) // self.frame_step) + self.frame_offset
+        return frames
+
+    def frame_rule(self) -> str:
+        return f"{self.frame_step}k+{self.frame_offset}"
+
+
+# Defaults for a folder or repo id that is not a preset, by family.
+FAMILY_DEFAULTS: dict[str, dict[str, object]] = {
+    "wan": dict(
+        family="wan", fps=16, width=832, height=480, size_multiple=16, frame_step=4, frame_offset=1,
+        max_frames=81, steps=30, guidance=5.0, dtype="bfloat16", vram_gb=8.2, max_sequence_length=512,
+    ),
+}
+
+
+def presets_dir() -> Path:
+    """Installed wheels carry the presets as package data; a source checkout reads configs/models."""
+    packaged = resources.files("mvgen") / "presets"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[3] / "configs" / "models"
+
+
+def load_preset_file(path: Path) -> ModelPreset:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        preset = ModelPreset.model_validate(data)
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path}: invalid model preset: {str(exc).splitlines()[0]}") from None
+    if preset.name != path.stem:
+        raise ConfigError(f"{path}: preset name {preset.name!r} must match the file name {path.stem!r}")
+    return preset
+
+
+@cache
+def all_presets() -> dict[str, ModelPreset]:
+    folder = presets_dir()
+    return {p.stem: load_preset_file(p) for p in sorted(folder.glob("*.yaml"))}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved ``model:`` value. ``source`` is ``builtin`` (tiny), ``local`` (folder) or ``hub``."""
+
+    spec: str
+    preset: ModelPreset
+    source: Literal["builtin", "local", "hub"]
+    location: str  # folder path for local, repo id for hub, preset name for builtin
+
+    @property
+    def name(self) -> str:
+        return self.preset.name
+
+
+def hf_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _family_from_index(index_path: Path, spec: str) -> str:
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        cls = index["_class_name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"model {spec!r}: {index_path} is not a readable diffusers model_index.json") from None
+    family = PIPELINE_FAMILIES.get(cls)
+    if family is None:
+        supported = ", ".join(sorted(PIPELINE_FAMILIES))
+        raise ConfigError(f"model {spec!r}: pipeline class {cls} is not supported (supported: {supported})")
+    return family
+
+
+def _custom_preset(name: str, family: str, **extra: object) -> ModelPreset:
+    return ModelPreset(name=name, **{**FAMILY_DEFAULTS[family], **extra})  # type: ignore[arg-type]
+
+
+def cached_hub_index(repo_id: str) -> Path | None:
+    """model_index.json of ``repo_id`` in the local Hugging Face cache, or None. Never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "model_index.json")
+    return Path(found) if isinstance(found, str) else None
+
+
+def pull_hint(repo_id: str) -> str:
+    return (
+        f"download it on a machine with network access: `hf download {repo_id}` "
+        "(then copy the Hugging Face cache here, or point --model at the folder)"
+    )
+
+
+def resolve_model(spec: str, *, base_dir: Path | None = None) -> ModelRef:
+    """Turn a ``model:`` value into a ``ModelRef``. Cheap: reads at most one JSON file.
+
+    Raises ``ConfigError`` (exit 2) for a name that is nothing mvgen knows, and ``SetupError``
+    (exit 4) when a hub model's weights are not in the local cache while offline.
+    """
+    presets = all_presets()
+    if spec in presets:
+        preset = presets[spec]
+        if preset.builtin:
+            return ModelRef(spec, preset, "builtin", spec)
+        assert preset.repo_id is not None
+        _require_cached(preset.repo_id, spec)
+        return ModelRef(spec, preset, "hub", preset.repo_id)
+    folder = Path(spec).expanduser()
+    if not folder.is_absolute() and base_dir is not None and not folder.exists():
+        folder = base_dir / folder
+    if folder.is_dir():
+        index = folder / "model_index.json"
+        if not index.is_file():
+            raise ConfigError(f"model {spec!r}: folder has no model_index.json; is it a diffusers pipeline folder?")
+        family = _family_from_index(index, spec)
+        return ModelRef(spec, _custom_preset(folder.name, family), "local", str(folder.resolve()))
+    if _REPO_ID_RE.match(spec) and not spec.startswith((".", "/")):
+        found = _require_cached(spec, spec)
+        family = _family_from_index(found, spec) if found else "wan"
+        return ModelRef(spec, _custom_preset(spec, family, repo_id=spec), "hub", spec)
+    names = ", ".join(sorted(presets))
+    raise ConfigError(
+        f"unknown model {spec!r}: not a preset, a diffusers folder or a repo id",
+        hint=f"presets: {names} (see `mvgen models`)",
+    )
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """One quick TCP connect to the hub: fails in milliseconds on a machine without network,
+    where huggingface_hub itself would retry for ~25 s before giving up."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _require_cached(repo_id: str, spec: str) -> Path | None:
+    found = cached_hub_index(repo_id)
+    if found is not None:
+        return found
+    why = "HF_HUB_OFFLINE is set" if hf_offline() else "the Hugging Face Hub cannot be reached"
+    if hf_offline() or not _hub_reachable():
+        raise SetupError(
+            f"model {spec!r}: weights for {repo_id} are not in the Hugging Face cache and {why}",
+            hint=pull_hint(repo_id) + "; or try the whole pipeline now with --model tiny",
+        )
+    return None
+
+
+def generation_size(preset: ModelPreset, width: int, height: int) -> tuple[int, int]:
+    """The size the model renders at for an output of ``width`` x ``height``."""
+    if preset.render_scale >= 1:
+        return width, height
+    m = preset.size_multiple
+
+    def scaled(v: int) -> int:
+        return max(m, int(round(v * preset.render_scale / m)) * m)
+
+    return scaled(width), scaled(height)

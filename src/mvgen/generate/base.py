@@ -1,0 +1,55 @@
+"""The backend protocol and registry. A backend loads a model once and turns ``ShotRequest``s into
+frames; the pipeline handles caching, ordering and progress around it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from mvgen.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mvgen.config.presets import ModelRef
+
+StepCallback = Callable[[int, int], None]  # (step done, total steps)
+
+
+@dataclass(frozen=True)
+class ShotRequest:
+    shot_id: str
+    prompt: str
+    negative: str
+    seed: int
+    width: int
+    height: int
+    num_frames: int
+    steps: int
+    guidance: float
+    max_sequence_length: int
+
+
+class Backend(Protocol):
+    name: str
+
+    def load(self) -> None:
+        """Load the model (once). Raises SetupError when weights or the device are missing."""
+
+    def identity(self) -> dict[str, str]:
+        """``{"id": ..., "revision": ...}``: what goes into cache keys and the manifest."""
+
+    def generate(self, request: ShotRequest, on_step: StepCallback) -> np.ndarray:
+        """Frames as uint8 ``(num_frames, height, width, 3)``."""
+
+    def close(self) -> None:
+        """Free the model and device memory."""
+
+
+def get_backend(name: str, model: ModelRef, *, device: str = "auto") -> Backend:
+    if name == "local":
+        from mvgen.generate.local import LocalBackend
+
+        return LocalBackend(model, device=device)
+    raise ConfigError(f"unknown backend {name!r}", hint="available: local")

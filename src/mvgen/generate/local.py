@@ -1,0 +1,176 @@
+"""The ``local`` backend: one diffusers pipeline on one device, loaded once, shots in sequence."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from mvgen.config.presets import ModelRef, pull_hint
+from mvgen.errors import GenerationError, SetupError
+from mvgen.generate.base import ShotRequest, StepCallback
+
+log = logging.getLogger(__name__)
+
+_FULL_HASH_LIMIT = 64 * 1024 * 1024
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise SetupError(f"--device {requested}: no CUDA GPU is available here", hint="use --device cpu or auto")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SetupError("--device mps: Apple MPS is not available here", hint="use --device cpu or auto")
+    return requested
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A content hash of a model folder: full bytes for small folders, (name, size, mtime) for large
+    ones so that a 30 GB checkpoint is not re-read on every render."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    total = sum(p.stat().st_size for p in files)
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(folder)).encode())
+        if total <= _FULL_HASH_LIMIT:
+            h.update(p.read_bytes())
+        else:
+            st = p.stat()
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def quiet_libraries() -> None:
+    """mvgen draws the one progress display: silence diffusers' and transformers' own bars and
+    info chatter (``--debug`` keeps them)."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        return
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, model: ModelRef, *, device: str = "auto") -> None:
+        self.model = model
+        self.requested_device = device
+        self.device = "cpu"
+        self.pipe = None
+        self._identity: dict[str, str] | None = None
+
+    def _location(self) -> tuple[str, str]:
+        """(what to pass to from_pretrained, revision string)."""
+        if self.model.source == "builtin":
+            from mvgen.generate.tiny import ensure_tiny
+
+            quiet_libraries()
+            folder = ensure_tiny()
+            return str(folder), "sha256:" + folder_fingerprint(folder)
+        if self.model.source == "local":
+            folder = Path(self.model.location)
+            return str(folder), "sha256:" + folder_fingerprint(folder)
+        from mvgen.config.presets import cached_hub_index
+
+        index = cached_hub_index(self.model.location)
+        revision = index.parent.name if index is not None else "main"
+        return self.model.location, revision
+
+    def identity(self) -> dict[str, str]:
+        if self._identity is None:
+            _, revision = self._location()
+            model_id = self.model.location if self.model.source != "local" else self.model.spec
+            self._identity = {"id": model_id, "name": self.model.name, "revision": revision}
+        return self._identity
+
+    def load(self) -> None:
+        if self.pipe is not None:
+            return
+        import torch
+        from diffusers import DiffusionPipeline
+
+        quiet_libraries()
+        self.device = pick_device(self.requested_device)
+        dtype = getattr(torch, self.model.preset.dtype) if self.device == "cuda" else torch.float32
+        location, _ = self._location()
+        log.info("loading %s on %s (%s)", location, self.device, dtype)
+        try:
+            pipe = DiffusionPipeline.from_pretrained(location, dtype=dtype, use_safetensors=True)
+        except OSError as exc:
+            if self.model.source == "hub":
+                raise SetupError(
+                    f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}",
+                    hint=pull_hint(location),
+                ) from None
+            raise SetupError(f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}") from None
+        pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
+        self.pipe = pipe.to(self.device)
+
+    def generate(self, request: ShotRequest, on_step: StepCallback) -> np.ndarray:
+        import torch
+
+        if self.pipe is None:
+            self.load()
+        steps = request.steps
+
+        def step_end(pipe, i, t, kwargs):  # diffusers' callback_on_step_end signature
+            on_step(i + 1, steps)
+            return {}
+
+        generator = torch.Generator(device="cpu").manual_seed(request.seed)
+        try:
+            with torch.inference_mode():
+                out = self.pipe(
+                    prompt=request.prompt,
+                    negative_prompt=request.negative or None,
+                    height=request.height,
+                    width=request.width,
+                    num_frames=request.num_frames,
+                    num_inference_steps=steps,
+                    guidance_scale=request.guidance,
+                    generator=generator,
+                    output_type="np",
+                    max_sequence_length=request.max_sequence_length,
+                    callback_on_step_end=step_end,
+                )
+        except torch.OutOfMemoryError as exc:
+            raise GenerationError(
+                f"shot {request.shot_id!r}: out of GPU memory at {request.width}x{request.height}, "
+                f"{request.num_frames} frames",
+                hint="use a smaller video size or a smaller model",
+            ) from exc
+        frames = np.asarray(out.frames[0])
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise GenerationError(f"shot {request.shot_id!r}: the pipeline returned frames of shape {frames.shape}")
+        return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    def close(self) -> None:
+        if self.pipe is None:
+            return
+        self.pipe = None
+        import gc
+
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # freeing memory is best-effort
+            pass
+

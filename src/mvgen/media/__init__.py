@@ -1,0 +1,1 @@
+"""Media: the ffmpeg wrapper, per-shot clips and final assembly. The only package importing moviepy."""

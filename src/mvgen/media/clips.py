@@ -1,0 +1,31 @@
+"""Per-shot clips in the cache: the generated frames, stored losslessly (H.264 RGB, qp 0) at the
+model's native frame rate. Lossless because every frame is re-encoded once more at assembly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mvgen.errors import EncodeError
+from mvgen.media.ffmpeg import finish_ffmpeg_writer, open_ffmpeg_writer
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Write uint8 frames ``(n, h, w, 3)`` to ``path`` as a lossless clip."""
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise EncodeError(f"{path.name}: expected uint8 frames (n, h, w, 3), got {frames.dtype} {frames.shape}")
+    n, h, w, _ = frames.shape
+    proc = open_ffmpeg_writer(
+        [
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:.6g}", "-i", "-",
+            "-c:v", "libx264rgb", "-qp", "0", "-preset", "ultrafast", "-pix_fmt", "rgb24",
+            "-f", "mp4", str(path),
+        ]
+    )  # fmt: skip
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+    except BrokenPipeError:
+        pass  # ffmpeg died; finish_ffmpeg_writer reports why
+    finish_ffmpeg_writer(proc, what=f"writing clip {path.name}")

@@ -1,0 +1,113 @@
+"""The one wrapper around the ffmpeg binary: argv lists only (never a shell), the command logged at
+debug level, and the last meaningful stderr line raised as the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from mvgen.errors import EncodeError, SetupError
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+
+
+@cache
+def ffmpeg_exe() -> str:
+    """The ffmpeg shipped by imageio-ffmpeg (or IMAGEIO_FFMPEG_EXE)."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # RuntimeError when the bundled binary is missing
+        raise SetupError(
+            f"ffmpeg not found: {exc}", hint="pip install imageio-ffmpeg, or set IMAGEIO_FFMPEG_EXE"
+        ) from None
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("frame=", "size=", "video:", "[out#")):
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def run_ffmpeg(args: list[str], *, what: str, stdin: bytes | None = None) -> str:
+    """Run ``ffmpeg -hide_banner -nostdin <args>``; return stderr; raise ``EncodeError`` on failure."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin" if stdin is None else "-y", *args]
+    log.debug("ffmpeg: %s", cmd)
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            raise EncodeError(f"{what}: ffmpeg was killed by signal {-proc.returncode}")
+        raise EncodeError(f"{what}: ffmpeg failed: {_last_error_line(stderr)}")
+    return stderr
+
+
+def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:
+    """Start ffmpeg reading raw frames on stdin (the caller writes, closes and waits)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+    log.debug("ffmpeg: %s", cmd)
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish_ffmpeg_writer(proc: subprocess.Popen[bytes], *, what: str) -> None:
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.close()
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    if proc.wait() != 0:
+        raise EncodeError(f"{what}: ffmpeg failed: {_last_error_line(stderr)}")
+
+
+_AUDIO_RE = re.compile(r"Stream #\S+.*?: Audio: [^,]+, (\d+) Hz, ([^,]+)")
+_TIME_RE = re.compile(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)")
+
+
+def probe_audio_stream(path: Path):  # -> AudioInfo | None (imported lazily to keep layers one-way)
+    """Decode ``path``'s first audio stream with ffmpeg to count its length; None if there is none."""
+    from mvgen.audio.probe import AudioInfo
+
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0", "-f", "null", "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    m = _AUDIO_RE.search(stderr)
+    times = _TIME_RE.findall(stderr)
+    if proc.returncode != 0 or not m or not times:
+        return None
+    rate = int(m.group(1))
+    layout = m.group(2).strip()
+    ch_match = re.match(r"(\d+) channels", layout)
+    channels = int(ch_match.group(1)) if ch_match else _CHANNEL_LAYOUTS.get(layout.split("(")[0], 2)
+    h, mnt, s = times[-1]
+    return AudioInfo(path, rate, channels, int(h) * 3600 + int(mnt) * 60 + float(s))
+
+
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO_RE = re.compile(r"Stream #\S+.*?: Video: (\w+)[^,]*, (\w+)[^,]*(?:\([^)]*\))?.*?, (\d+)x(\d+)")
+
+
+def probe_streams(path: Path) -> dict[str, object]:
+    """What ffmpeg says of a media file's container and first video/audio streams (header only)."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, check=False
+    )
+    stderr = proc.stderr.decode("utf-8", "replace")
+    info: dict[str, object] = {}
+    d = _DURATION_RE.search(stderr)
+    if d:
+        info["duration_s"] = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3))
+    v = _VIDEO_RE.search(stderr)
+    if v:
+        info.update(video_codec=v.group(1), pix_fmt=v.group(2), width=int(v.group(3)), height=int(v.group(4)))
+    a = _AUDIO_RE.search(stderr)
+    if a:
+        codec = re.search(r"Audio: (\w+)", a.group(0))
+        info.update(audio_codec=codec.group(1) if codec else "?", sample_rate=int(a.group(1)))
+    return info

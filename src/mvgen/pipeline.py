@@ -1,0 +1,316 @@
+"""The orchestrator: preflight -> analyze -> plan -> generate -> assemble.
+
+Everything a user can get wrong is checked in ``prepare`` before any model loads. Generated shots
+go to the content-addressed cache as they finish, so an interrupted render resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mvgen import __version__
+from mvgen.audio.grid import BeatGrid
+from mvgen.audio.probe import AudioInfo, probe_audio
+from mvgen.cache import ShotCache, shot_key
+from mvgen.config.loader import LoadedShotList, load_shotlist, locate
+from mvgen.config.presets import ModelRef, resolve_model
+from mvgen.errors import ConfigError, GenerationError, MvgenError
+from mvgen.files import atomic_write_text, sha256_file
+from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
+from mvgen.timeline import FieldError, RenderPlan, plan_video
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A fully checked render job: nothing in it can be a user's mistake any more."""
+
+    shotlist: LoadedShotList
+    audio: AudioInfo
+    audio_sha256: str
+    model: ModelRef
+    out: Path
+
+    @property
+    def manifest_path(self) -> Path:
+        return manifest_path_for(self.out)
+
+
+def manifest_path_for(out: Path) -> Path:
+    return out.with_suffix(".json")
+
+
+def _resolve_out(loaded: LoadedShotList, out: str | None) -> Path:
+    if out is not None:
+        p = Path(out).expanduser()
+    elif loaded.shots.output:
+        p = loaded.base_dir / Path(loaded.shots.output).expanduser()
+    else:
+        p = loaded.path.resolve().with_suffix(".mp4")
+    where = "--out" if out is not None else f"{locate(loaded, ('output',))}: output"
+    if p.suffix.lower() != ".mp4":
+        raise ConfigError(f"{where}: the output must be an .mp4 file (got {p.name!r})")
+    if p.is_dir():
+        raise ConfigError(f"{where}: {p} is a folder; name an .mp4 file")
+    if p.resolve() == loaded.path.resolve():
+        raise ConfigError(f"{where}: the output would overwrite the shot list")
+    parent = p.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"{where}: {parent} is not a folder")
+    return p
+
+
+def _resolve_audio(loaded: LoadedShotList, audio: str | None) -> Path:
+    if audio is not None:
+        return Path(audio).expanduser()
+    if loaded.shots.audio:
+        return loaded.base_dir / Path(loaded.shots.audio).expanduser()
+    raise ConfigError(
+        f"{loaded.path}: no audio track: set `audio:` in the shot list or pass --audio TRACK",
+    )
+
+
+def prepare(
+    shots_path: str | Path,
+    *,
+    audio: str | None = None,
+    out: str | None = None,
+    model: str | None = None,
+    device: str = "auto",
+) -> Job:
+    """Check everything a render needs, cheaply: shot list, output path, audio, model, device."""
+    loaded = load_shotlist(shots_path)
+    out_path = _resolve_out(loaded, out)
+    audio_path = _resolve_audio(loaded, audio)
+    info = probe_audio(audio_path)
+    if info.path.resolve() == out_path.resolve():
+        raise ConfigError(f"{out_path}: the output would overwrite the audio track")
+    model_spec = model or loaded.shots.model
+    try:
+        ref = resolve_model(model_spec, base_dir=loaded.base_dir)
+    except ConfigError as exc:
+        where = "--model" if model else f"{locate(loaded, ('model',))}: model"
+        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+    if device != "auto":
+        from mvgen.generate.local import pick_device
+
+        pick_device(device)
+    return Job(loaded, info, sha256_file(info.path), ref, out_path)
+
+
+def analyze(job: Job, *, use_cache: bool = True) -> BeatGrid:
+    from mvgen.audio.beats import analyze as analyze_audio
+
+    return analyze_audio(job.audio, digest=job.audio_sha256, use_cache=use_cache)
+
+
+def plan(job: Job, grid: BeatGrid) -> RenderPlan:
+    try:
+        return plan_video(job.shotlist.shots, grid, job.model.preset, model_name=job.model.name)
+    except FieldError as exc:
+        raise ConfigError(f"{locate(job.shotlist, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint) from None
+
+
+def _loc(loc: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(loc))
+
+
+@dataclass
+class ShotOutcome:
+    cache_key: str
+    cached: bool
+    seconds: float
+
+
+@dataclass
+class RenderResult:
+    out: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+    generated: int
+    cached: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _request_for(plan_: RenderPlan, shot):
+    from mvgen.generate.base import ShotRequest
+
+    return ShotRequest(
+        shot_id=shot.id,
+        prompt=shot.prompt,
+        negative=shot.negative,
+        seed=shot.seed,
+        width=plan_.gen_width,
+        height=plan_.gen_height,
+        num_frames=shot.num_frames,
+        steps=plan_.steps,
+        guidance=plan_.guidance,
+        max_sequence_length=plan_.max_sequence_length,
+    )
+
+
+def _check_only(plan_: RenderPlan, only: set[str] | None, job: Job) -> None:
+    if not only:
+        return
+    known = {s.id for s in plan_.shots}
+    unknown = sorted(only - known)
+    if unknown:
+        raise ConfigError(
+            f"--only: no shot with id {', '.join(map(repr, unknown))} in {job.shotlist.path}",
+            hint=f"ids: {', '.join(sorted(known)[:20])}",
+        )
+
+
+def render(
+    job: Job,
+    *,
+    force: bool = False,
+    only: set[str] | None = None,
+    backend: str = "local",
+    device: str = "auto",
+    progress: ProgressCallback = null_progress,
+    cache: ShotCache | None = None,
+) -> RenderResult:
+    """Render a prepared job end to end and write ``OUT.mp4`` and ``OUT.json``."""
+    from mvgen.generate import get_backend
+    from mvgen.media.assemble import assemble
+    from mvgen.media.clips import write_clip
+
+    t_start = time.monotonic()
+    timings: dict[str, float] = {}
+    cache = cache or ShotCache()
+
+    progress(ProgressEvent("stage", stage="analyze", message=f"analysing {job.audio.path.name}"))
+    t0 = time.monotonic()
+    grid = analyze(job)
+    plan_ = plan(job, grid)
+    _check_only(plan_, only, job)
+    timings["analyze_plan_s"] = time.monotonic() - t0
+
+    gen = get_backend(backend, job.model, device=device)
+    ident = gen.identity()
+    keys = [shot_key(model_id=ident["id"], model_revision=ident["revision"], prompt=s.prompt, negative=s.negative,
+                     seed=s.seed, width=plan_.gen_width, height=plan_.gen_height, num_frames=s.num_frames,
+                     steps=plan_.steps, guidance=plan_.guidance, max_sequence_length=plan_.max_sequence_length)
+            for s in plan_.shots]  # fmt: skip
+    regenerate = {k for k, s in zip(keys, plan_.shots, strict=True) if force or (only and s.id in only)}
+    outcomes: dict[str, ShotOutcome] = {}
+    todo = []
+    for k, s in zip(keys, plan_.shots, strict=True):
+        if k in outcomes or any(k == t[0] for t in todo):
+            continue
+        if k not in regenerate and cache.get(k) is not None:
+            outcomes[k] = ShotOutcome(k, True, 0.0)
+            progress(ProgressEvent("shot_cached", shot=s.id, index=s.index, total=len(plan_.shots)))
+        else:
+            todo.append((k, s))
+
+    progress(ProgressEvent("stage", stage="generate", total=len(todo),
+                           message=f"{len(todo)} shot(s) to generate, {len(outcomes)} cached"))  # fmt: skip
+    t0 = time.monotonic()
+    if todo:
+        gen.load()
+        timings["load_model_s"] = time.monotonic() - t0
+        try:
+            for n, (k, s) in enumerate(todo):
+                progress(ProgressEvent("shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps,
+                                       message=s.prompt))  # fmt: skip
+                ts = time.monotonic()
+
+                def on_step(step: int, steps: int, _s=s, _n=n) -> None:
+                    progress(ProgressEvent("step", shot=_s.id, index=_n, total=len(todo), step=step, steps=steps))
+
+                try:
+                    frames = gen.generate(_request_for(plan_, s), on_step)
+                except MvgenError:
+                    raise
+                except Exception as exc:
+                    raise GenerationError(f"shot {s.id!r}: generation failed: {type(exc).__name__}: {exc}") from exc
+                meta = {"shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
+                        "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]),
+                        "height": int(frames.shape[1]), "fps": plan_.native_fps, "model": ident,
+                        "steps": plan_.steps, "guidance": plan_.guidance, "seconds": 0.0}  # fmt: skip
+                seconds = time.monotonic() - ts
+                meta["seconds"] = round(seconds, 3)
+                with cache.writer(k, meta) as folder:
+                    write_clip(folder / "clip.mp4", frames, plan_.native_fps)
+                outcomes[k] = ShotOutcome(k, False, seconds)
+                progress(ProgressEvent("shot_done", shot=s.id, index=n, total=len(todo), seconds=seconds))
+        finally:
+            gen.close()  # free the model before assembly
+    timings["generate_s"] = time.monotonic() - t0
+
+    progress(ProgressEvent("stage", stage="assemble", total=plan_.total_frames,
+                           message=f"encoding {plan_.total_frames} frames to {job.out.name}"))  # fmt: skip
+    t0 = time.monotonic()
+    clips = []
+    for k in keys:
+        entry = cache.get(k)
+        if entry is None:
+            raise GenerationError(f"cache entry {k} vanished during the render (was the cache cleared?)")
+        clips.append(entry.clip)
+
+    def on_frame(frame: int) -> None:
+        if frame % 48 == 0 or frame == plan_.total_frames - 1:
+            progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
+
+    stream_info = assemble(plan_, clips, job.audio, job.out, on_frame=on_frame)
+    timings["assemble_s"] = time.monotonic() - t0
+
+    first_use: set[str] = set()
+    shot_rows = []
+    for k, s in zip(keys, plan_.shots, strict=True):
+        o = outcomes[k]
+        reused = k in first_use
+        first_use.add(k)
+        shot_rows.append({
+            "id": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
+            "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
+            "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
+            "repeat": s.repeat, "cache_key": k, "cached": o.cached or reused,
+            "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
+        })  # fmt: skip
+    total = time.monotonic() - t_start
+    manifest = {
+        "mvgen_version": __version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "shotlist": str(job.shotlist.path),
+        "model": {**ident, "family": job.model.preset.family},
+        "audio": {
+            "path": str(job.audio.path),
+            "sha256": job.audio_sha256,
+            "duration_s": round(job.audio.duration_s, 6),
+            "tempo_bpm": round(grid.tempo_bpm, 3),
+            "sample_rate": job.audio.sample_rate,
+            "channels": job.audio.channels,
+        },
+        "video": {
+            "path": str(job.out),
+            "width": plan_.width,
+            "height": plan_.height,
+            "fps": plan_.fps,
+            "frames": plan_.total_frames,
+            "duration_s": round(plan_.duration_s, 6),
+            "gen_width": plan_.gen_width,
+            "gen_height": plan_.gen_height,
+            "native_fps": plan_.native_fps,
+        },
+        "generation": {"steps": plan_.steps, "guidance": plan_.guidance, "backend": backend},
+        "fit": plan_.fit,
+        "shots": shot_rows,
+        "timings_s": {k: round(v, 3) for k, v in {**timings, "total_s": total}.items()},
+        "verified": stream_info,
+    }
+    atomic_write_text(job.manifest_path, json.dumps(manifest, indent=2) + "\n")
+    generated = sum(1 for o in outcomes.values() if not o.cached)
+    progress(ProgressEvent("done", seconds=total, message=str(job.out),
+                           extra={"generated": generated, "cached": len(plan_.shots) - generated}))  # fmt: skip
+    return RenderResult(job.out, job.manifest_path, manifest, generated, len(plan_.shots) - generated, total, timings)

@@ -1,0 +1,265 @@
+"""Planning: (shot list, beat grid, model preset) -> RenderPlan. Pure functions, no I/O, no torch.
+
+The song is the timeline. The first shot starts at 0; every later cut falls on the output frame
+nearest to its beat (for bar lengths, its downbeat). ``fit`` decides how the shot list covers
+the song: ``loop`` repeats it, ``stretch`` scales it, ``trim`` ends the video after the last shot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from mvgen.audio.grid import BeatGrid, GridAxis
+from mvgen.config.presets import ModelPreset, generation_size
+from mvgen.config.schema import ShotList, Unit
+from mvgen.errors import ConfigError
+
+PLAN_VERSION = 1
+MAX_PLANNED_SHOTS = 20_000
+
+
+class FieldError(ConfigError):
+    """A ConfigError about one shot-list field; the caller adds the file, line and column."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.loc = loc
+
+
+@dataclass(frozen=True)
+class PlannedShot:
+    index: int  # position in the video (0-based)
+    id: str
+    source_index: int  # position in the shot list
+    repeat: int  # 0 on the first pass through the list, 1 on the second (fit: loop) ...
+    prompt: str  # the full prompt, style appended
+    negative: str
+    seed: int
+    start_s: float
+    end_s: float
+    start_frame: int  # output frames [start_frame, end_frame)
+    end_frame: int
+    slot_frames: int  # the slot's full length in output frames (> end-start when cut at the song's end)
+    num_frames: int  # frames generated at the model's native fps
+    length_beats: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    model: str
+    family: str
+    native_fps: float
+    width: int  # output
+    height: int
+    fps: float
+    gen_width: int  # what the model renders; upscaled to width x height when smaller
+    gen_height: int
+    steps: int
+    guidance: float
+    max_sequence_length: int
+    fit: str
+    tempo_bpm: float
+    audio_duration_s: float
+    duration_s: float
+    total_frames: int
+    shots: tuple[PlannedShot, ...]
+    version: int = PLAN_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["shots"] = [s.to_json() for s in self.shots]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RenderPlan:
+        shots = tuple(PlannedShot(**s) for s in data["shots"])
+        return cls(**{**data, "shots": shots})
+
+    def unique_shots(self) -> list[PlannedShot]:
+        """One shot per distinct generation (loop repeats share a clip)."""
+        seen: dict[tuple[int, int], PlannedShot] = {}
+        for s in self.shots:
+            seen.setdefault((s.source_index, s.num_frames), s)
+        return list(seen.values())
+
+
+def _check_size(shots: ShotList, preset: ModelPreset) -> tuple[int, int]:
+    v = shots.video
+    for key, value in (("width", v.width), ("height", v.height)):
+        if value % 2:
+            raise FieldError(("video", key), f"must be even for H.264 yuv420p (got {value}): use {value - 1} or {value + 1}")
+    m = preset.size_multiple
+    if preset.render_scale >= 1:
+        for key, value in (("width", v.width), ("height", v.height)):
+            if value % m:
+                lo, hi = (value // m) * m, (value // m + 1) * m
+                nearest = f"{lo} or {hi}" if lo > 0 else str(hi)
+                raise FieldError(
+                    ("video", key),
+                    f"{key} {value} must be a multiple of {m} for {preset.family.capitalize()} "
+                    f"(model {preset.name}): use {nearest}",
+                )
+    return generation_size(preset, v.width, v.height)
+
+
+def _nominal_seconds(value: float, unit: Unit, grid: BeatGrid) -> tuple[float, float]:
+    """(seconds, beats) of a length at the track's tempo."""
+    period = grid.beat_period_s
+    if unit == "beats":
+        return value * period, value
+    if unit == "bars":
+        return value * grid.beats_per_bar * period, value * grid.beats_per_bar
+    return value, value / period
+
+
+class _Cutter:
+    """Finds where a shot starting at an (ideal, on-grid) time ends."""
+
+    def __init__(self, grid: BeatGrid) -> None:
+        self.beats = GridAxis(grid.beats_s, grid.beat_period_s)
+        self.bars = GridAxis(grid.downbeats_s, grid.beat_period_s * grid.beats_per_bar)
+
+    def end_of(self, t_start: float, value: float, unit: Unit) -> float:
+        if unit == "beats":
+            p0 = max(0.0, self.beats.pos_at(t_start))
+            return self.beats.time_at(p0 + value)
+        if unit == "bars":
+            p0 = max(0.0, self.bars.pos_at(t_start))
+            end = max(math.floor(p0 + value + 0.5), math.floor(p0 + 1e-9) + 1)
+            return self.bars.time_at(end)
+        t = self.beats.nearest_time(t_start + value)
+        if t <= t_start + 1e-6:
+            t = self.beats.time_at(math.floor(self.beats.pos_at(t_start) + 1e-9) + 1)
+        return t
+
+
+def plan_video(shots: ShotList, grid: BeatGrid, preset: ModelPreset, *, model_name: str | None = None) -> RenderPlan:
+    """The cut sheet. Raises ``FieldError`` for values that cannot be planned (bad size, shots
+    shorter than one frame)."""
+    gen_w, gen_h = _check_size(shots, preset)
+    fps = shots.video.fps
+    unit_default = shots.timing.unit
+    ids = shots.shot_ids()
+    lengths = []
+    for s in shots.shots:
+        value = s.length.value if s.length else shots.timing.length
+        unit = s.length.resolved_unit(unit_default) if s.length else unit_default
+        lengths.append((value, unit))
+
+    cutter = _Cutter(grid)
+    duration = grid.duration_s
+    fit = shots.timing.fit
+    # (source index, repeat, ideal start, ideal end)
+    cuts: list[tuple[int, int, float, float]] = []
+    t = 0.0
+    repeat = 0
+    while True:
+        for i, (value, unit) in enumerate(lengths):
+            end = cutter.end_of(t, value, unit)
+            cuts.append((i, repeat, t, end))
+            t = end
+            if fit == "loop" and t >= duration:
+                break
+            if len(cuts) > MAX_PLANNED_SHOTS:
+                raise FieldError(("shots",), f"the plan needs more than {MAX_PLANNED_SHOTS} shots; use longer lengths")
+        repeat += 1
+        if fit != "loop" or t >= duration:
+            break
+
+    scale = 1.0
+    if fit == "stretch":
+        scale = duration / t
+        stretched = []
+        prev = 0.0
+        for k, (i, r, _, end) in enumerate(cuts):
+            target = end * scale
+            new_end = duration if k == len(cuts) - 1 else min(cutter.beats.nearest_time(target), duration)
+            stretched.append((i, r, prev, new_end))
+            prev = new_end
+        cuts = stretched
+
+    total_audio_frames = round(duration * fps)
+    last_end_frame = round(cuts[-1][3] * fps)
+    total_frames = total_audio_frames if fit in ("loop", "stretch") else min(total_audio_frames, last_end_frame)
+
+    planned: list[PlannedShot] = []
+    for k, (i, r, start, end) in enumerate(cuts):
+        start_f = 0 if k == 0 else round(start * fps)
+        end_f_full = round(end * fps)
+        if fit == "stretch" and k == len(cuts) - 1:
+            end_f_full = total_frames
+        if start_f >= total_frames:
+            break
+        end_f = min(end_f_full, total_frames)
+        if end_f <= start_f:
+            raise FieldError(
+                ("shots", i, "length"),
+                f"shot {ids[i]!r} is shorter than one output frame at {fps:g} fps; make it longer",
+            )
+        value, unit = lengths[i]
+        nominal_s, beats = _nominal_seconds(value, unit, grid)
+        needed = max(1, math.ceil(nominal_s * scale * preset.fps - 1e-9))
+        src = shots.shots[i]
+        prompt = src.prompt if not shots.style else f"{src.prompt}, {shots.style}"
+        planned.append(
+            PlannedShot(
+                index=len(planned),
+                id=ids[i],
+                source_index=i,
+                repeat=r,
+                prompt=prompt,
+                negative=shots.negative,
+                seed=src.seed if src.seed is not None else shots.generation.seed + i,
+                start_s=start_f / fps,
+                end_s=end_f / fps,
+                start_frame=start_f,
+                end_frame=end_f,
+                slot_frames=end_f_full - start_f,
+                num_frames=preset.valid_frames(needed),
+                length_beats=round(beats * scale, 6),
+            )
+        )
+
+    planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
+    return RenderPlan(
+        model=model_name or preset.name,
+        family=preset.family,
+        native_fps=preset.fps,
+        width=shots.video.width,
+        height=shots.video.height,
+        fps=fps,
+        gen_width=gen_w,
+        gen_height=gen_h,
+        steps=shots.generation.steps or preset.steps,
+        guidance=shots.generation.guidance if shots.generation.guidance is not None else preset.guidance,
+        max_sequence_length=preset.max_sequence_length,
+        fit=fit,
+        tempo_bpm=grid.tempo_bpm,
+        audio_duration_s=duration,
+        duration_s=total_frames / fps,
+        total_frames=total_frames,
+        shots=tuple(planned),
+    )
+
+
+def _absorb_tail_sliver(planned: list[PlannedShot], beat_frames: float) -> list[PlannedShot]:
+    """A looped list often ends with the next shot cut after a few frames by the song's end: a flash
+    no editor would keep. A last shot shorter than one beat is dropped and the shot before it
+    runs to the end (slightly slowed, since its clip is retimed to the longer slot)."""
+    if len(planned) < 2:
+        return planned
+    last, prev = planned[-1], planned[-2]
+    if last.end_frame - last.start_frame >= beat_frames:
+        return planned
+    extended = replace(prev, end_s=last.end_s, end_frame=last.end_frame, slot_frames=last.end_frame - prev.start_frame)
+    return [*planned[:-2], extended]
+
+
+def only_shots(plan: RenderPlan, ids: set[str]) -> RenderPlan:
+    """The plan restricted to the shots with the given ids (for reporting)."""
+    return replace(plan, shots=tuple(s for s in plan.shots if s.id in ids))
