@@ -6,6 +6,7 @@ go to the content-addressed cache as they finish, so an interrupted render resum
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ from mvgen.config.presets import ModelRef, resolve_model
 from mvgen.errors import ConfigError, GenerationError, MvgenError
 from mvgen.files import atomic_write_text, sha256_file
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
-from mvgen.timeline import FieldError, RenderPlan, plan_video
+from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,10 @@ def prepare(
     except ConfigError as exc:
         where = "--model" if model else f"{locate(loaded, ('model',))}: model"
         raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+    try:
+        check_size(loaded.shots, ref.preset)
+    except FieldError as exc:
+        raise ConfigError(f"{locate(loaded, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint) from None
     if device != "auto":
         from mvgen.generate.local import pick_device
 
@@ -169,6 +174,33 @@ def _check_only(plan_: RenderPlan, only: set[str] | None, job: Job) -> None:
         )
 
 
+# Bump when assembly changes the output for the same inputs (encoder settings, retiming...).
+ASSEMBLY_VERSION = 1
+
+
+def render_key(plan_: RenderPlan, keys: list[str], audio_sha256: str) -> str:
+    """Everything that decides the output file's bytes, hashed."""
+    payload = json.dumps(
+        {"plan": plan_.to_json(), "clips": keys, "audio": audio_sha256, "assembly": ASSEMBLY_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _up_to_date(job: Job, rkey: str) -> dict[str, Any] | None:
+    """The previous manifest when ``job.out`` is exactly what this render would write again."""
+    try:
+        previous = json.loads(job.manifest_path.read_text(encoding="utf-8"))
+        recorded = previous["output"]
+        if recorded["render_key"] != rkey or not job.out.is_file():
+            return None
+        if sha256_file(job.out) != recorded["sha256"]:
+            return None
+        return previous
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def render(
     job: Job,
     *,
@@ -188,12 +220,15 @@ def render(
     timings: dict[str, float] = {}
     cache = cache or ShotCache()
 
-    progress(ProgressEvent("stage", stage="analyze", message=f"analysing {job.audio.path.name}"))
+    # No progress output before the plan exists: a bad track or shot list gets one error line only.
     t0 = time.monotonic()
     grid = analyze(job)
     plan_ = plan(job, grid)
     _check_only(plan_, only, job)
     timings["analyze_plan_s"] = time.monotonic() - t0
+    progress(ProgressEvent("stage", stage="plan", message=(
+        f"{job.audio.path.name}: {grid.tempo_bpm:.1f} BPM, {plan_.duration_s:.2f}s; {len(plan_.shots)} slots "
+        f"at {plan_.width}x{plan_.height} {plan_.fps:g} fps; model {job.model.name}")))  # fmt: skip
 
     gen = get_backend(backend, job.model, device=device)
     ident = gen.identity()
@@ -248,21 +283,29 @@ def render(
             gen.close()  # free the model before assembly
     timings["generate_s"] = time.monotonic() - t0
 
-    progress(ProgressEvent("stage", stage="assemble", total=plan_.total_frames,
-                           message=f"encoding {plan_.total_frames} frames to {job.out.name}"))  # fmt: skip
     t0 = time.monotonic()
-    clips = []
-    for k in keys:
-        entry = cache.get(k)
-        if entry is None:
-            raise GenerationError(f"cache entry {k} vanished during the render (was the cache cleared?)")
-        clips.append(entry.clip)
+    rkey = render_key(plan_, keys, job.audio_sha256)
+    previous = None if (force or only or todo) else _up_to_date(job, rkey)
+    if previous is not None:
+        progress(ProgressEvent("stage", stage="assemble", message=f"{job.out.name} is up to date (same plan, "
+                               "clips and audio); not re-encoded"))  # fmt: skip
+        stream_info, out_sha = previous["verified"], previous["output"]["sha256"]
+    else:
+        progress(ProgressEvent("stage", stage="assemble", total=plan_.total_frames,
+                               message=f"encoding {plan_.total_frames} frames to {job.out.name}"))  # fmt: skip
+        clips = []
+        for k in keys:
+            entry = cache.get(k)
+            if entry is None:
+                raise GenerationError(f"cache entry {k} vanished during the render (was the cache cleared?)")
+            clips.append(entry.clip)
 
-    def on_frame(frame: int) -> None:
-        if frame % 48 == 0 or frame == plan_.total_frames - 1:
-            progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
+        def on_frame(frame: int) -> None:
+            if frame % 48 == 0 or frame == plan_.total_frames - 1:
+                progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
 
-    stream_info = assemble(plan_, clips, job.audio, job.out, on_frame=on_frame)
+        stream_info = assemble(plan_, clips, job.audio, job.out, on_frame=on_frame)
+        out_sha = sha256_file(job.out)
     timings["assemble_s"] = time.monotonic() - t0
 
     first_use: set[str] = set()
@@ -307,6 +350,7 @@ def render(
         "fit": plan_.fit,
         "shots": shot_rows,
         "timings_s": {k: round(v, 3) for k, v in {**timings, "total_s": total}.items()},
+        "output": {"sha256": out_sha, "render_key": rkey, "reencoded": previous is None},
         "verified": stream_info,
     }
     atomic_write_text(job.manifest_path, json.dumps(manifest, indent=2) + "\n")

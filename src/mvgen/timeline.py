@@ -88,7 +88,8 @@ class RenderPlan:
         return list(seen.values())
 
 
-def _check_size(shots: ShotList, preset: ModelPreset) -> tuple[int, int]:
+def check_size(shots: ShotList, preset: ModelPreset) -> tuple[int, int]:
+    """The model's render size for the shot list's video size; ``FieldError`` when a rule breaks."""
     v = shots.video
     for key, value in (("width", v.width), ("height", v.height)):
         if value % 2:
@@ -141,7 +142,7 @@ class _Cutter:
 def plan_video(shots: ShotList, grid: BeatGrid, preset: ModelPreset, *, model_name: str | None = None) -> RenderPlan:
     """The cut sheet. Raises ``FieldError`` for values that cannot be planned (bad size, shots
     shorter than one frame)."""
-    gen_w, gen_h = _check_size(shots, preset)
+    gen_w, gen_h = check_size(shots, preset)
     fps = shots.video.fps
     unit_default = shots.timing.unit
     ids = shots.shot_ids()

@@ -79,7 +79,6 @@ class LocalBackend:
         if self.model.source == "builtin":
             from mvgen.generate.tiny import ensure_tiny
 
-            quiet_libraries()
             folder = ensure_tiny()
             return str(folder), "sha256:" + folder_fingerprint(folder)
         if self.model.source == "local":

@@ -116,6 +116,9 @@ def ensure_tiny() -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root) + ".lock"):
         if not (root / "t2v" / "model_index.json").is_file():
+            from mvgen.generate.local import quiet_libraries
+
+            quiet_libraries()
             tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
             try:
                 build_tiny(tmp)

@@ -61,7 +61,8 @@ def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:
 def finish_ffmpeg_writer(proc: subprocess.Popen[bytes], *, what: str) -> None:
     assert proc.stdin is not None and proc.stderr is not None
     proc.stdin.close()
-    stderr = proc.stderr.read().decode("utf-8", "replace")
+    with proc.stderr:
+        stderr = proc.stderr.read().decode("utf-8", "replace")
     if proc.wait() != 0:
         raise EncodeError(f"{what}: ffmpeg failed: {_last_error_line(stderr)}")
 

@@ -1,0 +1,121 @@
+"""Malformed input through the real CLI: the documented exit code, one line naming the place,
+no traceback, nothing written. Every case is checked before any model loads."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import drum_track, write
+
+GOOD_SHOTS = "  - {id: a, prompt: 'a red car', length: 4}\n  - {id: b, prompt: 'a blue sea', length: 4}\n"
+HEAD = "version: 1\nmodel: tiny\naudio: track.wav\nvideo: {width: 128, height: 96, fps: 12}\n"
+
+# (name, shots.yaml text, exit code, regex the first stderr line must match)
+CASES = [
+    ("bad-yaml", HEAD + "shots: [{prompt: a\n", 2, r"shots\.yaml:\d+:\d+: invalid YAML"),
+    ("tab-indent", HEAD + "shots:\n\t- prompt: a\n", 2, r"shots\.yaml:\d+:\d+: invalid YAML"),
+    ("top-level-list", "- prompt: a\n", 2, r"shots\.yaml:1:1: the shot list must be a mapping"),
+    ("empty-file", "", 2, r"shots\.yaml: the shot list is empty"),
+    ("unknown-key", HEAD + "modle: tiny\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:1: modle: unknown key"),
+    ("unknown-shot-key", HEAD + "shots:\n  - {prompt: a, lenght: 4}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.lenght: unknown key"),
+    ("width-not-int", HEAD.replace("width: 128", "width: wide") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:4:\d+: video\.width: .*got 'wide'"),
+    ("negative-length", HEAD + "shots:\n  - {prompt: a, length: -2}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.length: must be > 0 \(got -2\)"),
+    ("zero-length", HEAD + "shots:\n  - {prompt: a, length: 0}\n", 2, r"shots\[0\]\.length: must be > 0"),
+    ("bad-length-string", HEAD + "shots:\n  - {prompt: a, length: two bars}\n", 2, r"shots\[0\]\.length: must be a number"),
+    ("missing-prompt", HEAD + "shots:\n  - {length: 4}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.prompt: required key is missing"),
+    ("empty-prompt", HEAD + "shots:\n  - {prompt: '', length: 4}\n", 2, r"shots\[0\]\.prompt: .*at least 1 character"),
+    ("no-shots", HEAD + "shots: []\n", 2, r"shots\.yaml:5:8: shots: .*at least 1 item"),
+    ("shots-missing", HEAD, 2, r"shots\.yaml:1:1: shots: required key is missing"),
+    ("version-2", HEAD.replace("version: 1", "version: 2") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:1:10: version: unsupported schema version \(got 2\)"),
+    ("bad-unit", HEAD + "timing: {unit: minutes}\nshots:\n" + GOOD_SHOTS, 2, r"timing\.unit: .*'beats', 'bars' or 'seconds'.*got 'minutes'"),
+    ("bad-fit", HEAD + "timing: {fit: bounce}\nshots:\n" + GOOD_SHOTS, 2, r"timing\.fit: .*got 'bounce'"),
+    ("zero-fps", HEAD.replace("fps: 12", "fps: 0") + "shots:\n" + GOOD_SHOTS, 2, r"video\.fps: .*greater than 0"),
+    ("odd-width", HEAD.replace("width: 128", "width: 127") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:4:\d+: video\.width: must be even"),
+    ("duplicate-id", HEAD + "shots:\n  - {id: a, prompt: x}\n  - {id: a, prompt: y}\n", 2, r"shots\.yaml:7:\d+: shots\[1\]\.id: duplicate id 'a'"),
+    ("negative-seed", HEAD + "shots:\n  - {prompt: a, seed: -1}\n", 2, r"shots\[0\]\.seed: .*greater than or equal to 0"),
+    ("bad-id", HEAD + "shots:\n  - {prompt: a, id: 'has space'}\n", 2, r"shots\[0\]\.id: .*pattern"),
+    ("missing-audio", HEAD.replace("track.wav", "nope.wav") + "shots:\n" + GOOD_SHOTS, 2, r"nope\.wav: audio file not found"),
+    ("text-as-wav", HEAD.replace("track.wav", "notes.wav") + "shots:\n" + GOOD_SHOTS, 2, r"notes\.wav: not a readable audio file"),
+    ("empty-wav", HEAD.replace("track.wav", "empty.wav") + "shots:\n" + GOOD_SHOTS, 2, r"empty\.wav: the audio file is empty"),
+    ("too-short", HEAD.replace("track.wav", "short.wav") + "shots:\n" + GOOD_SHOTS, 2, r"short\.wav: the track is 1\.00 s long"),
+    ("silent", HEAD.replace("track.wav", "silent.wav") + "shots:\n" + GOOD_SHOTS, 2, r"silent\.wav: the track is silent"),
+    ("unknown-model", HEAD.replace("model: tiny", "model: wan-9000") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:2:8: model: unknown model 'wan-9000'"),
+    ("hub-model-offline", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n" + GOOD_SHOTS, 4, r"model 'wan2\.1-t2v-1\.3b': weights for Wan-AI/Wan2\.1-T2V-1\.3B-Diffusers are not in the Hugging Face cache"),
+    ("output-not-mp4", HEAD + "output: video.avi\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:9: output: the output must be an \.mp4 file"),
+    ("too-short-shot", HEAD + "shots:\n  - {prompt: a, length: 4}\n  - {prompt: b, length: 0.01}\n", 2, r"shots\.yaml:7:\d+: shots\[1\]\.length: shot 'shot-002' is shorter than one output frame"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path):
+    d = tmp_path / "proj"
+    d.mkdir()
+    drum_track(d / "track.wav", duration_s=6.0)
+    (d / "notes.wav").write_text("these are my notes, not audio\n" * 20)
+    (d / "empty.wav").write_bytes(b"")
+    drum_track(d / "short.wav", duration_s=1.0)
+    sf.write(str(d / "silent.wav"), np.zeros(22050 * 4, dtype=np.float32), 22050)
+    return d
+
+
+@pytest.mark.parametrize("name, text, code, pattern", CASES, ids=[c[0] for c in CASES])
+def test_bad_shot_list(name, text, code, pattern, project, mvgen, empty_cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    shots = write(project / "shots.yaml", text)
+    before = sorted(p.name for p in project.iterdir())
+    r = mvgen("render", shots)
+    assert r.code == code, r
+    lines = r.err.strip().splitlines()
+    assert 1 <= len(lines) <= 2, r
+    assert lines[0].startswith("mvgen: error: "), r
+    assert re.search(pattern, lines[0]), r
+    if len(lines) == 2:
+        assert lines[1].startswith("hint: ")
+    assert "Traceback" not in r.err + r.out
+    assert sorted(p.name for p in project.iterdir()) == before  # nothing written beside the shot list
+    assert not (empty_cache / "shots").exists()  # no clip generated
+    assert not (empty_cache / "models").exists()  # no model built or loaded
+
+
+def test_twenty_or_more_cases():
+    assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (["render"], r"Missing argument 'SHOTS'"),
+        (["render", "x.yaml", "--device", "tpu"], r"'tpu' is not one of"),
+        (["render", "x.yaml", "--bogus"], r"No such option '--bogus'"),
+        (["frobnicate"], r"No such command 'frobnicate'"),
+    ],
+)
+def test_bad_arguments_exit_2_in_one_line(args, pattern, mvgen, empty_cache):
+    r = mvgen(*args)
+    assert r.code == 2, r
+    first = r.err.strip().splitlines()[0]
+    assert first.startswith("mvgen: error: ") and re.search(pattern, first), r
+    assert len(r.err.strip().splitlines()) <= 2
+
+
+def test_only_with_unknown_id(project, mvgen, cache_dir):
+    shots = write(project / "shots.yaml", HEAD + "shots:\n" + GOOD_SHOTS)
+    r = mvgen("render", shots, "--only", "a,zzz")
+    assert r.code == 2, r
+    assert "--only: no shot with id 'zzz'" in r.err
+    assert not (cache_dir / "shots").exists()
+
+
+def test_missing_shot_list_file(mvgen, empty_cache, tmp_path):
+    r = mvgen("render", tmp_path / "nope.yaml")
+    assert r.code == 2 and "nope.yaml: shot list not found" in r.err, r
+
+
+def test_debug_shows_the_traceback(project, mvgen, empty_cache):
+    shots = write(project / "shots.yaml", HEAD + "shots: []\n")
+    r = mvgen("--debug", "render", shots)
+    assert r.code == 2 and "Traceback" in r.err

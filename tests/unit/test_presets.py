@@ -1,0 +1,52 @@
+import json
+import socket
+
+import pytest
+
+from mvgen.config.presets import all_presets, load_preset_file, presets_dir, resolve_model
+from mvgen.errors import ConfigError, SetupError
+
+
+def test_every_preset_file_validates():
+    files = sorted(presets_dir().glob("*.yaml"))
+    assert len(files) >= 3
+    for f in files:
+        p = load_preset_file(f)
+        assert p.valid_frames(p.max_frames) == p.max_frames, f"{f.name}: max_frames breaks the frame rule"
+        assert p.width % p.size_multiple == 0 and p.height % p.size_multiple == 0
+        assert p.builtin or p.repo_id
+
+
+def test_unknown_model_is_bad_input():
+    with pytest.raises(ConfigError) as e:
+        resolve_model("no-such-model")
+    assert "unknown model 'no-such-model'" in e.value.message
+    assert "tiny" in (e.value.hint or "")
+
+
+def test_hub_preset_offline_without_weights_is_environment_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: calls.append(a))
+    with pytest.raises(SetupError) as e:
+        resolve_model("wan2.1-t2v-1.3b")
+    assert "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in e.value.message
+    assert "hf download Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in e.value.hint
+    assert calls == []  # offline means offline: no connection attempted
+
+
+def test_local_folder_family_is_read_from_model_index(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline"}))
+    ref = resolve_model(str(tmp_path / "m"))
+    assert (ref.source, ref.preset.family, ref.preset.frame_step) == ("local", "wan", 4)
+    (tmp_path / "m" / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    with pytest.raises(ConfigError) as e:
+        resolve_model(str(tmp_path / "m"))
+    assert "FluxPipeline is not supported" in e.value.message
+
+
+def test_tiny_is_builtin():
+    ref = resolve_model("tiny")
+    assert ref.source == "builtin" and all_presets()["tiny"].render_scale < 1

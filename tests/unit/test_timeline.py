@@ -1,0 +1,159 @@
+"""The timing contract on known grids: cuts on the frame nearest their beat, fit modes, frame rules."""
+
+from pathlib import Path
+
+import pytest
+
+from mvgen.audio.grid import BeatGrid, GridAxis
+from mvgen.config import parse_shotlist_text
+from mvgen.config.presets import all_presets
+from mvgen.timeline import FieldError, RenderPlan, plan_video
+
+TINY = all_presets()["tiny"]
+WAN = all_presets()["wan2.1-t2v-1.3b"]
+
+
+def grid(bpm=120.0, duration=40.0, first=0.25, jitter=0.0):
+    period = 60.0 / bpm
+    beats = []
+    t = first
+    k = 0
+    while t < duration:
+        beats.append(t + (jitter if k % 2 else 0.0))
+        k += 1
+        t = first + k * period
+    return BeatGrid(bpm, duration, tuple(beats), tuple(beats[::4]), ())
+
+
+def shots(body: str, header: str = "") -> object:
+    return parse_shotlist_text(header + "\nshots:\n" + body, Path("t.yaml"))
+
+
+def _nearest_beat_dist(t, beats):
+    return min(abs(t - b) for b in beats)
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 30.0, 23.976])
+@pytest.mark.parametrize("fit", ["loop", "stretch", "trim"])
+def test_every_cut_is_on_the_frame_nearest_its_beat(fps, fit):
+    g = grid(bpm=97.0, duration=30.0, first=0.31, jitter=0.013)
+    sl = shots(
+        "  - {prompt: a, length: 5}\n  - {prompt: b, length: 2 bars}\n  - {prompt: c, length: 3}\n",
+        header=f"video: {{fps: {fps}}}\ntiming: {{fit: {fit}}}",
+    )
+    plan = plan_video(sl, g, TINY)
+    assert plan.shots[0].start_s == 0.0
+    for prev, shot in zip(plan.shots, plan.shots[1:], strict=False):
+        assert shot.start_frame == prev.end_frame  # contiguous
+        assert _nearest_beat_dist(shot.start_s, g.beats_s) <= 0.5 / fps + 1e-9
+        assert shot.start_frame == round(shot.start_s * fps)
+    if fit in ("loop", "stretch"):
+        assert plan.total_frames == round(g.duration_s * fps)
+        assert abs(plan.duration_s - g.duration_s) <= 1.0 / fps
+        assert plan.shots[-1].end_frame == plan.total_frames
+
+
+def test_beats_lengths_count_from_the_first_beat():
+    g = grid(first=0.25)
+    plan = plan_video(shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 4}\n", "timing: {fit: trim}"), g, TINY)
+    # shot 1 absorbs the pickup before the first beat and ends on beat 8; shot 2 ends on beat 12
+    assert plan.shots[0].end_s == pytest.approx(0.25 + 8 * 0.5)
+    assert plan.shots[1].end_s == pytest.approx(0.25 + 12 * 0.5)
+    assert plan.duration_s == pytest.approx(6.25)
+
+
+def test_bars_land_on_downbeats():
+    g = grid(first=0.25)
+    plan = plan_video(shots("  - {prompt: a, length: 3}\n  - {prompt: b, length: 2 bars}\n", "timing: {fit: trim}"), g, TINY)
+    # shot b starts mid-bar (beat 3) and still ends on a downbeat
+    assert plan.shots[1].end_s == pytest.approx(g.downbeats_s[2]) or plan.shots[1].end_s == pytest.approx(
+        g.downbeats_s[3]
+    )
+
+
+def test_seconds_lengths_snap_to_the_nearest_beat():
+    g = grid(first=0.0)
+    plan = plan_video(shots("  - {prompt: a, length: 3.2s}\n  - {prompt: b, length: 1s}\n", "timing: {fit: trim}"), g, TINY)
+    assert plan.shots[0].end_s == pytest.approx(3.0)
+    assert plan.shots[1].end_s == pytest.approx(4.0)
+
+
+def test_loop_repeats_the_list_with_the_same_seeds_and_frames():
+    g = grid(duration=30.0)
+    sl = shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 8}\n", "generation: {seed: 7}")
+    plan = plan_video(sl, g, TINY)
+    assert len(plan.shots) > 4
+    by_id = {}
+    for s in plan.shots:
+        by_id.setdefault(s.id, set()).add((s.seed, s.num_frames, s.prompt))
+    assert by_id == {"shot-001": {(7, 33, "a")}, "shot-002": {(8, 33, "b")}}
+    assert [s.repeat for s in plan.shots[:4]] == [0, 0, 1, 1]
+    assert len(plan.unique_shots()) == 2
+
+
+def test_stretch_covers_the_song_once():
+    g = grid(duration=40.0)
+    plan = plan_video(shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: 4}\n", "timing: {fit: stretch}"), g, TINY)
+    assert [s.id for s in plan.shots] == ["shot-001", "shot-002"]
+    assert plan.shots[-1].end_s == pytest.approx(40.0)
+    # one pass ends on beat 8 (4.25 s); the first cut (beat 4, 2.25 s) scaled by 40/4.25, on a beat
+    assert plan.shots[0].end_s == pytest.approx(2.25 * 40 / 4.25, abs=0.25)
+    assert _nearest_beat_dist(plan.shots[0].end_s, g.beats_s) <= 0.5 / 24
+
+
+def test_trim_ends_after_the_last_shot_and_cuts_at_the_song_end():
+    g = grid(duration=10.0)
+    plan = plan_video(shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 16}\n", "timing: {fit: trim}"), g, TINY)
+    assert plan.duration_s == pytest.approx(10.0)
+    assert plan.shots[-1].slot_frames > plan.shots[-1].end_frame - plan.shots[-1].start_frame
+
+
+def test_tail_sliver_shorter_than_a_beat_is_absorbed():
+    g = grid(first=0.0, duration=16.1)  # 8 beats per shot -> the loop's next shot would get 0.1 s
+    plan = plan_video(shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 8}\n"), g, TINY)
+    # four 4-s shots fill 16 s; the fifth would get 0.1 s, so the fourth runs to the end instead
+    assert [s.id for s in plan.shots] == ["shot-001", "shot-002", "shot-001", "shot-002"]
+    assert plan.shots[-1].end_frame == plan.total_frames == round(16.1 * 24)
+    assert plan.shots[-1].slot_frames == plan.total_frames - plan.shots[-1].start_frame
+
+
+def test_frame_rule_and_maximum():
+    assert [TINY.valid_frames(n) for n in (1, 5, 6, 32, 33, 34, 500)] == [5, 5, 9, 33, 33, 33, 33]
+    assert [WAN.valid_frames(n) for n in (64, 65, 66, 81, 200)] == [65, 65, 69, 81, 81]
+    plan = plan_video(shots("  - {prompt: a, length: 8}\n"), grid(), WAN)
+    assert plan.shots[0].num_frames == 65  # 4 s at 16 fps = 64 -> 4k+1
+
+
+@pytest.mark.parametrize(
+    "header, loc, text",
+    [
+        ("video: {width: 840}", ("video", "width"), "width 840 must be a multiple of 16 for Wan (model wan2.1-t2v-1.3b): use 832 or 848"),
+        ("video: {height: 470}", ("video", "height"), "use 464 or 480"),
+        ("video: {width: 833}", ("video", "width"), "must be even"),
+    ],
+)  # fmt: skip
+def test_size_errors_name_the_rule_and_nearest_sizes(header, loc, text):
+    with pytest.raises(FieldError) as e:
+        plan_video(shots("  - {prompt: a}\n", header), grid(), WAN)
+    assert e.value.loc == loc
+    assert text in e.value.message
+
+
+def test_shot_shorter_than_a_frame_is_an_error():
+    with pytest.raises(FieldError) as e:
+        plan_video(shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: 0.01}\n", "video: {fps: 8}"), grid(), TINY)
+    assert e.value.loc == ("shots", 1, "length")
+
+
+def test_plan_json_round_trip():
+    plan = plan_video(shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 3}\n"), grid(), TINY)
+    assert RenderPlan.from_json(plan.to_json()) == plan
+    row = plan.to_json()["shots"][0]
+    assert {"id", "start_s", "end_s", "num_frames", "seed", "prompt"} <= set(row)
+
+
+def test_grid_axis_extrapolates_past_the_last_beat():
+    axis = GridAxis((1.0, 1.5, 2.0), 0.5)
+    assert axis.time_at(4) == pytest.approx(3.0)
+    assert axis.pos_at(0.0) == pytest.approx(-2.0)
+    assert axis.nearest_time(2.6) == pytest.approx(2.5)
