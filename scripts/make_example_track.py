@@ -73,8 +73,8 @@ def synth(seed: int = 7) -> np.ndarray:
         j = min(total, i + len(sig))
         if i >= total:
             return
-        left[i:j] += sig[: j - i] * gain * (1 - pan) / 2 * 2 ** 0.5
-        right[i:j] += sig[: j - i] * gain * (1 + pan) / 2 * 2 ** 0.5
+        left[i:j] += sig[: j - i] * gain * (1 - pan) / 2 * 2**0.5
+        right[i:j] += sig[: j - i] * gain * (1 + pan) / 2 * 2**0.5
 
     beat_n = int(BEAT * SR)
     for bar in range(BARS):
@@ -92,11 +92,18 @@ def synth(seed: int = 7) -> np.ndarray:
             for half in (0, 1):
                 add(hat(beat_n // 2, rng), t + half * BEAT / 2, 0.12 if not chorus else 0.18, pan=0.3)
                 root = BASS_ROOTS[bar % 4] + (12 if (half and chorus) else 0)
-                add(saw(midi_hz(root), beat_n // 2) * env(beat_n // 2, 0.005, 0.12), t + half * BEAT / 2, 0.12)
+                add(
+                    saw(midi_hz(root), beat_n // 2) * env(beat_n // 2, 0.005, 0.12), t + half * BEAT / 2, 0.12
+                )
             if chorus:  # an arpeggio on sixteenths in the chorus
                 for q in range(4):
                     note = chord[(beat + q) % 3] + 12
-                    add(saw(midi_hz(note), beat_n // 4) * env(beat_n // 4, 0.002, 0.05), t + q * BEAT / 4, 0.05, 0.4)
+                    add(
+                        saw(midi_hz(note), beat_n // 4) * env(beat_n // 4, 0.002, 0.05),
+                        t + q * BEAT / 4,
+                        0.05,
+                        0.4,
+                    )
     stereo = np.stack([left, right], axis=1)
     stereo /= np.max(np.abs(stereo)) / 0.89
     fade = int(0.02 * SR)
@@ -106,7 +113,9 @@ def synth(seed: int = 7) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "examples/neon-drive/neon-drive.ogg"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).resolve().parents[1] / "examples/neon-drive/neon-drive.ogg")
+    )
     args = ap.parse_args()
     audio = synth()
     sf.write(args.out, audio, SR, format="OGG", subtype="VORBIS")

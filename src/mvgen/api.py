@@ -1,7 +1,7 @@
 """What a script or notebook calls. Everything the CLI does goes through these functions.
 
-    from mvgen import api
-    result = api.render_video("shots.yaml", audio="track.wav", model="tiny")
+from mvgen import api
+result = api.render_video("shots.yaml", audio="track.wav", model="tiny")
 """
 
 from __future__ import annotations

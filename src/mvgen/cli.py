@@ -17,8 +17,11 @@ from mvgen.errors import ExitCode, Interrupted, MvgenError
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 
 
+_debug_flag = False  # set by --debug for the current run only (never written to os.environ)
+
+
 def _debug_enabled() -> bool:
-    return os.environ.get("MVGEN_DEBUG", "").strip() not in ("", "0", "false")
+    return _debug_flag or os.environ.get("MVGEN_DEBUG", "").strip() not in ("", "0", "false")
 
 
 def _only(value: str | None) -> set[str] | None:
@@ -35,16 +38,16 @@ def _only(value: str | None) -> set[str] | None:
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs (or set MVGEN_DEBUG=1).")
 def cli(debug: bool) -> None:
     """mvgen: a YAML shot list and a music track in, a beat-cut text-to-video music video out."""
-    if debug:
-        os.environ["MVGEN_DEBUG"] = "1"
-    logging.basicConfig(
-        level=logging.DEBUG if _debug_enabled() else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    global _debug_flag
+    _debug_flag = debug
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.DEBUG if _debug_enabled() else logging.WARNING)
 
 
 _audio_opt = click.option("--audio", "-a", metavar="TRACK", help="Audio track (overrides `audio:`).")
-_model_opt = click.option("--model", "-m", metavar="MODEL", help="Preset, repo id or folder (overrides `model:`).")
+_model_opt = click.option(
+    "--model", "-m", metavar="MODEL", help="Preset, repo id or folder (overrides `model:`)."
+)
 _shots_arg = click.argument("shots", type=click.Path(dir_okay=True, path_type=str))
 
 
@@ -117,7 +120,9 @@ def plan(shots, audio, model, as_json) -> None:
         f"{job.shotlist.path} | model {p.model} | {p.tempo_bpm:.1f} BPM | fit {p.fit} | "
         f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g})"
     )
-    click.echo(f"{'#':>4}  {'id':<16} {'start':>8} {'end':>8} {'dur':>6} {'beats':>6} {'frames':>6} {'seed':>6}  prompt")
+    click.echo(
+        f"{'#':>4}  {'id':<16} {'start':>8} {'end':>8} {'dur':>6} {'beats':>6} {'frames':>6} {'seed':>6}  prompt"
+    )
     for s in p.shots:
         prompt = s.prompt if len(s.prompt) <= 48 else s.prompt[:45] + "..."
         rep = f"{s.id}" + (f" (x{s.repeat + 1})" if s.repeat else "")
@@ -126,7 +131,9 @@ def plan(shots, audio, model, as_json) -> None:
             f"{s.length_beats:6.2f} {s.num_frames:6d} {s.seed:>6}  {prompt}"
         )
     unique = len(p.unique_shots())
-    click.echo(f"{len(p.shots)} slots, {unique} distinct shots to generate, {p.duration_s:.3f}s, {p.total_frames} frames")
+    click.echo(
+        f"{len(p.shots)} slots, {unique} distinct shots to generate, {p.duration_s:.3f}s, {p.total_frames} frames"
+    )
 
 
 @cli.command()
@@ -142,7 +149,9 @@ def beats(audio, as_json) -> None:
         return
     click.echo(f"{audio}: {grid.tempo_bpm:.2f} BPM, {grid.duration_s:.2f}s")
     click.echo(f"beats: {len(grid.beats_s)} (first {', '.join(f'{t:.3f}' for t in grid.beats_s[:4])} ...)")
-    click.echo(f"bars: {len(grid.downbeats_s)} of {grid.beats_per_bar} beats (first downbeat {grid.downbeats_s[0]:.3f}s)")
+    click.echo(
+        f"bars: {len(grid.downbeats_s)} of {grid.beats_per_bar} beats (first downbeat {grid.downbeats_s[0]:.3f}s)"
+    )
     click.echo("sections: " + (", ".join(f"{t:.2f}s" for t in grid.sections_s) or "none found"))
 
 
@@ -159,7 +168,9 @@ def models(as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':<18} {'family':<7} {'fps':>4} {'size':>10} {'frames':>10} {'VRAM':>6} {'local':<5}  repo")
+    click.echo(
+        f"{'name':<18} {'family':<7} {'fps':>4} {'size':>10} {'frames':>10} {'VRAM':>6} {'local':<5}  repo"
+    )
     for r in rows:
         size = f"{r['width']}x{r['height']}"
         frames = f"{r['frame_rule']}<={r['max_frames']}"
@@ -182,8 +193,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
+    """Run the CLI in this process and return the exit code (tests and embedding call this)."""
+    global _debug_flag
     from mvgen.console import print_error
 
+    _debug_flag = False
     try:
         cli.main(args=argv, prog_name="mvgen", standalone_mode=False)
         return ExitCode.OK

@@ -107,7 +107,9 @@ class RichConsole:
         elif e.event == "done":
             self.close()
             gen, cached = e.extra.get("generated", 0), e.extra.get("cached", 0)
-            self.console.print(f"wrote [bold]{e.message}[/bold] ({gen} generated, {cached} cached, {e.seconds:.1f}s)")
+            self.console.print(
+                f"wrote [bold]{e.message}[/bold] ({gen} generated, {cached} cached, {e.seconds:.1f}s)"
+            )
 
     def close(self) -> None:
         self.progress.stop()

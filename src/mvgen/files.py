@@ -50,8 +50,7 @@ def atomic_path(final: Path, suffix: str = "") -> Iterator[Path]:
 
 
 def atomic_write_text(final: Path, text: str) -> None:
-    with atomic_path(final) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(final) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())

@@ -102,7 +102,9 @@ def prepare(
     try:
         check_size(loaded.shots, ref.preset)
     except FieldError as exc:
-        raise ConfigError(f"{locate(loaded, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint) from None
+        raise ConfigError(
+            f"{locate(loaded, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint
+        ) from None
     if device != "auto":
         from mvgen.generate.local import pick_device
 
@@ -120,7 +122,9 @@ def plan(job: Job, grid: BeatGrid) -> RenderPlan:
     try:
         return plan_video(job.shotlist.shots, grid, job.model.preset, model_name=job.model.name)
     except FieldError as exc:
-        raise ConfigError(f"{locate(job.shotlist, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint) from None
+        raise ConfigError(
+            f"{locate(job.shotlist, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint
+        ) from None
 
 
 def _loc(loc: tuple[str | int, ...]) -> str:
@@ -226,16 +230,35 @@ def render(
     plan_ = plan(job, grid)
     _check_only(plan_, only, job)
     timings["analyze_plan_s"] = time.monotonic() - t0
-    progress(ProgressEvent("stage", stage="plan", message=(
-        f"{job.audio.path.name}: {grid.tempo_bpm:.1f} BPM, {plan_.duration_s:.2f}s; {len(plan_.shots)} slots "
-        f"at {plan_.width}x{plan_.height} {plan_.fps:g} fps; model {job.model.name}")))  # fmt: skip
+    progress(
+        ProgressEvent(
+            "stage",
+            stage="plan",
+            message=(
+                f"{job.audio.path.name}: {grid.tempo_bpm:.1f} BPM, {plan_.duration_s:.2f}s; {len(plan_.shots)} slots "
+                f"at {plan_.width}x{plan_.height} {plan_.fps:g} fps; model {job.model.name}"
+            ),
+        )
+    )
 
     gen = get_backend(backend, job.model, device=device)
     ident = gen.identity()
-    keys = [shot_key(model_id=ident["id"], model_revision=ident["revision"], prompt=s.prompt, negative=s.negative,
-                     seed=s.seed, width=plan_.gen_width, height=plan_.gen_height, num_frames=s.num_frames,
-                     steps=plan_.steps, guidance=plan_.guidance, max_sequence_length=plan_.max_sequence_length)
-            for s in plan_.shots]  # fmt: skip
+    keys = [
+        shot_key(
+            model_id=ident["id"],
+            model_revision=ident["revision"],
+            prompt=s.prompt,
+            negative=s.negative,
+            seed=s.seed,
+            width=plan_.gen_width,
+            height=plan_.gen_height,
+            num_frames=s.num_frames,
+            steps=plan_.steps,
+            guidance=plan_.guidance,
+            max_sequence_length=plan_.max_sequence_length,
+        )
+        for s in plan_.shots
+    ]
     regenerate = {k for k, s in zip(keys, plan_.shots, strict=True) if force or (only and s.id in only)}
     outcomes: dict[str, ShotOutcome] = {}
     todo = []
@@ -248,31 +271,54 @@ def render(
         else:
             todo.append((k, s))
 
-    progress(ProgressEvent("stage", stage="generate", total=len(todo),
-                           message=f"{len(todo)} shot(s) to generate, {len(outcomes)} cached"))  # fmt: skip
+    progress(
+        ProgressEvent(
+            "stage",
+            stage="generate",
+            total=len(todo),
+            message=f"{len(todo)} shot(s) to generate, {len(outcomes)} cached",
+        )
+    )
     t0 = time.monotonic()
     if todo:
         gen.load()
         timings["load_model_s"] = time.monotonic() - t0
         try:
             for n, (k, s) in enumerate(todo):
-                progress(ProgressEvent("shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps,
-                                       message=s.prompt))  # fmt: skip
+                progress(
+                    ProgressEvent(
+                        "shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps, message=s.prompt
+                    )
+                )
                 ts = time.monotonic()
 
                 def on_step(step: int, steps: int, _s=s, _n=n) -> None:
-                    progress(ProgressEvent("step", shot=_s.id, index=_n, total=len(todo), step=step, steps=steps))
+                    progress(
+                        ProgressEvent("step", shot=_s.id, index=_n, total=len(todo), step=step, steps=steps)
+                    )
 
                 try:
                     frames = gen.generate(_request_for(plan_, s), on_step)
                 except MvgenError:
                     raise
                 except Exception as exc:
-                    raise GenerationError(f"shot {s.id!r}: generation failed: {type(exc).__name__}: {exc}") from exc
-                meta = {"shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
-                        "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]),
-                        "height": int(frames.shape[1]), "fps": plan_.native_fps, "model": ident,
-                        "steps": plan_.steps, "guidance": plan_.guidance, "seconds": 0.0}  # fmt: skip
+                    raise GenerationError(
+                        f"shot {s.id!r}: generation failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+                meta = {
+                    "shot": s.id,
+                    "prompt": s.prompt,
+                    "negative": s.negative,
+                    "seed": s.seed,
+                    "num_frames": int(frames.shape[0]),
+                    "width": int(frames.shape[2]),
+                    "height": int(frames.shape[1]),
+                    "fps": plan_.native_fps,
+                    "model": ident,
+                    "steps": plan_.steps,
+                    "guidance": plan_.guidance,
+                    "seconds": 0.0,
+                }
                 seconds = time.monotonic() - ts
                 meta["seconds"] = round(seconds, 3)
                 with cache.writer(k, meta) as folder:
@@ -287,12 +333,23 @@ def render(
     rkey = render_key(plan_, keys, job.audio_sha256)
     previous = None if (force or only or todo) else _up_to_date(job, rkey)
     if previous is not None:
-        progress(ProgressEvent("stage", stage="assemble", message=f"{job.out.name} is up to date (same plan, "
-                               "clips and audio); not re-encoded"))  # fmt: skip
+        progress(
+            ProgressEvent(
+                "stage",
+                stage="assemble",
+                message=f"{job.out.name} is up to date (same plan, clips and audio); not re-encoded",
+            )
+        )
         stream_info, out_sha = previous["verified"], previous["output"]["sha256"]
     else:
-        progress(ProgressEvent("stage", stage="assemble", total=plan_.total_frames,
-                               message=f"encoding {plan_.total_frames} frames to {job.out.name}"))  # fmt: skip
+        progress(
+            ProgressEvent(
+                "stage",
+                stage="assemble",
+                total=plan_.total_frames,
+                message=f"encoding {plan_.total_frames} frames to {job.out.name}",
+            )
+        )
         clips = []
         for k in keys:
             entry = cache.get(k)
@@ -314,13 +371,23 @@ def render(
         o = outcomes[k]
         reused = k in first_use
         first_use.add(k)
-        shot_rows.append({
-            "id": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
-            "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
-            "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
-            "repeat": s.repeat, "cache_key": k, "cached": o.cached or reused,
-            "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
-        })  # fmt: skip
+        shot_rows.append(
+            {
+                "id": s.id,
+                "prompt": s.prompt,
+                "negative": s.negative,
+                "seed": s.seed,
+                "start_s": round(s.start_s, 6),
+                "end_s": round(s.end_s, 6),
+                "start_frame": s.start_frame,
+                "end_frame": s.end_frame,
+                "num_frames": s.num_frames,
+                "repeat": s.repeat,
+                "cache_key": k,
+                "cached": o.cached or reused,
+                "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
+            }
+        )
     total = time.monotonic() - t_start
     manifest = {
         "mvgen_version": __version__,
@@ -355,6 +422,14 @@ def render(
     }
     atomic_write_text(job.manifest_path, json.dumps(manifest, indent=2) + "\n")
     generated = sum(1 for o in outcomes.values() if not o.cached)
-    progress(ProgressEvent("done", seconds=total, message=str(job.out),
-                           extra={"generated": generated, "cached": len(plan_.shots) - generated}))  # fmt: skip
-    return RenderResult(job.out, job.manifest_path, manifest, generated, len(plan_.shots) - generated, total, timings)
+    progress(
+        ProgressEvent(
+            "done",
+            seconds=total,
+            message=str(job.out),
+            extra={"generated": generated, "cached": len(plan_.shots) - generated},
+        )
+    )
+    return RenderResult(
+        job.out, job.manifest_path, manifest, generated, len(plan_.shots) - generated, total, timings
+    )

@@ -93,7 +93,10 @@ def check_size(shots: ShotList, preset: ModelPreset) -> tuple[int, int]:
     v = shots.video
     for key, value in (("width", v.width), ("height", v.height)):
         if value % 2:
-            raise FieldError(("video", key), f"must be even for H.264 yuv420p (got {value}): use {value - 1} or {value + 1}")
+            raise FieldError(
+                ("video", key),
+                f"must be even for H.264 yuv420p (got {value}): use {value - 1} or {value + 1}",
+            )
     m = preset.size_multiple
     if preset.render_scale >= 1:
         for key, value in (("width", v.width), ("height", v.height)):
@@ -139,7 +142,9 @@ class _Cutter:
         return t
 
 
-def plan_video(shots: ShotList, grid: BeatGrid, preset: ModelPreset, *, model_name: str | None = None) -> RenderPlan:
+def plan_video(
+    shots: ShotList, grid: BeatGrid, preset: ModelPreset, *, model_name: str | None = None
+) -> RenderPlan:
     """The cut sheet. Raises ``FieldError`` for values that cannot be planned (bad size, shots
     shorter than one frame)."""
     gen_w, gen_h = check_size(shots, preset)
@@ -167,7 +172,9 @@ def plan_video(shots: ShotList, grid: BeatGrid, preset: ModelPreset, *, model_na
             if fit == "loop" and t >= duration:
                 break
             if len(cuts) > MAX_PLANNED_SHOTS:
-                raise FieldError(("shots",), f"the plan needs more than {MAX_PLANNED_SHOTS} shots; use longer lengths")
+                raise FieldError(
+                    ("shots",), f"the plan needs more than {MAX_PLANNED_SHOTS} shots; use longer lengths"
+                )
         repeat += 1
         if fit != "loop" or t >= duration:
             break
@@ -186,7 +193,9 @@ def plan_video(shots: ShotList, grid: BeatGrid, preset: ModelPreset, *, model_na
 
     total_audio_frames = round(duration * fps)
     last_end_frame = round(cuts[-1][3] * fps)
-    total_frames = total_audio_frames if fit in ("loop", "stretch") else min(total_audio_frames, last_end_frame)
+    total_frames = (
+        total_audio_frames if fit in ("loop", "stretch") else min(total_audio_frames, last_end_frame)
+    )
 
     planned: list[PlannedShot] = []
     for k, (i, r, start, end) in enumerate(cuts):
@@ -257,7 +266,9 @@ def _absorb_tail_sliver(planned: list[PlannedShot], beat_frames: float) -> list[
     last, prev = planned[-1], planned[-2]
     if last.end_frame - last.start_frame >= beat_frames:
         return planned
-    extended = replace(prev, end_s=last.end_s, end_frame=last.end_frame, slot_frames=last.end_frame - prev.start_frame)
+    extended = replace(
+        prev, end_s=last.end_s, end_frame=last.end_frame, slot_frames=last.end_frame - prev.start_frame
+    )
     return [*planned[:-2], extended]
 
 

@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-
 from tests.conftest import drum_track, write
 
 GOOD_SHOTS = "  - {id: a, prompt: 'a red car', length: 4}\n  - {id: b, prompt: 'a blue sea', length: 4}\n"

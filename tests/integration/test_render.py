@@ -10,7 +10,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from tests.conftest import REPO, drum_track, write
 
 SHOTS = """version: 1
@@ -185,7 +184,9 @@ def test_paths_with_spaces_and_unicode(tmp_path, mvgen, cache_dir):
     d = tmp_path / "my vidéo — ünïcode"
     d.mkdir()
     drum_track(d / "la piste.wav", duration_s=4.0)
-    write(d / "my shots.yaml", SHOTS.replace("track.wav", "la piste.wav").replace("out/video.mp4", "fin al.mp4"))
+    write(
+        d / "my shots.yaml", SHOTS.replace("track.wav", "la piste.wav").replace("out/video.mp4", "fin al.mp4")
+    )
     r = mvgen("render", d / "my shots.yaml")
     assert r.code == 0, r
     assert probe(d / "fin al.mp4")["frames"] == 96

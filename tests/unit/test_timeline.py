@@ -55,7 +55,9 @@ def test_every_cut_is_on_the_frame_nearest_its_beat(fps, fit):
 
 def test_beats_lengths_count_from_the_first_beat():
     g = grid(first=0.25)
-    plan = plan_video(shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 4}\n", "timing: {fit: trim}"), g, TINY)
+    plan = plan_video(
+        shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 4}\n", "timing: {fit: trim}"), g, TINY
+    )
     # shot 1 absorbs the pickup before the first beat and ends on beat 8; shot 2 ends on beat 12
     assert plan.shots[0].end_s == pytest.approx(0.25 + 8 * 0.5)
     assert plan.shots[1].end_s == pytest.approx(0.25 + 12 * 0.5)
@@ -64,7 +66,9 @@ def test_beats_lengths_count_from_the_first_beat():
 
 def test_bars_land_on_downbeats():
     g = grid(first=0.25)
-    plan = plan_video(shots("  - {prompt: a, length: 3}\n  - {prompt: b, length: 2 bars}\n", "timing: {fit: trim}"), g, TINY)
+    plan = plan_video(
+        shots("  - {prompt: a, length: 3}\n  - {prompt: b, length: 2 bars}\n", "timing: {fit: trim}"), g, TINY
+    )
     # shot b starts mid-bar (beat 3) and still ends on a downbeat
     assert plan.shots[1].end_s == pytest.approx(g.downbeats_s[2]) or plan.shots[1].end_s == pytest.approx(
         g.downbeats_s[3]
@@ -73,7 +77,9 @@ def test_bars_land_on_downbeats():
 
 def test_seconds_lengths_snap_to_the_nearest_beat():
     g = grid(first=0.0)
-    plan = plan_video(shots("  - {prompt: a, length: 3.2s}\n  - {prompt: b, length: 1s}\n", "timing: {fit: trim}"), g, TINY)
+    plan = plan_video(
+        shots("  - {prompt: a, length: 3.2s}\n  - {prompt: b, length: 1s}\n", "timing: {fit: trim}"), g, TINY
+    )
     assert plan.shots[0].end_s == pytest.approx(3.0)
     assert plan.shots[1].end_s == pytest.approx(4.0)
 
@@ -93,7 +99,9 @@ def test_loop_repeats_the_list_with_the_same_seeds_and_frames():
 
 def test_stretch_covers_the_song_once():
     g = grid(duration=40.0)
-    plan = plan_video(shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: 4}\n", "timing: {fit: stretch}"), g, TINY)
+    plan = plan_video(
+        shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: 4}\n", "timing: {fit: stretch}"), g, TINY
+    )
     assert [s.id for s in plan.shots] == ["shot-001", "shot-002"]
     assert plan.shots[-1].end_s == pytest.approx(40.0)
     # one pass ends on beat 8 (4.25 s); the first cut (beat 4, 2.25 s) scaled by 40/4.25, on a beat
@@ -103,7 +111,9 @@ def test_stretch_covers_the_song_once():
 
 def test_trim_ends_after_the_last_shot_and_cuts_at_the_song_end():
     g = grid(duration=10.0)
-    plan = plan_video(shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 16}\n", "timing: {fit: trim}"), g, TINY)
+    plan = plan_video(
+        shots("  - {prompt: a, length: 8}\n  - {prompt: b, length: 16}\n", "timing: {fit: trim}"), g, TINY
+    )
     assert plan.duration_s == pytest.approx(10.0)
     assert plan.shots[-1].slot_frames > plan.shots[-1].end_frame - plan.shots[-1].start_frame
 
@@ -141,7 +151,11 @@ def test_size_errors_name_the_rule_and_nearest_sizes(header, loc, text):
 
 def test_shot_shorter_than_a_frame_is_an_error():
     with pytest.raises(FieldError) as e:
-        plan_video(shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: 0.01}\n", "video: {fps: 8}"), grid(), TINY)
+        plan_video(
+            shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: 0.01}\n", "video: {fps: 8}"),
+            grid(),
+            TINY,
+        )
     assert e.value.loc == ("shots", 1, "length")
 
 

@@ -131,7 +131,9 @@ def _track_with_octave_check(onset: np.ndarray) -> np.ndarray:
         cand_bpm = bpm * factor
         if not 50.0 <= cand_bpm <= 220.0:
             continue
-        _, cand = librosa.beat.beat_track(onset_envelope=onset, sr=SR, hop_length=HOP, bpm=cand_bpm, trim=False)
+        _, cand = librosa.beat.beat_track(
+            onset_envelope=onset, sr=SR, hop_length=HOP, bpm=cand_bpm, trim=False
+        )
         cand = np.asarray(cand, dtype=int)
         score = _grid_score(onset, cand, cand_bpm)
         if score > best_score * 1.05:  # a clear win only: keep librosa's grid on a near tie

@@ -49,7 +49,9 @@ def _check_decodes(info: AudioInfo) -> None:
             f.seek(max(0, f.frames - info.sample_rate))
             block = f.read(info.sample_rate, dtype="float32")
             if len(block) == 0:
-                raise AudioError(f"{info.path}: the audio file is truncated (its header claims more than it holds)")
+                raise AudioError(
+                    f"{info.path}: the audio file is truncated (its header claims more than it holds)"
+                )
     except AudioError:
         raise
     except Exception as exc:

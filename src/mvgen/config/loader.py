@@ -105,7 +105,9 @@ def _format_validation_error(exc: ValidationError, path: Path, root: yaml.Node |
     else:
         msg = _describe(err)
     node = _key_node(root, loc) if err["type"] == "extra_forbidden" else _find_node(root, loc)
-    where = f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node is not None else str(path)
+    where = (
+        f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node is not None else str(path)
+    )
     more = len(exc.errors()) - 1
     suffix = f" (+{more} more error{'s' if more > 1 else ''})" if more > 0 else ""
     return f"{where}: {_loc_str(loc)}: {msg}{suffix}"
@@ -142,7 +144,9 @@ def parse_shotlist_text(text: str, path: Path) -> ShotList:
 
 def _where(path: Path, root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
     node = _find_node(root, loc)
-    return f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node is not None else str(path)
+    return (
+        f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node is not None else str(path)
+    )
 
 
 def load_shotlist(path: str | Path) -> LoadedShotList:
@@ -162,7 +166,9 @@ def load_shotlist(path: str | Path) -> LoadedShotList:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}); is this really a YAML shot list?") from None
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte {exc.start}); is this really a YAML shot list?"
+        ) from None
     shots = parse_shotlist_text(text, p)
     return LoadedShotList(shots=shots, path=p, base_dir=p.resolve().parent, text=text)
 

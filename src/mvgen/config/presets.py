@@ -63,7 +63,10 @@ class ModelPreset(BaseModel):
         k = max(1, math.ceil((needed - self.frame_offset) / self.frame_step))
         frames = self.frame_step * k + self.frame_offset
         if frames > self.max_frames:
-            frames = self.frame_step * ((self.max_frames - self.frame_offset) // self.frame_step) + self.frame_offset
+            frames = (
+                self.frame_step * ((self.max_frames - self.frame_offset) // self.frame_step)
+                + self.frame_offset
+            )
         return frames
 
     def frame_rule(self) -> str:
@@ -73,8 +76,19 @@ class ModelPreset(BaseModel):
 # Defaults for a folder or repo id that is not a preset, by family.
 FAMILY_DEFAULTS: dict[str, dict[str, object]] = {
     "wan": dict(
-        family="wan", fps=16, width=832, height=480, size_multiple=16, frame_step=4, frame_offset=1,
-        max_frames=81, steps=30, guidance=5.0, dtype="bfloat16", vram_gb=8.2, max_sequence_length=512,
+        family="wan",
+        fps=16,
+        width=832,
+        height=480,
+        size_multiple=16,
+        frame_step=4,
+        frame_offset=1,
+        max_frames=81,
+        steps=30,
+        guidance=5.0,
+        dtype="bfloat16",
+        vram_gb=8.2,
+        max_sequence_length=512,
     ),
 }
 
@@ -127,7 +141,9 @@ def _family_from_index(index_path: Path, spec: str) -> str:
         index = json.loads(index_path.read_text(encoding="utf-8"))
         cls = index["_class_name"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise ConfigError(f"model {spec!r}: {index_path} is not a readable diffusers model_index.json") from None
+        raise ConfigError(
+            f"model {spec!r}: {index_path} is not a readable diffusers model_index.json"
+        ) from None
     family = PIPELINE_FAMILIES.get(cls)
     if family is None:
         supported = ", ".join(sorted(PIPELINE_FAMILIES))
@@ -174,7 +190,9 @@ def resolve_model(spec: str, *, base_dir: Path | None = None) -> ModelRef:
     if folder.is_dir():
         index = folder / "model_index.json"
         if not index.is_file():
-            raise ConfigError(f"model {spec!r}: folder has no model_index.json; is it a diffusers pipeline folder?")
+            raise ConfigError(
+                f"model {spec!r}: folder has no model_index.json; is it a diffusers pipeline folder?"
+            )
         family = _family_from_index(index, spec)
         return ModelRef(spec, _custom_preset(folder.name, family), "local", str(folder.resolve()))
     if _REPO_ID_RE.match(spec) and not spec.startswith((".", "/")):

@@ -58,7 +58,9 @@ def parse_length(raw: object) -> Length:
     if isinstance(raw, str):
         m = _LENGTH_RE.match(raw)
         if not m:
-            raise ValueError(f"must be a number, or a number with a unit: '8 beats', '2 bars', '3.5s' (got {raw!r})")
+            raise ValueError(
+                f"must be a number, or a number with a unit: '8 beats', '2 bars', '3.5s' (got {raw!r})"
+            )
         value = float(m["value"])
         if value <= 0:
             raise ValueError(f"must be > 0 (got {raw!r})")
@@ -123,7 +125,9 @@ class ShotList(_Strict):
             if shot.id is None:
                 continue
             if shot.id in seen:
-                raise ValueError(f"shots[{i}].id: duplicate id {shot.id!r} (first used by shots[{seen[shot.id]}])")
+                raise ValueError(
+                    f"shots[{i}].id: duplicate id {shot.id!r} (first used by shots[{seen[shot.id]}])"
+                )
             seen[shot.id] = i
         return self
 

@@ -28,8 +28,12 @@ def pick_device(requested: str = "auto") -> str:
             return "mps"
         return "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise SetupError(f"--device {requested}: no CUDA GPU is available here", hint="use --device cpu or auto")
-    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SetupError(
+            f"--device {requested}: no CUDA GPU is available here", hint="use --device cpu or auto"
+        )
+    if requested == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise SetupError("--device mps: Apple MPS is not available here", hint="use --device cpu or auto")
     return requested
 
@@ -116,7 +120,9 @@ class LocalBackend:
                     f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}",
                     hint=pull_hint(location),
                 ) from None
-            raise SetupError(f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}") from None
+            raise SetupError(
+                f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}"
+            ) from None
         pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
         self.pipe = pipe.to(self.device)
 
@@ -155,7 +161,9 @@ class LocalBackend:
             ) from exc
         frames = np.asarray(out.frames[0])
         if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise GenerationError(f"shot {request.shot_id!r}: the pipeline returned frames of shape {frames.shape}")
+            raise GenerationError(
+                f"shot {request.shot_id!r}: the pipeline returned frames of shape {frames.shape}"
+            )
         return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
     def close(self) -> None:
@@ -172,4 +180,3 @@ class LocalBackend:
                 torch.cuda.empty_cache()
         except Exception:  # freeing memory is best-effort
             pass
-

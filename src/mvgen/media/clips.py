@@ -3,6 +3,7 @@ model's native frame rate. Lossless because every frame is re-encoded once more 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,9 @@ from mvgen.media.ffmpeg import finish_ffmpeg_writer, open_ffmpeg_writer
 def write_clip(path: Path, frames: np.ndarray, fps: float) -> None:
     """Write uint8 frames ``(n, h, w, 3)`` to ``path`` as a lossless clip."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise EncodeError(f"{path.name}: expected uint8 frames (n, h, w, 3), got {frames.dtype} {frames.shape}")
+        raise EncodeError(
+            f"{path.name}: expected uint8 frames (n, h, w, 3), got {frames.dtype} {frames.shape}"
+        )
     n, h, w, _ = frames.shape
     proc = open_ffmpeg_writer(
         [
@@ -24,8 +27,6 @@ def write_clip(path: Path, frames: np.ndarray, fps: float) -> None:
         ]
     )  # fmt: skip
     assert proc.stdin is not None
-    try:
+    with contextlib.suppress(BrokenPipeError):  # ffmpeg died; finish_ffmpeg_writer reports why
         proc.stdin.write(np.ascontiguousarray(frames).tobytes())
-    except BrokenPipeError:
-        pass  # ffmpeg died; finish_ffmpeg_writer reports why
     finish_ffmpeg_writer(proc, what=f"writing clip {path.name}")

@@ -14,7 +14,17 @@ from mvgen.errors import EncodeError, SetupError
 
 log = logging.getLogger(__name__)
 
-_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+_CHANNEL_LAYOUTS = {
+    "mono": 1,
+    "stereo": 2,
+    "2.1": 3,
+    "quad": 4,
+    "4.0": 4,
+    "5.0": 5,
+    "5.1": 6,
+    "6.1": 7,
+    "7.1": 8,
+}
 
 
 @cache

@@ -1,0 +1,110 @@
+"""Assembly on clips of known content: every output frame comes from the planned shot (cuts exact
+to the frame), retiming spreads a clip over its slot, and a failed write never touches the old file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from tests.conftest import drum_track
+
+from mvgen.audio.grid import BeatGrid
+from mvgen.audio.probe import probe_audio
+from mvgen.config import parse_shotlist_text
+from mvgen.config.presets import all_presets
+from mvgen.errors import EncodeError
+from mvgen.media.assemble import assemble
+from mvgen.media.clips import write_clip
+from mvgen.timeline import plan_video
+
+COLOURS = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 220, 30)]
+
+
+def counting_clip(path: Path, colour, n: int, size=(64, 48)) -> Path:
+    """A clip whose frame j is the colour with a bar growing over the left half: 0 px at j=0,
+    w/2 at the last frame (to see retiming); the right half is always the plain colour."""
+    w, h = size
+    frames = np.zeros((n, h, w, 3), dtype=np.uint8)
+    frames[:] = colour
+    for j in range(n):
+        frames[j, :, : int(round(j / (n - 1) * w / 2)), :] = 255 - np.array(colour, dtype=np.uint8)
+    write_clip(path, frames, 8.0)
+    return path
+
+
+def decode_rgb(path: Path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+@pytest.fixture
+def setup(tmp_path):
+    audio = probe_audio(drum_track(tmp_path / "a.wav", duration_s=6.0))
+    beats = tuple(0.1 + 0.5 * i for i in range(12))
+    grid = BeatGrid(120.0, audio.duration_s, beats, beats[::4], ())
+    sl = parse_shotlist_text(
+        "video: {width: 64, height: 48, fps: 24}\ntiming: {fit: loop}\nshots:\n"
+        "  - {prompt: a, length: 3}\n  - {prompt: b, length: 2}\n  - {prompt: c, length: 4}\n  - {prompt: d, length: 1}\n",
+        Path("t.yaml"),
+    )
+    tiny = all_presets()["tiny"].model_copy(update={"render_scale": 1.0})
+    plan = plan_video(sl, grid, tiny)
+    clips = [
+        counting_clip(tmp_path / f"c{s.index}.mp4", COLOURS[s.source_index], s.num_frames) for s in plan.shots
+    ]
+    return plan, clips, audio, tmp_path
+
+
+def test_every_frame_comes_from_its_planned_shot(setup):
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    assemble(plan, clips, audio, out)
+    frames = decode_rgb(out)
+    assert len(frames) == plan.total_frames == 144
+    for s in plan.shots:
+        for k in range(s.start_frame, s.end_frame):
+            # the right half of a frame is always the shot's own colour (the bar grows from the left)
+            px = frames[k, 24, 60].astype(int)
+            assert np.abs(px - COLOURS[s.source_index]).max() < 40, (s.id, k, px)
+
+
+def test_retiming_spreads_the_clip_over_the_slot(setup):
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    assemble(plan, clips, audio, out)
+    frames = decode_rgb(out)
+    s = plan.shots[2]  # 4 beats = 2 s = 48 output frames from a 17-frame clip
+    widths = []
+    for k in range(s.start_frame, s.end_frame):
+        row = frames[k, 24, :, :].astype(int)
+        widths.append(int(np.sum(np.abs(row - COLOURS[s.source_index]).max(axis=1) > 60)))
+    assert widths[0] <= 2  # starts at the clip's first frame (no bar)
+    assert widths[-1] >= 32 - 2  # ends at its last frame (bar over the left half)
+    assert widths == sorted(widths)  # plays forward, never jumps back
+
+
+def test_a_failed_write_leaves_the_previous_output_untouched(setup):
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    out.write_bytes(b"previous render")
+    clips[1].write_bytes(b"corrupt")  # the cached clip is damaged
+    with pytest.raises(EncodeError):
+        assemble(plan, clips, audio, out)
+    assert out.read_bytes() == b"previous render"
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+def test_output_is_never_visible_half_written(setup, monkeypatch):
+    """The final name appears only by rename, after the mux and the verification."""
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (seen.append((Path(a).name, Path(b).name)), real_replace(a, b))
+    )
+    assemble(plan, clips, audio, out)
+    assert seen and seen[-1][1] == "o.mp4" and seen[-1][0].startswith(".o.mp4.")

@@ -1,0 +1,119 @@
+"""The small commands: beats, plan, validate, models, and a light `import mvgen`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from tests.conftest import REPO, drum_track, write
+
+
+def test_beats_json_on_a_120_bpm_track(tmp_path, mvgen, empty_cache):
+    drum_track(tmp_path / "t.wav", bpm=120, duration_s=12.0, offset_s=0.25)
+    r = mvgen("beats", tmp_path / "t.wav", "--json")
+    assert r.code == 0, r
+    data = json.loads(r.out)
+    assert set(data) >= {"tempo_bpm", "duration_s", "beats_s", "downbeats_s", "sections_s"}
+    assert abs(data["tempo_bpm"] - 120) < 1.2
+    assert abs(data["duration_s"] - 12.0) < 1e-3
+    truth = 0.25 + 0.5 * np.arange(24)
+    beats = np.array(data["beats_s"])
+    assert len(beats) >= 20
+    assert np.median([np.min(np.abs(truth - b)) for b in beats]) < 0.035
+    assert set(data["downbeats_s"]) <= set(data["beats_s"])
+    downs = np.array(data["downbeats_s"])
+    assert np.all(np.abs(np.diff(downs) - 2.0) < 0.05)  # one every 4 beats
+
+
+def test_beats_are_cached_by_content_hash(tmp_path, mvgen, empty_cache):
+    track = drum_track(tmp_path / "t.wav", duration_s=6.0)
+    first = json.loads(mvgen("beats", track, "--json").out)
+    [entry] = list((empty_cache / "beats").glob("*.json"))
+    # the cache is what answers next time: a doctored entry shows through
+    doctored = {**first, "tempo_bpm": 77.0}
+    entry.write_text(json.dumps(doctored))
+    assert json.loads(mvgen("beats", track, "--json").out)["tempo_bpm"] == 77.0
+    # the same bytes under another name hit the same entry
+    (tmp_path / "copy.wav").write_bytes(track.read_bytes())
+    assert json.loads(mvgen("beats", tmp_path / "copy.wav", "--json").out)["tempo_bpm"] == 77.0
+
+
+def test_plan_json_and_table(tmp_path, mvgen, empty_cache):
+    drum_track(tmp_path / "t.wav", duration_s=8.0)
+    shots = write(
+        tmp_path / "s.yaml",
+        "model: tiny\naudio: t.wav\nvideo: {width: 128, height: 96, fps: 24}\n"
+        "shots:\n  - {id: one, prompt: first, length: 4}\n  - {id: two, prompt: second, length: 1 bar}\n",
+    )
+    r = mvgen("plan", shots, "--json")
+    assert r.code == 0, r
+    plan = json.loads(r.out)
+    rows = plan["shots"]
+    assert {"id", "start_s", "end_s", "num_frames", "seed", "prompt"} <= set(rows[0])
+    assert rows[0]["start_s"] == 0 and rows[-1]["end_s"] == plan["duration_s"]
+    table = mvgen("plan", shots)
+    assert table.code == 0 and "one" in table.out and "two" in table.out and "BPM" in table.out
+    assert not (empty_cache / "models").exists()  # planning never loads a model
+    ok = mvgen("validate", shots)
+    assert ok.code == 0 and ok.out.startswith("ok: ")
+
+
+def test_models_lists_presets(mvgen, empty_cache):
+    r = mvgen("models", "--json")
+    assert r.code == 0, r
+    rows = {row["name"]: row for row in json.loads(r.out)}
+    assert rows["tiny"]["local"] is True
+    wan = rows["wan2.1-t2v-1.3b"]
+    assert (wan["repo_id"], wan["fps"], wan["frame_rule"], wan["max_frames"]) == (
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", 16.0, "4k+1", 81,
+    )  # fmt: skip
+    assert "wan2.1-t2v-1.3b" in mvgen("models").out
+
+
+def test_importing_mvgen_and_the_cli_is_light():
+    code = "import sys, mvgen, mvgen.cli, mvgen.api; print(sorted(m for m in ('torch','diffusers','librosa','moviepy') if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_python_dash_m_and_version():
+    r = subprocess.run([sys.executable, "-m", "mvgen", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "mvgen" in r.stdout
+
+
+def test_non_tty_render_log_has_no_carriage_returns(tmp_path, cache_dir):
+    drum_track(tmp_path / "t.wav", duration_s=4.0)
+    shots = write(
+        tmp_path / "s.yaml",
+        "model: tiny\naudio: t.wav\nvideo: {width: 64, height: 64, fps: 12}\ngeneration: {steps: 2}\n"
+        "shots:\n  - {prompt: first, length: 4}\n",
+    )
+    env = {**__import__("os").environ}
+    r = subprocess.run([sys.executable, "-m", "mvgen", "render", str(shots)], capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"\r" not in r.stderr and b"\x1b[" not in r.stderr
+    lines = r.stderr.decode().strip().splitlines()
+    assert any("shot 1/1" in ln for ln in lines) and lines[-1].split(" ", 1)[1].startswith("wrote ")
+
+
+def test_json_log_format_parses_line_by_line(tmp_path, cache_dir):
+    drum_track(tmp_path / "t.wav", duration_s=4.0)
+    shots = write(
+        tmp_path / "s.yaml",
+        "model: tiny\naudio: t.wav\nvideo: {width: 64, height: 64, fps: 12}\ngeneration: {steps: 2}\n"
+        "shots:\n  - {prompt: first, length: 4}\n",
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "mvgen", "render", str(shots), "--log-format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stderr.strip().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "done" and "shot_start" in kinds and "step" in kinds
+    assert events[-1]["extra"]["generated"] == 1
