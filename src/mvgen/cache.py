@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mvgen.files import cache_root
+from mvgen.files import cache_root, current_umask
 
 # Bump when a change in mvgen (not in the inputs) changes the pixels a shot gets.
 GENERATION_VERSION = 1
@@ -103,6 +103,9 @@ class ShotCache:
                 json.dump(meta, f, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: shared caches need umask
+            for child in tmp.iterdir():
+                os.chmod(child, 0o666 & ~current_umask())
             if final.exists():
                 old = final.with_name(f".{key}.old-{os.getpid()}")
                 final.rename(old)

@@ -108,3 +108,14 @@ def test_output_is_never_visible_half_written(setup, monkeypatch):
     )
     assemble(plan, clips, audio, out)
     assert seen and seen[-1][1] == "o.mp4" and seen[-1][0].startswith(".o.mp4.")
+
+
+def test_output_gets_the_umask_mode_not_mkstemps_0600(setup):
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    old = os.umask(0o022)
+    try:
+        assemble(plan, clips, audio, out)
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
