@@ -24,9 +24,13 @@ def load_project(
     out: str | None = None,
     model: str | None = None,
     device: str = "auto",
+    require_weights: bool = True,
 ) -> Job:
-    """Check a shot list and everything it names; raises ``MvgenError`` subclasses on bad input."""
-    return pipeline.prepare(shots, audio=audio, out=out, model=model, device=device)
+    """Check a shot list and everything it names; raises ``MvgenError`` subclasses on bad input.
+    ``require_weights=False`` skips the check that the model's weights are available (for planning)."""
+    return pipeline.prepare(
+        shots, audio=audio, out=out, model=model, device=device, require_weights=require_weights
+    )
 
 
 def analyze_audio(path: str | Path, *, use_cache: bool = True) -> BeatGrid:

@@ -111,7 +111,7 @@ def plan(shots, audio, model, as_json) -> None:
     """Print the cut sheet: every shot's start, end, beats and frames."""
     from mvgen import api
 
-    job = api.load_project(shots, audio=audio, model=model)
+    job = api.load_project(shots, audio=audio, model=model, require_weights=False)
     p = api.plan_video(job)
     if as_json:
         click.echo(json.dumps(p.to_json(), indent=2))

@@ -85,8 +85,10 @@ def prepare(
     out: str | None = None,
     model: str | None = None,
     device: str = "auto",
+    require_weights: bool = True,
 ) -> Job:
-    """Check everything a render needs, cheaply: shot list, output path, audio, model, device."""
+    """Check everything a render needs, cheaply: shot list, output path, audio, model, device.
+    ``require_weights=False`` (planning) accepts a hub model whose weights are not downloaded."""
     loaded = load_shotlist(shots_path)
     out_path = _resolve_out(loaded, out)
     audio_path = _resolve_audio(loaded, audio)
@@ -95,7 +97,7 @@ def prepare(
         raise ConfigError(f"{out_path}: the output would overwrite the audio track")
     model_spec = model or loaded.shots.model
     try:
-        ref = resolve_model(model_spec, base_dir=loaded.base_dir)
+        ref = resolve_model(model_spec, base_dir=loaded.base_dir, require_weights=require_weights)
     except ConfigError as exc:
         where = "--model" if model else f"{locate(loaded, ('model',))}: model"
         raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None

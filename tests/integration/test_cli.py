@@ -117,3 +117,27 @@ def test_json_log_format_parses_line_by_line(tmp_path, cache_dir):
     kinds = [e["event"] for e in events]
     assert kinds[-1] == "done" and "shot_start" in kinds and "step" in kinds
     assert events[-1]["extra"]["generated"] == 1
+
+
+def test_plan_works_without_the_models_weights_but_render_does_not(tmp_path, mvgen, empty_cache, monkeypatch):
+    """Planning needs the preset's rules, not its weights: a director can plan on a laptop."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    drum_track(tmp_path / "t.wav", duration_s=6.0)
+    shots = write(tmp_path / "s.yaml", "model: wan2.1-t2v-1.3b\naudio: t.wav\nshots:\n  - {prompt: a, length: 4}\n")
+    r = mvgen("plan", shots, "--json")
+    assert r.code == 0, r
+    plan = json.loads(r.out)
+    assert plan["native_fps"] == 16 and all(s["num_frames"] % 4 == 1 for s in plan["shots"])
+    assert mvgen("render", shots).code == 4
+    assert mvgen("validate", shots).code == 4
+
+
+def test_m4a_audio_is_decoded_with_ffmpeg(tmp_path, mvgen, empty_cache):
+    from mvgen.media.ffmpeg import run_ffmpeg
+
+    wav = drum_track(tmp_path / "t.wav", duration_s=8.0)
+    run_ffmpeg(["-i", str(wav), "-c:a", "aac", str(tmp_path / "t.m4a")], what="test")
+    a = json.loads(mvgen("beats", wav, "--json").out)
+    b = json.loads(mvgen("beats", tmp_path / "t.m4a", "--json").out)
+    assert abs(a["tempo_bpm"] - b["tempo_bpm"]) < 1.0
+    assert abs(b["duration_s"] - 8.0) < 0.1

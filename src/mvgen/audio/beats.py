@@ -29,13 +29,40 @@ SILENCE_RMS = 1e-4
 
 
 def _load_mono(path: Path) -> np.ndarray:
-    import librosa
+    """Mono float32 samples at ``SR``: libsndfile decodes (WAV, FLAC, OGG, MP3), ffmpeg for the rest
+    (M4A/AAC...), soxr resamples (what librosa.load does inside, without its 2 s of overhead)."""
+    import soundfile as sf
+    import soxr
 
     try:
-        y, _ = librosa.load(str(path), sr=SR, mono=True)
-    except Exception as exc:
-        raise AudioError(f"{path}: cannot decode the audio: {str(exc).splitlines()[0]}") from None
-    return y
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception:
+        data, rate = _decode_with_ffmpeg(path)
+    y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if rate != SR:
+        y = soxr.resample(y, rate, SR, quality="HQ")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    import tempfile
+
+    import soundfile as sf
+
+    from mvgen.errors import EncodeError
+    from mvgen.media.ffmpeg import run_ffmpeg
+
+    with tempfile.TemporaryDirectory(prefix="mvgen-decode-") as tmp:
+        wav = Path(tmp) / "audio.wav"
+        try:
+            run_ffmpeg(
+                ["-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(SR), "-f", "wav", str(wav)],
+                what=f"decoding {path.name}",
+            )
+        except EncodeError as exc:
+            raise AudioError(f"{path}: cannot decode the audio: {exc.message}") from None
+        data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+    return data, int(rate)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:

@@ -170,11 +170,12 @@ def pull_hint(repo_id: str) -> str:
     )
 
 
-def resolve_model(spec: str, *, base_dir: Path | None = None) -> ModelRef:
+def resolve_model(spec: str, *, base_dir: Path | None = None, require_weights: bool = True) -> ModelRef:
     """Turn a ``model:`` value into a ``ModelRef``. Cheap: reads at most one JSON file.
 
-    Raises ``ConfigError`` (exit 2) for a name that is nothing mvgen knows, and ``SetupError``
-    (exit 4) when a hub model's weights are not in the local cache while offline.
+    Raises ``ConfigError`` (exit 2) for a name that is nothing mvgen knows, and, with
+    ``require_weights``, ``SetupError`` (exit 4) when a hub model's weights are not in the local
+    cache and cannot be fetched. Planning needs only the preset, so ``mvgen plan`` passes False.
     """
     presets = all_presets()
     if spec in presets:
@@ -182,7 +183,8 @@ def resolve_model(spec: str, *, base_dir: Path | None = None) -> ModelRef:
         if preset.builtin:
             return ModelRef(spec, preset, "builtin", spec)
         assert preset.repo_id is not None
-        _require_cached(preset.repo_id, spec)
+        if require_weights:
+            _require_cached(preset.repo_id, spec)
         return ModelRef(spec, preset, "hub", preset.repo_id)
     folder = Path(spec).expanduser()
     if not folder.is_absolute() and base_dir is not None and not folder.exists():
@@ -196,7 +198,7 @@ def resolve_model(spec: str, *, base_dir: Path | None = None) -> ModelRef:
         family = _family_from_index(index, spec)
         return ModelRef(spec, _custom_preset(folder.name, family), "local", str(folder.resolve()))
     if _REPO_ID_RE.match(spec) and not spec.startswith((".", "/")):
-        found = _require_cached(spec, spec)
+        found = _require_cached(spec, spec) if require_weights else cached_hub_index(spec)
         family = _family_from_index(found, spec) if found else "wan"
         return ModelRef(spec, _custom_preset(spec, family, repo_id=spec), "hub", spec)
     names = ", ".join(sorted(presets))
