@@ -10,11 +10,21 @@ from pathlib import Path
 
 from mvgen import pipeline
 from mvgen.audio.grid import BeatGrid
+from mvgen.batch import BatchResult, run_batch
 from mvgen.pipeline import Job, RenderResult
 from mvgen.progress import ProgressCallback, null_progress
 from mvgen.timeline import RenderPlan
 
-__all__ = ["Job", "RenderResult", "analyze_audio", "load_project", "plan_video", "render_video"]
+__all__ = [
+    "BatchResult",
+    "Job",
+    "RenderResult",
+    "analyze_audio",
+    "load_project",
+    "plan_video",
+    "render_batch",
+    "render_video",
+]
 
 
 def load_project(
@@ -60,3 +70,9 @@ def render_video(
     """Render a shot list to ``OUT.mp4`` + ``OUT.json``."""
     job = load_project(shots, audio=audio, out=out, model=model, device=device)
     return pipeline.render(job, force=force, only=only, device=device, progress=progress)
+
+
+def render_batch(sources: list[str], **options) -> BatchResult:
+    """Render several shot lists (files, folders or glob patterns) in order; see ``mvgen batch``.
+    Options: audio, out, model, device, force, only, keep_going, wait, progress, should_stop."""
+    return run_batch(sources, **options)

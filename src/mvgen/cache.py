@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mvgen.files import cache_root, current_umask
+from mvgen.files import cache_root, current_umask, sweep_stale_temps
 
 # Bump when a change in mvgen (not in the inputs) changes the pixels a shot gets.
 GENERATION_VERSION = 1
@@ -85,6 +85,15 @@ class ShotCache:
         if (folder / META_NAME).is_file() and (folder / CLIP_NAME).is_file():
             return CacheEntry(key, folder)
         return None
+
+    def latents_path(self, key: str) -> Path:
+        """Where the denoised latents of a shot wait between sampling and decoding."""
+        return self.root.parent / "latents" / f"{key}.safetensors"
+
+    def sweep(self, key: str) -> None:
+        """Remove a killed writer's temp folders for ``key`` (call with the key's lock held)."""
+        sweep_stale_temps(self._folder(key).parent, key)
+        sweep_stale_temps(self.latents_path(key).parent, self.latents_path(key).name)
 
     def remove(self, key: str) -> None:
         shutil.rmtree(self._folder(key), ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ import traceback
 import click
 
 from mvgen import __version__
-from mvgen.errors import ExitCode, Interrupted, MvgenError
+from mvgen.errors import ExitCode, MvgenError
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 
@@ -51,39 +52,146 @@ _model_opt = click.option(
 _shots_arg = click.argument("shots", type=click.Path(dir_okay=True, path_type=str))
 
 
-@cli.command()
-@_shots_arg
-@_audio_opt
-@click.option("--out", "-o", metavar="OUT.mp4", help="Output video (overrides `output:`).")
-@_model_opt
-@click.option("--force", is_flag=True, help="Regenerate every shot, ignoring the cache.")
-@click.option("--only", metavar="IDS", help="Regenerate just these shots (comma-separated ids).")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "text", "json"]),
-    default="auto",
-    show_default=True,
-    help="auto: a live display on a terminal, plain lines otherwise; json: JSON lines.",
-)
-@click.option("--quiet", "-q", is_flag=True, help="Print only the final line.")
-def render(shots, audio, out, model, force, only, device, log_format, quiet) -> None:
-    """Render SHOTS (a shot list) to a music video."""
+def _render_options(f):
+    opts = [
+        _model_opt,
+        click.option("--force", is_flag=True, help="Regenerate every shot, ignoring the cache."),
+        click.option("--only", metavar="IDS", help="Regenerate just these shots (comma-separated ids)."),
+        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
+        click.option(
+            "--keep-going", is_flag=True, help="Go on past a failed shot or job (exit 3 if any failed)."
+        ),
+        click.option(
+            "--wait", is_flag=True, help="Wait for another mvgen rendering the same output (else exit 75)."
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(["auto", "text", "json"]),
+            default="auto",
+            show_default=True,
+            help="auto: a live display on a terminal, plain timestamped lines otherwise; json: JSON lines.",
+        ),
+        click.option("--log-file", metavar="PATH", help="Also append the log (plain lines or JSON) to PATH."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only the final line."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag that the render polls at safe points (between denoising steps,
+    shots and encoded frames), so the write in progress finishes and nothing is left half-written.
+    A second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        name = signal.Signals(signum).name
+        print(
+            f"mvgen: {name}: stopping at the next safe point (again to stop now)", file=sys.stderr, flush=True
+        )
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread (embedded use): no handlers
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _run_jobs(sources, *, audio, out, model, force, only, device, keep_going, wait, log_format, log_file, quiet,
+              summary_json, batch_mode):  # fmt: skip
     from mvgen import api
-    from mvgen.console import make_console
+    from mvgen.console import make_console, print_summary
 
     ids = _only(only)
-    console = make_console(log_format, quiet=quiet)
+    console = make_console(log_format, quiet=quiet, log_file=log_file)
+    _state.log_stream = console.log_stream
     try:
-        result = api.render_video(
-            shots, audio=audio, out=out, model=model, device=device, force=force, only=ids, progress=console
-        )
+        with _StopFlag() as stop:
+            result = api.render_batch(
+                list(sources), audio=audio, out=out, model=model, device=device, force=force, only=ids,
+                keep_going=keep_going, wait=wait, progress=console, should_stop=stop,
+            )  # fmt: skip
     finally:
-        close = getattr(console, "close", None)
-        if close:
-            close()
-    if log_format != "json":
-        click.echo(str(result.out))
+        console.close()
+    single = len(result.jobs) == 1 and not batch_mode
+    if summary_json:
+        click.echo(json.dumps([j.to_json() for j in result.jobs], indent=2))
+    elif single:
+        if result.jobs[0].status == "ok":
+            click.echo(result.jobs[0].out)
+    else:
+        print_summary(result.jobs, sys.stdout)
+    code = result.exit_code
+    if code != ExitCode.OK:
+        # errors always go to stderr, whatever stdout carries
+        if single:
+            job = result.jobs[0]
+            raise _JobFailed(job.error or job.status, code, job.hint)
+        from mvgen.console import print_error
+
+        for j in result.jobs:
+            if j.error:
+                print_error(f"{j.shotlist}: {j.status}: {j.error}", log_stream=_state.log_stream)
+    raise click.exceptions.Exit(int(code))
+
+
+class _JobFailed(Exception):
+    def __init__(self, message: str, code: int, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.hint = message, code, hint
+
+
+class _State:
+    log_stream = None
+
+
+_state = _State()
+
+
+@cli.command()
+@click.argument("shots", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+@_audio_opt
+@click.option(
+    "--out", "-o", metavar="OUT.mp4", help="Output video (overrides `output:`; one shot list only)."
+)
+@_render_options
+@click.option(
+    "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
+)
+def render(
+    shots, audio, out, model, force, only, device, keep_going, wait, log_format, log_file, quiet, summary_json
+):
+    """Render SHOTS (one or more shot lists) to music videos."""
+    _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, keep_going=keep_going,
+              wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
+              batch_mode=len(shots) > 1)  # fmt: skip
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, metavar="DIR_OR_GLOB...")
+@_render_options
+@click.option(
+    "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
+)
+def batch(sources, model, force, only, device, keep_going, wait, log_format, log_file, quiet, summary_json):
+    """Render every shot list in folders or glob patterns, in order, with a summary."""
+    _run_jobs(sources, audio=None, out=None, model=model, force=force, only=only, device=device,
+              keep_going=keep_going, wait=wait, log_format=log_format, log_file=log_file, quiet=quiet,
+              summary_json=summary_json, batch_mode=True)  # fmt: skip
 
 
 @cli.command()
@@ -180,14 +288,9 @@ def models(as_json) -> None:
         )
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001
-    raise Interrupted("terminated (SIGTERM); finished shots are cached, re-run to resume")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and exit with the documented code."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    signal.signal(signal.SIGTERM, _on_sigterm)
     code = run(argv)
     sys.exit(code)
 
@@ -195,22 +298,34 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI in this process and return the exit code (tests and embedding call this)."""
     global _debug_flag
+    from mvgen.batch import BatchInputError
     from mvgen.console import print_error
 
     _debug_flag = False
+    _state.log_stream = None
     try:
-        cli.main(args=argv, prog_name="mvgen", standalone_mode=False)
-        return ExitCode.OK
+        # standalone_mode=False: click returns the code of a click.exceptions.Exit instead of exiting
+        rv = cli.main(args=argv, prog_name="mvgen", standalone_mode=False)
+        return rv if isinstance(rv, int) else ExitCode.OK
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "mvgen"
         print_error(exc.format_message(), hint=f"see `{cmd} --help`")
         return ExitCode.BAD_INPUT
+    except _JobFailed as exc:
+        print_error(exc.message, hint=exc.hint, log_stream=_state.log_stream)
+        return exc.code
+    except BatchInputError as exc:
+        if _debug_enabled():
+            traceback.print_exc()
+        for err in exc.errors:
+            print_error(err, log_stream=_state.log_stream)
+        return exc.exit_code
     except MvgenError as exc:
         if _debug_enabled():
             traceback.print_exc()
-        print_error(exc)
+        print_error(exc, log_stream=_state.log_stream)
         return exc.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
         print_error("interrupted; finished shots are cached, re-run to resume")

@@ -62,3 +62,31 @@ def atomic_write_text(final: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, from Python or in the text of a failed tool (ffmpeg prints strerror)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def sweep_stale_temps(folder: Path, prefix: str) -> int:
+    """Remove temp files and folders named ``.{prefix}.*.tmp*`` / ``.{prefix}.*.video.mp4`` left in
+    ``folder`` by a killed process. Only call it while holding the lock of whatever writes them."""
+    import shutil
+
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for p in folder.glob(f".{prefix}.*"):
+        if ".tmp" in p.name or p.name.endswith(".video.mp4"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,8 +22,8 @@ from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.cache import ShotCache, shot_key
 from mvgen.config.loader import LoadedShotList, load_shotlist, locate
 from mvgen.config.presets import ModelRef, resolve_model
-from mvgen.errors import ConfigError, GenerationError, MvgenError
-from mvgen.files import atomic_write_text, sha256_file
+from mvgen.errors import ConfigError, EncodeError, ExitCode, GenerationError, Interrupted, MvgenError
+from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
 from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video
 
@@ -138,6 +139,7 @@ class ShotOutcome:
     cache_key: str
     cached: bool
     seconds: float
+    failed: str | None = None
 
 
 @dataclass
@@ -180,6 +182,36 @@ def _check_only(plan_: RenderPlan, only: set[str] | None, job: Job) -> None:
         )
 
 
+class BackendPool:
+    """One loaded model per (backend, model, device), kept across the jobs of a batch that share it
+    and closed when no later job needs it, so memory is free before the next model loads."""
+
+    def __init__(self, backend: str = "local", device: str = "auto") -> None:
+        self.backend = backend
+        self.device = device
+        self._backends: dict[tuple[str, str], Any] = {}
+
+    @staticmethod
+    def key(model: ModelRef) -> tuple[str, str]:
+        return (model.source, model.location)
+
+    def get(self, model: ModelRef):
+        from mvgen.generate import get_backend
+
+        k = self.key(model)
+        if k not in self._backends:
+            self._backends[k] = get_backend(self.backend, model, device=self.device)
+        return self._backends[k]
+
+    def release_unless(self, keep: set[tuple[str, str]]) -> None:
+        for k in list(self._backends):
+            if k not in keep:
+                self._backends.pop(k).close()
+
+    def close(self) -> None:
+        self.release_unless(set())
+
+
 # Bump when assembly changes the output for the same inputs (encoder settings, retiming...).
 ASSEMBLY_VERSION = 1
 
@@ -207,6 +239,22 @@ def _up_to_date(job: Job, rkey: str) -> dict[str, Any] | None:
         return None
 
 
+def never_stop() -> bool:
+    return False
+
+
+class PartialRender(MvgenError):
+    """--keep-going: some shots of a job failed, so its video was not written (exit 3)."""
+
+    exit_code = ExitCode.PARTIAL
+
+    def __init__(self, message: str, *, failed: dict[str, str], generated: int, cached: int) -> None:
+        super().__init__(message, hint="re-run to retry the failed shots; finished ones are cached")
+        self.failed = failed
+        self.generated = generated
+        self.cached = cached
+
+
 def render(
     job: Job,
     *,
@@ -216,26 +264,78 @@ def render(
     device: str = "auto",
     progress: ProgressCallback = null_progress,
     cache: ShotCache | None = None,
+    pool: BackendPool | None = None,
+    plan_: RenderPlan | None = None,
+    wait: bool = False,
+    keep_going: bool = False,
+    should_stop: Callable[[], bool] = never_stop,
 ) -> RenderResult:
-    """Render a prepared job end to end and write ``OUT.mp4`` and ``OUT.json``."""
-    from mvgen.generate import get_backend
+    """Render a prepared job end to end and write ``OUT.mp4`` and ``OUT.json``.
+
+    Holds the job's output lock for the whole render (``BusyError`` when another process has it and
+    ``wait`` is False) and a per-shot lock while generating, so concurrent renders never generate
+    the same shot twice. ``should_stop`` is polled at safe points (between denoising steps, between
+    shots, between encoded frames): when it turns True the render stops with ``Interrupted`` and
+    nothing half-written is left behind.
+    """
+    from mvgen.locks import job_lock
+
+    own_pool = pool is None
+    pool = pool or BackendPool(backend, device)
+    try:
+        with job_lock(
+            job.out,
+            wait=wait,
+            on_wait=lambda: progress(
+                ProgressEvent(
+                    "info", message=f"{job.out.name}: waiting for another mvgen process to finish it"
+                )
+            ),
+        ):
+            return _render_locked(job, force, only, backend, progress, cache or ShotCache(), pool, plan_,
+                                  keep_going, should_stop)  # fmt: skip
+    finally:
+        if own_pool:
+            pool.close()
+
+
+def _stop_check(should_stop: Callable[[], bool]) -> None:
+    if should_stop():
+        raise Interrupted("interrupted; finished shots are cached, re-run to resume")
+
+
+def _render_locked(
+    job: Job,
+    force: bool,
+    only: set[str] | None,
+    backend: str,
+    progress: ProgressCallback,
+    cache: ShotCache,
+    pool: BackendPool,
+    plan_: RenderPlan | None,
+    keep_going: bool,
+    should_stop: Callable[[], bool],
+) -> RenderResult:
+    from mvgen.locks import shot_lock
     from mvgen.media.assemble import assemble
     from mvgen.media.clips import write_clip
 
     t_start = time.monotonic()
     timings: dict[str, float] = {}
-    cache = cache or ShotCache()
-
+    # We hold this output's lock: temp files beside it can only be a killed run's leftovers.
+    sweep_stale_temps(job.out.parent, job.out.name)
     # No progress output before the plan exists: a bad track or shot list gets one error line only.
     t0 = time.monotonic()
     grid = analyze(job)
-    plan_ = plan(job, grid)
+    if plan_ is None:
+        plan_ = plan(job, grid)
     _check_only(plan_, only, job)
     timings["analyze_plan_s"] = time.monotonic() - t0
     progress(
         ProgressEvent(
             "stage",
             stage="plan",
+            shotlist=str(job.shotlist.path),
             message=(
                 f"{job.audio.path.name}: {grid.tempo_bpm:.1f} BPM, {plan_.duration_s:.2f}s; {len(plan_.shots)} slots "
                 f"at {plan_.width}x{plan_.height} {plan_.fps:g} fps; model {job.model.name}"
@@ -243,35 +343,29 @@ def render(
         )
     )
 
-    gen = get_backend(backend, job.model, device=device)
+    gen = pool.get(job.model)
     ident = gen.identity()
     keys = [
         shot_key(
-            model_id=ident["id"],
-            model_revision=ident["revision"],
-            prompt=s.prompt,
-            negative=s.negative,
-            seed=s.seed,
-            width=plan_.gen_width,
-            height=plan_.gen_height,
-            num_frames=s.num_frames,
-            steps=plan_.steps,
-            guidance=plan_.guidance,
-            max_sequence_length=plan_.max_sequence_length,
+            model_id=ident["id"], model_revision=ident["revision"], prompt=s.prompt, negative=s.negative,
+            seed=s.seed, width=plan_.gen_width, height=plan_.gen_height, num_frames=s.num_frames,
+            steps=plan_.steps, guidance=plan_.guidance, max_sequence_length=plan_.max_sequence_length,
         )
         for s in plan_.shots
-    ]
+    ]  # fmt: skip
     regenerate = {k for k, s in zip(keys, plan_.shots, strict=True) if force or (only and s.id in only)}
     outcomes: dict[str, ShotOutcome] = {}
     todo = []
+    queued: set[str] = set()
     for k, s in zip(keys, plan_.shots, strict=True):
-        if k in outcomes or any(k == t[0] for t in todo):
+        if k in outcomes or k in queued:
             continue
         if k not in regenerate and cache.get(k) is not None:
             outcomes[k] = ShotOutcome(k, True, 0.0)
             progress(ProgressEvent("shot_cached", shot=s.id, index=s.index, total=len(plan_.shots)))
         else:
             todo.append((k, s))
+            queued.add(k)
 
     progress(
         ProgressEvent(
@@ -282,54 +376,81 @@ def render(
         )
     )
     t0 = time.monotonic()
-    if todo:
-        gen.load()
-        timings["load_model_s"] = time.monotonic() - t0
-        try:
-            for n, (k, s) in enumerate(todo):
-                progress(
-                    ProgressEvent(
-                        "shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps, message=s.prompt
-                    )
+    failed: dict[str, str] = {}
+    for n, (k, s) in enumerate(todo):
+        _stop_check(should_stop)
+        with shot_lock(k):
+            cache.sweep(k)  # a killed writer's half-written folder for this key, if any
+            # Another process may have generated it while we waited for its lock.
+            if k not in regenerate and cache.get(k) is not None:
+                outcomes[k] = ShotOutcome(k, True, 0.0)
+                progress(ProgressEvent("shot_cached", shot=s.id, index=n, total=len(todo)))
+                continue
+            progress(
+                ProgressEvent(
+                    "shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps, message=s.prompt
                 )
-                ts = time.monotonic()
+            )
+            ts = time.monotonic()
 
-                def on_step(step: int, steps: int, _s=s, _n=n) -> None:
-                    progress(
-                        ProgressEvent("step", shot=_s.id, index=_n, total=len(todo), step=step, steps=steps)
-                    )
+            def on_step(step: int, steps: int, _s=s, _n=n) -> None:
+                progress(ProgressEvent("step", shot=_s.id, index=_n, total=len(todo), step=step, steps=steps))
+                _stop_check(should_stop)
 
-                try:
-                    frames = gen.generate(_request_for(plan_, s), on_step)
-                except MvgenError:
-                    raise
-                except Exception as exc:
-                    raise GenerationError(
-                        f"shot {s.id!r}: generation failed: {type(exc).__name__}: {exc}"
-                    ) from exc
-                meta = {
-                    "shot": s.id,
-                    "prompt": s.prompt,
-                    "negative": s.negative,
-                    "seed": s.seed,
-                    "num_frames": int(frames.shape[0]),
-                    "width": int(frames.shape[2]),
-                    "height": int(frames.shape[1]),
-                    "fps": plan_.native_fps,
-                    "model": ident,
-                    "steps": plan_.steps,
-                    "guidance": plan_.guidance,
-                    "seconds": 0.0,
-                }
-                seconds = time.monotonic() - ts
-                meta["seconds"] = round(seconds, 3)
+            def notify(message: str, _s=s) -> None:
+                progress(ProgressEvent("warning", shot=_s.id, message=message))
+
+            latents = cache.latents_path(k)
+            if k in regenerate:
+                latents.unlink(missing_ok=True)
+            try:
+                frames = gen.generate(_request_for(plan_, s), on_step, latents_path=latents, notify=notify)
+            except Interrupted:
+                raise
+            except Exception as exc:
+                err = (
+                    exc
+                    if isinstance(exc, MvgenError)
+                    else GenerationError(f"shot {s.id!r}: generation failed: {type(exc).__name__}: {exc}")
+                )
+                if not keep_going:
+                    raise err from exc
+                failed[s.id] = err.message
+                progress(
+                    ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=err.message)
+                )
+                continue
+            meta = {
+                "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
+                "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
+                "fps": plan_.native_fps, "model": ident, "steps": plan_.steps, "guidance": plan_.guidance,
+            }  # fmt: skip
+            seconds = time.monotonic() - ts
+            meta["seconds"] = round(seconds, 3)
+            try:
                 with cache.writer(k, meta) as folder:
                     write_clip(folder / "clip.mp4", frames, plan_.native_fps)
-                outcomes[k] = ShotOutcome(k, False, seconds)
-                progress(ProgressEvent("shot_done", shot=s.id, index=n, total=len(todo), seconds=seconds))
-        finally:
-            gen.close()  # free the model before assembly
+            except (OSError, MvgenError) as exc:
+                if is_disk_full(exc):
+                    raise EncodeError(
+                        f"disk full while storing shot {s.id!r} in the cache ({cache.root})",
+                        hint="free space there (or set MVGEN_CACHE_DIR) and re-run: finished shots are kept",
+                    ) from None
+                raise
+            latents.unlink(missing_ok=True)
+            outcomes[k] = ShotOutcome(k, False, seconds)
+            progress(ProgressEvent("shot_done", shot=s.id, index=n, total=len(todo), seconds=seconds))
     timings["generate_s"] = time.monotonic() - t0
+    generated = sum(1 for o in outcomes.values() if not o.cached)
+    if failed:
+        raise PartialRender(
+            f"{job.shotlist.path}: {len(failed)} shot(s) failed ({', '.join(sorted(failed))}); "
+            f"{job.out.name} was not written",
+            failed=failed,
+            generated=generated,
+            cached=len(outcomes) - generated,
+        )
+    _stop_check(should_stop)
 
     t0 = time.monotonic()
     rkey = render_key(plan_, keys, job.audio_sha256)
@@ -346,12 +467,10 @@ def render(
     else:
         progress(
             ProgressEvent(
-                "stage",
-                stage="assemble",
-                total=plan_.total_frames,
+                "stage", stage="assemble", total=plan_.total_frames,
                 message=f"encoding {plan_.total_frames} frames to {job.out.name}",
             )
-        )
+        )  # fmt: skip
         clips = []
         for k in keys:
             entry = cache.get(k)
@@ -362,6 +481,7 @@ def render(
         def on_frame(frame: int) -> None:
             if frame % 48 == 0 or frame == plan_.total_frames - 1:
                 progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
+                _stop_check(should_stop)
 
         stream_info = assemble(plan_, clips, job.audio, job.out, on_frame=on_frame)
         out_sha = sha256_file(job.out)
@@ -373,23 +493,13 @@ def render(
         o = outcomes[k]
         reused = k in first_use
         first_use.add(k)
-        shot_rows.append(
-            {
-                "id": s.id,
-                "prompt": s.prompt,
-                "negative": s.negative,
-                "seed": s.seed,
-                "start_s": round(s.start_s, 6),
-                "end_s": round(s.end_s, 6),
-                "start_frame": s.start_frame,
-                "end_frame": s.end_frame,
-                "num_frames": s.num_frames,
-                "repeat": s.repeat,
-                "cache_key": k,
-                "cached": o.cached or reused,
-                "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
-            }
-        )
+        shot_rows.append({
+            "id": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
+            "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
+            "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
+            "repeat": s.repeat, "cache_key": k, "cached": o.cached or reused,
+            "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
+        })  # fmt: skip
     total = time.monotonic() - t_start
     manifest = {
         "mvgen_version": __version__,
@@ -422,16 +532,19 @@ def render(
         "output": {"sha256": out_sha, "render_key": rkey, "reencoded": previous is None},
         "verified": stream_info,
     }
-    atomic_write_text(job.manifest_path, json.dumps(manifest, indent=2) + "\n")
-    generated = sum(1 for o in outcomes.values() if not o.cached)
+    try:
+        atomic_write_text(job.manifest_path, json.dumps(manifest, indent=2) + "\n")
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise EncodeError(f"{job.manifest_path}: disk full while writing the manifest") from None
+        raise
+    cached_slots = len(plan_.shots) - generated
     progress(
         ProgressEvent(
             "done",
             seconds=total,
             message=str(job.out),
-            extra={"generated": generated, "cached": len(plan_.shots) - generated},
+            extra={"generated": generated, "cached": cached_slots},
         )
     )
-    return RenderResult(
-        job.out, job.manifest_path, manifest, generated, len(plan_.shots) - generated, total, timings
-    )
+    return RenderResult(job.out, job.manifest_path, manifest, generated, cached_slots, total, timings)

@@ -16,11 +16,13 @@ class ProgressEvent:
     """One thing that happened. ``event`` names it; the other fields are filled when they apply.
 
     Events: ``stage`` (a pipeline stage starts), ``shot_start``, ``step`` (a denoising step),
-    ``shot_done``, ``shot_cached``, ``encode`` (frames written during assembly), ``done``, ``info``.
+    ``shot_done``, ``shot_cached``, ``shot_failed``, ``encode`` (frames written during assembly),
+    ``done``, ``info``, ``warning`` (a retry or fallback), ``job_start``/``job_end`` (batches).
     """
 
     event: str
     stage: str | None = None
+    shotlist: str | None = None
     shot: str | None = None
     index: int | None = None
     total: int | None = None

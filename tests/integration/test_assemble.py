@@ -9,7 +9,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tests.conftest import drum_track
 
 from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import probe_audio
@@ -19,6 +18,7 @@ from mvgen.errors import EncodeError
 from mvgen.media.assemble import assemble
 from mvgen.media.clips import write_clip
 from mvgen.timeline import plan_video
+from tests.conftest import drum_track
 
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 220, 30)]
 

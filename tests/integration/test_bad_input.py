@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
+
 from tests.conftest import drum_track, write
 
 GOOD_SHOTS = "  - {id: a, prompt: 'a red car', length: 4}\n  - {id: b, prompt: 'a blue sea', length: 4}\n"
@@ -87,7 +88,7 @@ def test_twenty_or_more_cases():
 @pytest.mark.parametrize(
     "args, pattern",
     [
-        (["render"], r"Missing argument 'SHOTS'"),
+        (["render"], r"Missing argument 'SHOTS...'"),
         (["render", "x.yaml", "--device", "tpu"], r"'tpu' is not one of"),
         (["render", "x.yaml", "--bogus"], r"No such option '--bogus'"),
         (["frobnicate"], r"No such command 'frobnicate'"),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+
 from tests.conftest import REPO, drum_track, write
 
 
@@ -123,7 +124,9 @@ def test_plan_works_without_the_models_weights_but_render_does_not(tmp_path, mvg
     """Planning needs the preset's rules, not its weights: a director can plan on a laptop."""
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     drum_track(tmp_path / "t.wav", duration_s=6.0)
-    shots = write(tmp_path / "s.yaml", "model: wan2.1-t2v-1.3b\naudio: t.wav\nshots:\n  - {prompt: a, length: 4}\n")
+    shots = write(
+        tmp_path / "s.yaml", "model: wan2.1-t2v-1.3b\naudio: t.wav\nshots:\n  - {prompt: a, length: 4}\n"
+    )
     r = mvgen("plan", shots, "--json")
     assert r.code == 0, r
     plan = json.loads(r.out)

@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from tests.conftest import REPO, drum_track, write
 
 SHOTS = """version: 1

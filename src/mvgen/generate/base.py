@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Protocol
 from mvgen.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
     from mvgen.config.presets import ModelRef
 
 StepCallback = Callable[[int, int], None]  # (step done, total steps)
+Notify = Callable[[str], None]  # a one-line notice for the user (a retry, a fallback)
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,16 @@ class Backend(Protocol):
     def identity(self) -> dict[str, str]:
         """``{"id": ..., "revision": ...}``: what goes into cache keys and the manifest."""
 
-    def generate(self, request: ShotRequest, on_step: StepCallback) -> np.ndarray:
-        """Frames as uint8 ``(num_frames, height, width, 3)``."""
+    def generate(
+        self,
+        request: ShotRequest,
+        on_step: StepCallback,
+        *,
+        latents_path: Path | None = None,
+        notify: Notify = ...,
+    ) -> np.ndarray:
+        """Frames as uint8 ``(num_frames, height, width, 3)``. Denoised latents are saved to (and
+        resumed from) ``latents_path`` when given."""
 
     def close(self) -> None:
         """Free the model and device memory."""

@@ -10,7 +10,8 @@ import numpy as np
 
 from mvgen.config.presets import ModelRef, pull_hint
 from mvgen.errors import GenerationError, SetupError
-from mvgen.generate.base import ShotRequest, StepCallback
+from mvgen.files import atomic_path
+from mvgen.generate.base import Notify, ShotRequest, StepCallback
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class LocalBackend:
         self.requested_device = device
         self.device = "cpu"
         self.pipe = None
+        self.low_memory = False
         self._identity: dict[str, str] | None = None
 
     def _location(self) -> tuple[str, str]:
@@ -126,50 +128,12 @@ class LocalBackend:
         pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
         self.pipe = pipe.to(self.device)
 
-    def generate(self, request: ShotRequest, on_step: StepCallback) -> np.ndarray:
+    def _is_oom(self, exc: BaseException) -> bool:
         import torch
 
-        if self.pipe is None:
-            self.load()
-        steps = request.steps
+        return isinstance(exc, torch.OutOfMemoryError)
 
-        def step_end(pipe, i, t, kwargs):  # diffusers' callback_on_step_end signature
-            on_step(i + 1, steps)
-            return {}
-
-        generator = torch.Generator(device="cpu").manual_seed(request.seed)
-        try:
-            with torch.inference_mode():
-                out = self.pipe(
-                    prompt=request.prompt,
-                    negative_prompt=request.negative or None,
-                    height=request.height,
-                    width=request.width,
-                    num_frames=request.num_frames,
-                    num_inference_steps=steps,
-                    guidance_scale=request.guidance,
-                    generator=generator,
-                    output_type="np",
-                    max_sequence_length=request.max_sequence_length,
-                    callback_on_step_end=step_end,
-                )
-        except torch.OutOfMemoryError as exc:
-            raise GenerationError(
-                f"shot {request.shot_id!r}: out of GPU memory at {request.width}x{request.height}, "
-                f"{request.num_frames} frames",
-                hint="use a smaller video size or a smaller model",
-            ) from exc
-        frames = np.asarray(out.frames[0])
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise GenerationError(
-                f"shot {request.shot_id!r}: the pipeline returned frames of shape {frames.shape}"
-            )
-        return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-    def close(self) -> None:
-        if self.pipe is None:
-            return
-        self.pipe = None
+    def _free(self) -> None:
         import gc
 
         gc.collect()
@@ -180,3 +144,113 @@ class LocalBackend:
                 torch.cuda.empty_cache()
         except Exception:  # freeing memory is best-effort
             pass
+
+    def _low_memory(self, notify: Notify) -> None:
+        """The lower-memory settings tried once after an out-of-memory: VAE tiling, and on CUDA
+        model offload (each component moves to the GPU only while it runs)."""
+        if self.low_memory:
+            return
+        self.low_memory = True
+        self.pipe.vae.enable_tiling()
+        if self.device == "cuda":
+            self.pipe.enable_model_cpu_offload()
+            notify("out of GPU memory: retrying with VAE tiling and model CPU offload")
+        else:
+            notify("out of memory: retrying with VAE tiling")
+
+    def _sample(self, request: ShotRequest, on_step: StepCallback):
+        import torch
+
+        steps = request.steps
+
+        def step_end(pipe, i, t, kwargs):  # diffusers' callback_on_step_end signature
+            on_step(i + 1, steps)
+            return {}
+
+        generator = torch.Generator(device="cpu").manual_seed(request.seed)
+        with torch.inference_mode():
+            out = self.pipe(
+                prompt=request.prompt,
+                negative_prompt=request.negative or None,
+                height=request.height,
+                width=request.width,
+                num_frames=request.num_frames,
+                num_inference_steps=steps,
+                guidance_scale=request.guidance,
+                generator=generator,
+                output_type="latent",
+                max_sequence_length=request.max_sequence_length,
+                callback_on_step_end=step_end,
+            )
+        return out.frames
+
+    def generate(
+        self,
+        request: ShotRequest,
+        on_step: StepCallback,
+        *,
+        latents_path: Path | None = None,
+        notify: Notify = lambda message: None,
+    ) -> np.ndarray:
+        """Sample, save the denoised latents (when ``latents_path`` is given), decode. Latents found
+        at ``latents_path`` skip sampling: a crash or out-of-memory in the decode never costs the
+        sampling again. One out-of-memory in either phase is retried with lower-memory settings."""
+        import torch
+
+        from mvgen.generate.wan import decode_latents
+
+        if self.pipe is None:
+            self.load()
+        latents = None
+        if latents_path is not None and latents_path.is_file():
+            from safetensors.torch import load_file
+
+            latents = load_file(str(latents_path))["latents"]
+            notify(f"shot {request.shot_id!r}: reusing its saved latents (decode only)")
+        if latents is None:
+            try:
+                latents = self._sample(request, on_step)
+            except torch.OutOfMemoryError:
+                self._free()
+                self._low_memory(notify)
+                try:
+                    latents = self._sample(request, on_step)
+                except torch.OutOfMemoryError as exc:
+                    raise self._oom_error(request, exc) from exc
+            if latents_path is not None:
+                from safetensors.torch import save_file
+
+                with atomic_path(latents_path, suffix=".safetensors") as tmp:
+                    save_file({"latents": latents.detach().to("cpu").contiguous()}, str(tmp))
+        try:
+            frames = decode_latents(self.pipe, latents)
+        except torch.OutOfMemoryError:
+            self._free()
+            if self.pipe.vae.use_tiling:
+                raise
+            self.pipe.vae.enable_tiling()
+            notify(
+                f"shot {request.shot_id!r}: out of memory in the VAE decode: retrying the decode with tiling"
+            )
+            try:
+                frames = decode_latents(self.pipe, latents)
+            except torch.OutOfMemoryError as exc:
+                raise self._oom_error(request, exc) from exc
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise GenerationError(
+                f"shot {request.shot_id!r}: the pipeline returned frames of shape {frames.shape}"
+            )
+        return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    def _oom_error(self, request: ShotRequest, exc: BaseException) -> GenerationError:
+        return GenerationError(
+            f"shot {request.shot_id!r}: out of memory at {request.width}x{request.height}, "
+            f"{request.num_frames} frames, even with VAE tiling and offload",
+            hint="use a smaller video size, fewer frames per shot, or a smaller model",
+        )
+
+    def close(self) -> None:
+        if self.pipe is None:
+            return
+        self.pipe = None
+        self._free()

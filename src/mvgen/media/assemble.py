@@ -18,7 +18,7 @@ import numpy as np
 
 from mvgen.audio.probe import AudioInfo
 from mvgen.errors import EncodeError
-from mvgen.files import atomic_path
+from mvgen.files import atomic_path, is_disk_full
 from mvgen.media.ffmpeg import probe_streams, run_ffmpeg
 from mvgen.timeline import RenderPlan
 
@@ -126,15 +126,44 @@ def assemble(
                 logger=None,
             )
         except OSError as exc:
-            raise EncodeError(f"{out}: encoding the video failed: {str(exc).splitlines()[0]}") from None
+            raise _encode_error(out, exc) from None
         finally:
             clip.close()
         with atomic_path(out, suffix=".mp4") as final_tmp:
-            _mux(plan, video_tmp, audio, final_tmp)
+            try:
+                _mux(plan, video_tmp, audio, final_tmp)
+            except EncodeError as exc:
+                raise _encode_error(out, exc) from None
             info = verify(final_tmp, plan)
+    except OSError as exc:
+        raise _encode_error(out, exc) from None
     finally:
         video_tmp.unlink(missing_ok=True)
     return info
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Checked when an encode step fails, before its temp file is removed: moviepy does not report
+    ffmpeg's own write errors, so a full disk first shows up as a damaged file one step later."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        return False
+
+
+def _encode_error(out: Path, exc: BaseException) -> EncodeError:
+    if is_disk_full(exc) or _nearly_full(out.parent):
+        return EncodeError(
+            f"{out}: disk full while writing the video; the previous {out.name} (if any) is untouched",
+            hint=f"free space in {out.parent} and re-run: finished shots are cached",
+        )
+    if isinstance(exc, EncodeError):
+        return exc
+    return EncodeError(
+        f"{out}: encoding the video failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    )
 
 
 def _mux(plan: RenderPlan, video: Path, audio: AudioInfo, dest: Path) -> None:

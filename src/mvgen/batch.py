@@ -1,0 +1,201 @@
+"""Batches: several shot lists in one run, the way cron jobs use mvgen.
+
+Every job is checked and planned before the first GPU second; jobs then run in order, with a model
+kept loaded across consecutive jobs that use it. Each job ends with a status; the batch's exit code
+follows DESIGN.md: 0 all done, 3 some failed (``--keep-going``), 75 busy, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mvgen import pipeline
+from mvgen.errors import BusyError, ConfigError, ExitCode, Interrupted, MvgenError
+from mvgen.pipeline import BackendPool, Job, PartialRender
+from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
+from mvgen.timeline import RenderPlan
+
+
+@dataclass
+class JobResult:
+    shotlist: str
+    status: str  # ok | partial | failed | busy | invalid | interrupted | not-run
+    out: str | None = None
+    generated: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    hint: str | None = None
+    exit_code: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BatchResult:
+    jobs: list[JobResult]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        statuses = {j.status for j in self.jobs}
+        if "interrupted" in statuses:
+            return ExitCode.INTERRUPTED
+        if statuses <= {"ok"}:
+            return ExitCode.OK
+        if statuses <= {"ok", "busy"}:
+            return ExitCode.BUSY
+        if len(self.jobs) == 1:
+            return ExitCode(self.jobs[0].exit_code)
+        return ExitCode.PARTIAL if "ok" in statuses or "partial" in statuses else ExitCode.FAILURE
+
+
+class BatchInputError(ConfigError):
+    """One or more jobs of a batch are invalid (exit 2); ``errors`` has one line per job."""
+
+    def __init__(self, errors: list[MvgenError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, hint=first.hint)
+        self.errors = errors
+        self.exit_code = max(e.exit_code for e in errors)
+
+
+def expand_sources(sources: list[str]) -> list[Path]:
+    """Folders (their *.yaml / *.yml, sorted), glob patterns (sorted matches) and files, in order,
+    without duplicates. A source that matches nothing is an error."""
+    out: list[Path] = []
+    for src in sources:
+        p = Path(src).expanduser()
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise ConfigError(f"{src}: no shot lists (*.yaml, *.yml) in this folder")
+        elif any(ch in src for ch in "*?["):
+            found = sorted(Path(m) for m in glob.glob(str(p)) if Path(m).is_file())
+            if not found:
+                raise ConfigError(f"{src}: the pattern matches no file")
+        else:
+            found = [p]
+        for f in found:
+            if f.resolve() not in {o.resolve() for o in out}:
+                out.append(f)
+    return out
+
+
+def prepare_all(
+    paths: list[Path],
+    *,
+    audio: str | None,
+    out: str | None,
+    model: str | None,
+    device: str,
+    keep_going: bool,
+    progress: ProgressCallback,
+) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None]]:
+    """Check and plan every job before anything is generated."""
+    if len(paths) > 1 and (out or audio):
+        raise ConfigError(
+            "--out and --audio apply to one shot list; set `output:` and `audio:` in each file instead"
+        )
+    prepared = []
+    errors: list[MvgenError] = []
+    outputs: dict[Path, Path] = {}
+    for path in paths:
+        try:
+            job = pipeline.prepare(path, audio=audio, out=out, model=model, device=device)
+            target = job.out.expanduser().resolve()
+            if target in outputs:
+                raise ConfigError(
+                    f"{path}: writes {job.out}, like {outputs[target]}; give each job its own output"
+                )
+            outputs[target] = path
+            plan = pipeline.plan(job, pipeline.analyze(job))
+            prepared.append((path, job, plan, None))
+        except MvgenError as exc:
+            errors.append(exc)
+            prepared.append((path, None, None, exc))
+    if errors and not keep_going:
+        raise BatchInputError(errors)
+    return prepared
+
+
+def run_batch(
+    sources: list[str],
+    *,
+    audio: str | None = None,
+    out: str | None = None,
+    model: str | None = None,
+    device: str = "auto",
+    backend: str = "local",
+    force: bool = False,
+    only: set[str] | None = None,
+    keep_going: bool = False,
+    wait: bool = False,
+    progress: ProgressCallback = null_progress,
+    should_stop: Callable[[], bool] = pipeline.never_stop,
+) -> BatchResult:
+    paths = expand_sources(sources)
+    prepared = prepare_all(
+        paths, audio=audio, out=out, model=model, device=device, keep_going=keep_going, progress=progress
+    )
+    results: list[JobResult] = []
+    for path, _, _, err in prepared:
+        if err is not None:
+            results.append(JobResult(str(path), "invalid", error=err.message, exit_code=int(err.exit_code)))
+    runnable = [(p, j, pl) for p, j, pl, e in prepared if e is None]
+    pool = BackendPool(backend, device)
+    stopped = False
+    try:
+        for i, (path, job, plan) in enumerate(runnable):
+            assert job is not None
+            if stopped:
+                results.append(JobResult(str(path), "not-run", out=str(job.out)))
+                continue
+            # free models no later job needs before this one loads its own
+            pool.release_unless({BackendPool.key(j.model) for _, j, _ in runnable[i:] if j is not None})
+            many = len(runnable) > 1  # job events only mean something in a batch
+            if many:
+                progress(ProgressEvent("job_start", shotlist=str(path), index=i, total=len(runnable)))
+            t0 = time.monotonic()
+            res = JobResult(str(path), "ok", out=str(job.out))
+            try:
+                r = pipeline.render(
+                    job, force=force, only=only, backend=backend, device=device, progress=progress, pool=pool,
+                    plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
+                )  # fmt: skip
+                res.generated, res.cached = r.generated, r.cached
+            except Interrupted as exc:
+                res.status, res.error, res.exit_code = "interrupted", exc.message, int(exc.exit_code)
+                res.hint = exc.hint
+                stopped = True
+            except BusyError as exc:
+                res.status, res.error, res.exit_code = "busy", exc.message, int(exc.exit_code)
+                res.hint = exc.hint
+            except PartialRender as exc:
+                res.status, res.error, res.exit_code = "partial", exc.message, int(exc.exit_code)
+                res.hint = exc.hint
+                res.failed, res.generated, res.cached = len(exc.failed), exc.generated, exc.cached
+            except MvgenError as exc:
+                res.status, res.error, res.exit_code = "failed", exc.message, int(exc.exit_code)
+                res.hint = exc.hint
+                if not keep_going:
+                    stopped = True
+            res.seconds = round(time.monotonic() - t0, 3)
+            results.append(res)
+            if many:
+                progress(
+                    ProgressEvent(
+                        "job_end", shotlist=str(path), index=i, total=len(runnable), seconds=res.seconds,
+                        message=res.status, extra={"error": res.error} if res.error else {},
+                    )
+                )  # fmt: skip
+    finally:
+        pool.close()
+    order = {str(p): n for n, p in enumerate(paths)}
+    results.sort(key=lambda r: order.get(r.shotlist, 0))
+    return BatchResult(results)

@@ -1,0 +1,241 @@
+"""Unattended use, through the real CLI in subprocesses: concurrent runs, SIGKILL at random points,
+SIGTERM, a full disk, batches and logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.conftest import drum_track, write
+
+JOB = """model: tiny
+audio: {audio}
+output: {out}
+video: {{width: 64, height: 64, fps: 12}}
+generation: {{steps: 2, seed: {seed}}}
+timing: {{fit: trim}}
+shots:
+{shots}"""
+
+
+def job(
+    folder: Path, name: str, seed: int, n: int = 6, audio: str = "t.wav", prompts: list[str] | None = None
+) -> Path:
+    prompts = prompts or [f"{name} shot {i}" for i in range(n)]
+    shots = "".join(f"  - {{id: s{i}, prompt: '{p}', length: 2}}\n" for i, p in enumerate(prompts))
+    return write(folder / f"{name}.yaml", JOB.format(audio=audio, out=f"{name}.mp4", seed=seed, shots=shots))
+
+
+@pytest.fixture
+def jobs(tmp_path):
+    d = tmp_path / "jobs"
+    d.mkdir()
+    drum_track(d / "t.wav", duration_s=6.0)
+    return d
+
+
+def env_for(cache: Path) -> dict:
+    return {**os.environ, "MVGEN_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+
+
+def mvgen_proc(args, cache: Path, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mvgen", *map(str, args)],
+        env=env_for(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+    )  # fmt: skip
+
+
+def run(args, cache: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mvgen", *map(str, args)], env=env_for(cache), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def fresh_cache(path: Path, tiny_models: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "models").symlink_to(tiny_models)
+    return path
+
+
+def frames_in(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def finished_shots(cache: Path) -> int:
+    return len(list((cache / "shots").glob("*/*/meta.json")))
+
+
+def test_two_renders_of_one_job_started_together(jobs, tmp_path, tiny_models):
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    j = job(jobs, "a", seed=1)
+    procs = [mvgen_proc(["render", j, "--json"], cache) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes in ([0, 0], [0, 75]), outs
+    generated = sum(json.loads(o)[0]["generated"] for o, _ in outs if o.strip())
+    assert generated == 6  # exactly one process generated each shot
+    if codes == [0, 75]:
+        busy_err = next(e for (o, e), p in zip(outs, procs, strict=True) if p.returncode == 75)
+        assert "another mvgen process is rendering this output" in busy_err
+    assert frames_in(jobs / "a.mp4") == 72
+
+
+def test_wait_lets_the_second_run_finish_after_the_first(jobs, tmp_path, tiny_models):
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    j = job(jobs, "a", seed=1)
+    procs = [mvgen_proc(["render", j, "--json", "--wait"], cache) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sorted(json.loads(o)[0]["generated"] for o, _ in outs) == [0, 6]
+
+
+def test_two_jobs_sharing_a_shot_generate_it_once(jobs, tmp_path, tiny_models):
+    """Different outputs, one identical shot: the per-shot lock makes the second wait for it."""
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    shared = ["the same lighthouse"] * 1
+    a = job(jobs, "a", seed=3, prompts=shared + [f"a {i}" for i in range(5)])
+    b = job(jobs, "b", seed=3, prompts=shared + [f"b {i}" for i in range(5)])
+    procs = [mvgen_proc(["render", a, "--json"], cache), mvgen_proc(["render", b, "--json"], cache)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum(json.loads(o)[0]["generated"] for o, _ in outs) == 11
+    assert finished_shots(cache) == 11
+
+
+def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
+    """A batch of 2 jobs x 6 shots killed with SIGKILL (the whole process group, ffmpeg included)
+    at 10 random moments; after each kill no output is truncated, and a re-run exits 0, generates
+    only the shots that were not finished, and writes valid videos."""
+    a, b = job(jobs, "a", seed=1), job(jobs, "b", seed=100)
+    outs = [jobs / "a.mp4", jobs / "b.mp4"]
+    launched = time.time()
+    full = run(["render", a, b, "--log-format", "json"], fresh_cache(tmp_path / "cache-full", tiny_models))
+    full_s = time.time() - launched
+    assert full.returncode == 0, full.stderr
+    # Kill between the first shot starting and the process exiting: that is where work can be lost
+    # (before it, the process is importing libraries and nothing has been written).
+    first_shot = min(json.loads(ln)["time"] for ln in full.stderr.splitlines() if '"shot_start"' in ln) - launched
+    rng = random.Random(20261126)
+    for i in range(10):
+        cache = fresh_cache(tmp_path / f"cache-{i}", tiny_models)
+        for o in outs:
+            o.unlink(missing_ok=True)
+            o.with_suffix(".json").unlink(missing_ok=True)
+        p = mvgen_proc(["render", a, b], cache, start_new_session=True)
+        time.sleep(rng.uniform(first_shot, full_s))
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        for o in outs:
+            if o.exists():
+                assert frames_in(o) == 72, f"kill {i}: {o.name} is truncated"
+        done = finished_shots(cache)
+        again = run(["render", a, b, "--json"], cache)
+        assert again.returncode == 0, f"kill {i}: {again.stderr}"
+        summary = json.loads(again.stdout)
+        assert sum(j["generated"] for j in summary) == 12 - done, f"kill {i}: {summary}, {done} were finished"
+        assert [frames_in(o) for o in outs] == [72, 72]
+        leftovers = [p.name for p in jobs.iterdir() if p.name.startswith(".")]
+        assert leftovers == [], f"kill {i}: temp files left beside the outputs: {leftovers}"
+
+
+def test_sigterm_stops_at_a_safe_point_and_resumes(jobs, tmp_path, tiny_models):
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    j = job(jobs, "a", seed=9, n=6)
+    p = mvgen_proc(["render", j], cache)
+    deadline = time.monotonic() + 120
+    while finished_shots(cache) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "SIGTERM: stopping at the next safe point" in err
+    assert err.strip().splitlines()[-1].startswith("mvgen: error: interrupted")
+    done = finished_shots(cache)
+    assert 1 <= done <= 6
+    assert not (jobs / "a.mp4").exists() or frames_in(jobs / "a.mp4") == 72
+    again = run(["render", j, "--json"], cache)
+    assert again.returncode == 0 and json.loads(again.stdout)[0]["generated"] == 6 - done
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here to fill a disk for real: {r.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_disk_full_leaves_the_previous_output_untouched(jobs, tmp_path, tiny_models, tiny_disk):
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    j = job(jobs, "a", seed=5)
+    previous = tiny_disk / "a.mp4"
+    previous.write_bytes(b"last night's render " * 1000)
+    (tiny_disk / "filler").write_bytes(b"\0" * (400 * 1024 - 40 * 1024))  # leave ~20 kB free
+    r = run(["render", j, "--out", previous], cache)
+    assert r.returncode == 1, r.stderr
+    error, hint = r.stderr.strip().splitlines()[-2:]
+    assert error.startswith("mvgen: error: ") and "disk full while writing the video" in error
+    assert hint.startswith("hint: free space in ") and "Traceback" not in r.stderr
+    assert previous.read_bytes() == b"last night's render " * 1000
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["a.mp4", "filler"]
+    assert finished_shots(cache) == 6  # the GPU work is kept: a re-run after freeing space only encodes
+
+
+def test_batch_folder_summary_and_log_file(jobs, tmp_path, tiny_models):
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    job(jobs, "a", seed=1, n=2)
+    job(jobs, "b", seed=2, n=2)
+    log = tmp_path / "mvgen.log"
+    r = run(["batch", jobs, "--log-file", log], cache)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].split()[:2] == ["status", "gen"] and lines[-1] == "2/2 jobs done"
+    assert [ln.split()[0] for ln in lines[1:3]] == ["ok", "ok"]
+    text = log.read_text()
+    assert "=== job 1/2" in text and "=== job 2/2" in text and "wrote " in text and "\r" not in text
+    jr = run(["batch", str(jobs / "*.yaml"), "--json", "--log-format", "json"], cache)
+    summary = json.loads(jr.stdout)
+    assert [(s["status"], s["generated"], s["cached"]) for s in summary] == [("ok", 0, 2), ("ok", 0, 2)]
+    for line in jr.stderr.strip().splitlines():
+        json.loads(line)
+
+
+def test_an_invalid_job_stops_the_batch_before_any_generation(jobs, tmp_path, tiny_models):
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    job(jobs, "a", seed=1, n=2)
+    write(jobs / "b.yaml", "shots: [{prompt: x, length: -1}]\naudio: t.wav\n")
+    r = run(["batch", jobs], cache)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"mvgen: error: {jobs / 'b.yaml'}:1:29: shots[0].length: must be > 0 (got -1)"
+    ]
+    assert finished_shots(cache) == 0 and not (jobs / "a.mp4").exists()
+    r = run(["batch", jobs, "--keep-going", "--json"], cache)
+    assert r.returncode == 3, r.stderr
+    assert [s["status"] for s in json.loads(r.stdout)] == ["ok", "invalid"]
+    assert frames_in(jobs / "a.mp4") == json.loads((jobs / "a.json").read_text())["video"]["frames"]
+
+
+def test_paths_with_leading_dashes(jobs, tmp_path, tiny_models):
+    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    j = job(jobs, "-dash", seed=1, n=2)
+    r = subprocess.run(
+        [sys.executable, "-m", "mvgen", "render", "--", j.name], cwd=jobs, env=env_for(cache), capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert frames_in(jobs / "-dash.mp4") == json.loads((jobs / "-dash.json").read_text())["video"]["frames"]
