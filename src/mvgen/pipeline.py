@@ -57,10 +57,10 @@ def _resolve_out(loaded: LoadedShotList, out: str | None) -> Path:
     else:
         p = loaded.path.resolve().with_suffix(".mp4")
     where = "--out" if out is not None else f"{locate(loaded, ('output',))}: output"
-    if p.suffix.lower() != ".mp4":
-        raise ConfigError(f"{where}: the output must be an .mp4 file (got {p.name!r})")
     if p.is_dir():
         raise ConfigError(f"{where}: {p} is a folder; name an .mp4 file")
+    if p.suffix.lower() != ".mp4":
+        raise ConfigError(f"{where}: the output must be an .mp4 file (got {p.name!r})")
     if p.resolve() == loaded.path.resolve():
         raise ConfigError(f"{where}: the output would overwrite the shot list")
     parent = p.parent

@@ -46,8 +46,31 @@ CASES = [
     ("unknown-model", HEAD.replace("model: tiny", "model: wan-9000") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:2:8: model: unknown model 'wan-9000'"),
     ("hub-model-offline", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n" + GOOD_SHOTS, 4, r"model 'wan2\.1-t2v-1\.3b': weights for Wan-AI/Wan2\.1-T2V-1\.3B-Diffusers are not in the Hugging Face cache"),
     ("output-not-mp4", HEAD + "output: video.avi\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:9: output: the output must be an \.mp4 file"),
+    ("prompt-is-a-list", HEAD + "shots:\n  - {prompt: [a, b]}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.prompt: Input should be a valid string"),
+    ("shots-is-a-mapping", HEAD + "shots: {prompt: a}\n", 2, r"shots\.yaml:5:8: shots: Input should be a valid list"),
+    ("video-is-a-list", HEAD.replace("video: {width: 128, height: 96, fps: 12}", "video: [128, 96]") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:4:8: video: Input should be a valid dictionary"),
+    ("style-is-a-list", HEAD + "style: [film]\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:8: style: Input should be a valid string"),
+    ("non-utf8", None, 2, r"shots\.yaml: not UTF-8 text"),
+    ("truncated-wav", HEAD.replace("track.wav", "truncated.wav") + "shots:\n" + GOOD_SHOTS, 2, r"truncated\.wav: the track is 1\.\d\d s long"),
+    ("header-claims-10-hours", HEAD.replace("track.wav", "liar.wav") + "shots:\n" + GOOD_SHOTS, 2, r"liar\.wav: the track is 1\.00 s long"),
+    ("audio-is-a-folder", HEAD.replace("track.wav", "sub") + "shots:\n" + GOOD_SHOTS, 2, r"sub: is a folder, not an audio file"),
+    ("video-file-without-audio", HEAD.replace("track.wav", "silent-film.mp4") + "shots:\n" + GOOD_SHOTS, 2, r"silent-film\.mp4: not a readable audio file"),
     ("too-short-shot", HEAD + "shots:\n  - {prompt: a, length: 4}\n  - {prompt: b, length: 0.01}\n", 2, r"shots\.yaml:7:\d+: shots\[1\]\.length: shot 'shot-002' is shorter than one output frame"),
 ]  # fmt: skip
+
+
+def _lying_wav(path, data_s: float, claimed_s: float) -> None:
+    """A 16-bit mono WAV holding ``data_s`` of samples whose header claims ``claimed_s``."""
+    import struct
+
+    drum_track(path, duration_s=max(data_s, 2.5), sr=8000)
+    raw = path.read_bytes()
+    at = raw.find(b"data")
+    header, body = bytearray(raw[: at + 8]), raw[at + 8 : at + 8 + int(data_s * 8000) * 2]
+    claim = min(int(claimed_s * 8000) * 2, 2**32 - 64)
+    header[at + 4 : at + 8] = struct.pack("<I", claim)
+    header[4:8] = struct.pack("<I", claim + at)
+    path.write_bytes(bytes(header) + body)
 
 
 @pytest.fixture
@@ -55,6 +78,15 @@ def project(tmp_path):
     d = tmp_path / "proj"
     d.mkdir()
     drum_track(d / "track.wav", duration_s=6.0)
+    full = drum_track(d / "full.wav", duration_s=6.0)
+    (d / "truncated.wav").write_bytes(full.read_bytes()[: len(full.read_bytes()) // 4])  # cut mid-data
+    _lying_wav(d / "liar.wav", data_s=1.0, claimed_s=10 * 3600)
+    (d / "sub").mkdir()
+    from mvgen.media.ffmpeg import run_ffmpeg
+
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "testsrc=s=64x64:d=3", "-an", str(d / "silent-film.mp4")], what="fixture"
+    )
     (d / "notes.wav").write_text("these are my notes, not audio\n" * 20)
     (d / "empty.wav").write_bytes(b"")
     drum_track(d / "short.wav", duration_s=1.0)
@@ -65,7 +97,11 @@ def project(tmp_path):
 @pytest.mark.parametrize("name, text, code, pattern", CASES, ids=[c[0] for c in CASES])
 def test_bad_shot_list(name, text, code, pattern, project, mvgen, empty_cache, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    shots = write(project / "shots.yaml", text)
+    if text is None:
+        (project / "shots.yaml").write_bytes(b"version: 1\nshots: [{prompt: \xff\xfe}]\n")
+        shots = project / "shots.yaml"
+    else:
+        shots = write(project / "shots.yaml", text)
     before = sorted(p.name for p in project.iterdir())
     r = mvgen("render", shots)
     assert r.code == code, r
@@ -81,25 +117,45 @@ def test_bad_shot_list(name, text, code, pattern, project, mvgen, empty_cache, m
     assert not (empty_cache / "models").exists()  # no model built or loaded
 
 
-def test_twenty_or_more_cases():
-    assert len(CASES) >= 20
+def test_forty_or_more_cases():
+    assert len(CASES) + len(ARG_CASES) >= 40
 
 
-@pytest.mark.parametrize(
-    "args, pattern",
-    [
-        (["render"], r"Missing argument 'SHOTS...'"),
-        (["render", "x.yaml", "--device", "tpu"], r"'tpu' is not one of"),
-        (["render", "x.yaml", "--bogus"], r"No such option '--bogus'"),
-        (["frobnicate"], r"No such command 'frobnicate'"),
-    ],
-)
-def test_bad_arguments_exit_2_in_one_line(args, pattern, mvgen, empty_cache):
-    r = mvgen(*args)
-    assert r.code == 2, r
+# (arguments after `mvgen`, with {d} for the project folder; regex for the first stderr line)
+ARG_CASES = [
+    (["render"], r"Missing argument 'SHOTS\.\.\.'"),
+    (["render", "{d}/shots.yaml", "--device", "tpu"], r"'tpu' is not one of"),
+    (["render", "{d}/shots.yaml", "--bogus"], r"No such option '--bogus'"),
+    (["frobnicate"], r"No such command 'frobnicate'"),
+    (["render", "{d}/shots.yaml", "--out", "{d}/sub"], r"--out: .*sub is a folder; name an \.mp4 file"),
+    (["render", "{d}/shots.yaml", "--out", "{d}/video.mov"], r"--out: the output must be an \.mp4 file"),
+    (["render", "{d}/shots.yaml", "--only", " , "], r"give one or more shot ids"),
+    (["render", "{d}/shots.yaml", "--audio", "{d}/nope.flac"], r"nope\.flac: audio file not found"),
+    (["render", "{d}/shots.yaml", "--model", "nonsense"], r"--model: unknown model 'nonsense'"),
+    (["render", "{d}/shots.yaml", "--log-file", "{d}/no/such/dir/log.txt"], r"--log-file .*: cannot open for appending"),
+    (["render", "{d}/shots.yaml", "{d}/twin.yaml", "--out", "{d}/x.mp4"], r"--out and --audio apply to one shot list"),
+    (["batch", "{d}/*.nothing"], r"the pattern matches no file"),
+    (["batch", "{d}/sub"], r"sub: no shot lists \(\*\.yaml, \*\.yml\) in this folder"),
+    (["render", "{d}/shots.yaml", "{d}/twin.yaml"], r"twin\.yaml: writes .*shots\.mp4, like .*shots\.yaml; give each job its own output"),
+    (["beats", "{d}/notes.wav"], r"notes\.wav: not a readable audio file"),
+    (["render", "{d}/shots.yaml", "--device", "cuda"], r"--device cuda: no CUDA GPU is available here"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args, pattern", ARG_CASES, ids=[" ".join(a[:1] + a[2:4]) for a, _ in ARG_CASES])
+def test_bad_arguments_exit_2_in_one_line(args, pattern, project, mvgen, empty_cache):
+    write(project / "shots.yaml", HEAD + "shots:\n" + GOOD_SHOTS)
+    write(project / "twin.yaml", HEAD + "output: shots.mp4\nshots:\n" + GOOD_SHOTS)
+    before = sorted(p.name for p in project.iterdir())
+    r = mvgen(*[a.format(d=project) for a in args])
+    expected = 4 if args[-2:] == ["--device", "cuda"] else 2  # no GPU: an environment error
+    assert r.code == expected, r
     first = r.err.strip().splitlines()[0]
     assert first.startswith("mvgen: error: ") and re.search(pattern, first), r
     assert len(r.err.strip().splitlines()) <= 2
+    assert "Traceback" not in r.err
+    assert sorted(p.name for p in project.iterdir()) == before
+    assert not (empty_cache / "shots").exists()
 
 
 def test_only_with_unknown_id(project, mvgen, cache_dir):

@@ -123,8 +123,12 @@ def parse_shotlist_text(text: str, path: Path) -> ShotList:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as exc:  # a byte YAML may not contain (control characters...)
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        raise ConfigError(f"{path}:{line}:{col}: invalid YAML: character {exc.character!r} is not allowed") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
         raise ConfigError(f"{path}: the shot list is empty", hint="see examples/neon-drive/shots.yaml")
     if not isinstance(data, dict):
