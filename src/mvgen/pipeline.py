@@ -376,6 +376,10 @@ def _render_locked(
         )
     )
     t0 = time.monotonic()
+    if todo and getattr(gen, "pipe", True) is None:
+        progress(ProgressEvent("info", message=f"loading model {job.model.name}"))
+        gen.load()  # before the first shot, so that its seconds are its own
+        timings["load_model_s"] = time.monotonic() - t0
     failed: dict[str, str] = {}
     for n, (k, s) in enumerate(todo):
         _stop_check(should_stop)

@@ -156,7 +156,7 @@ def test_reordering_shots_costs_no_generation(project, mvgen, cache_dir):
     "name, sr, channels, kwargs",
     [
         ("mono-8k.wav", 8000, 1, {}),
-        ("surround-48k.flac", 48000, 6, {}),
+        ("surround-96k.flac", 96000, 6, {}),
         ("track.ogg", 44100, 2, {"fmt": "OGG", "subtype": "VORBIS"}),
         ("track.mp3", 44100, 2, {"fmt": "MP3", "subtype": "MPEG_LAYER_III"}),
     ],

@@ -126,7 +126,9 @@ def parse_shotlist_text(text: str, path: Path) -> ShotList:
     except yaml.reader.ReaderError as exc:  # a byte YAML may not contain (control characters...)
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        raise ConfigError(f"{path}:{line}:{col}: invalid YAML: character {exc.character!r} is not allowed") from None
+        raise ConfigError(
+            f"{path}:{line}:{col}: invalid YAML: character {exc.character!r} is not allowed"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
