@@ -25,7 +25,7 @@ from mvgen.config.presets import ModelRef, resolve_model
 from mvgen.errors import ConfigError, EncodeError, ExitCode, GenerationError, Interrupted, MvgenError
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
-from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video
+from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video, precheck_lengths
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ def prepare(
         raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
     try:
         check_size(loaded.shots, ref.preset)
+        precheck_lengths(loaded.shots)
     except FieldError as exc:
         raise ConfigError(
             f"{locate(loaded, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint

@@ -111,6 +111,27 @@ def check_size(shots: ShotList, preset: ModelPreset) -> tuple[int, int]:
     return generation_size(preset, v.width, v.height)
 
 
+# The slowest tempo mvgen plans for: a shot shorter than one frame even at this tempo is rejected
+# before the (slower) beat analysis runs.
+SLOWEST_BPM = 30.0
+
+
+def precheck_lengths(shots: ShotList) -> None:
+    """Reject shots that are shorter than half an output frame at any tempo, without the audio."""
+    half_frame = 0.5 / shots.video.fps
+    longest_beat = 60.0 / SLOWEST_BPM
+    ids = shots.shot_ids()
+    for i, s in enumerate(shots.shots):
+        value = s.length.value if s.length else shots.timing.length
+        unit = s.length.resolved_unit(shots.timing.unit) if s.length else shots.timing.unit
+        most = {"beats": value * longest_beat, "bars": value * 4 * longest_beat, "seconds": value}[unit]
+        if most < half_frame:
+            raise FieldError(
+                ("shots", i, "length"),
+                f"shot {ids[i]!r} is shorter than one output frame at {shots.video.fps:g} fps; make it longer",
+            )
+
+
 def _nominal_seconds(value: float, unit: Unit, grid: BeatGrid) -> tuple[float, float]:
     """(seconds, beats) of a length at the track's tempo."""
     period = grid.beat_period_s

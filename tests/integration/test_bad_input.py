@@ -46,6 +46,8 @@ CASES = [
     ("unknown-model", HEAD.replace("model: tiny", "model: wan-9000") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:2:8: model: unknown model 'wan-9000'"),
     ("hub-model-offline", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n" + GOOD_SHOTS, 4, r"model 'wan2\.1-t2v-1\.3b': weights for Wan-AI/Wan2\.1-T2V-1\.3B-Diffusers are not in the Hugging Face cache"),
     ("output-not-mp4", HEAD + "output: video.avi\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:9: output: the output must be an \.mp4 file"),
+    ("duplicate-key", HEAD + "model: wan-9000\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:1: model: duplicate key \(first set on line 2\)"),
+    ("duplicate-shot-key", HEAD + "shots:\n  - {prompt: a, prompt: b}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.prompt: duplicate key"),
     ("prompt-is-a-list", HEAD + "shots:\n  - {prompt: [a, b]}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.prompt: Input should be a valid string"),
     ("shots-is-a-mapping", HEAD + "shots: {prompt: a}\n", 2, r"shots\.yaml:5:8: shots: Input should be a valid list"),
     ("video-is-a-list", HEAD.replace("video: {width: 128, height: 96, fps: 12}", "video: [128, 96]") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:4:8: video: Input should be a valid dictionary"),

@@ -86,15 +86,18 @@ def test_python_dash_m_and_version():
     assert r.returncode == 0 and "mvgen" in r.stdout
 
 
-def test_non_tty_render_log_has_no_carriage_returns(tmp_path, cache_dir):
-    drum_track(tmp_path / "t.wav", duration_s=4.0)
-    shots = write(
-        tmp_path / "s.yaml",
+def _one_shot_job(folder):
+    drum_track(folder / "t.wav", duration_s=4.0)
+    return write(
+        folder / "s.yaml",
         "model: tiny\naudio: t.wav\nvideo: {width: 64, height: 64, fps: 12}\ngeneration: {steps: 2}\n"
         "shots:\n  - {prompt: first, length: 4}\n",
     )
-    env = {**__import__("os").environ}
-    r = subprocess.run([sys.executable, "-m", "mvgen", "render", str(shots)], capture_output=True, env=env)
+
+
+def test_non_tty_render_log_has_no_carriage_returns(tmp_path, cache_dir):
+    shots = _one_shot_job(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "mvgen", "render", str(shots)], capture_output=True)
     assert r.returncode == 0, r.stderr.decode()
     assert b"\r" not in r.stderr and b"\x1b[" not in r.stderr
     lines = r.stderr.decode().strip().splitlines()
@@ -102,12 +105,7 @@ def test_non_tty_render_log_has_no_carriage_returns(tmp_path, cache_dir):
 
 
 def test_json_log_format_parses_line_by_line(tmp_path, cache_dir):
-    drum_track(tmp_path / "t.wav", duration_s=4.0)
-    shots = write(
-        tmp_path / "s.yaml",
-        "model: tiny\naudio: t.wav\nvideo: {width: 64, height: 64, fps: 12}\ngeneration: {steps: 2}\n"
-        "shots:\n  - {prompt: first, length: 4}\n",
-    )
+    shots = _one_shot_job(tmp_path)
     r = subprocess.run(
         [sys.executable, "-m", "mvgen", "render", str(shots), "--log-format", "json"],
         capture_output=True,

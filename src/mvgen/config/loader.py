@@ -113,6 +113,27 @@ def _format_validation_error(exc: ValidationError, path: Path, root: yaml.Node |
     return f"{where}: {_loc_str(loc)}: {msg}{suffix}"
 
 
+def _check_duplicate_keys(node: yaml.Node | None, path: Path, loc: tuple[Any, ...] = ()) -> None:
+    """PyYAML keeps the last of two equal keys without a word; in a shot list that silently drops
+    a setting (two `model:` lines), so it is an error."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+                if key in seen:
+                    m, first = key_node.start_mark, seen[key].start_mark
+                    raise ConfigError(
+                        f"{path}:{m.line + 1}:{m.column + 1}: {_loc_str((*loc, key))}: duplicate key "
+                        f"(first set on line {first.line + 1})"
+                    )
+                seen[key] = key_node
+                _check_duplicate_keys(value_node, path, (*loc, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, path, (*loc, i))
+
+
 def parse_shotlist_text(text: str, path: Path) -> ShotList:
     """Parse and validate YAML text; ``path`` is only used in messages."""
     try:
@@ -133,6 +154,7 @@ def parse_shotlist_text(text: str, path: Path) -> ShotList:
         raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
         raise ConfigError(f"{path}: the shot list is empty", hint="see examples/neon-drive/shots.yaml")
+    _check_duplicate_keys(root, path)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1:1: the shot list must be a mapping with a `shots:` list (got {type(data).__name__})"
