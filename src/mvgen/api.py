@@ -11,12 +11,13 @@ from pathlib import Path
 from mvgen import pipeline
 from mvgen.audio.grid import BeatGrid
 from mvgen.batch import BatchResult, run_batch
-from mvgen.pipeline import Job, RenderResult
+from mvgen.pipeline import GridOptions, Job, RenderResult
 from mvgen.progress import ProgressCallback, null_progress
 from mvgen.timeline import RenderPlan
 
 __all__ = [
     "BatchResult",
+    "GridOptions",
     "Job",
     "RenderResult",
     "analyze_audio",
@@ -35,20 +36,28 @@ def load_project(
     model: str | None = None,
     device: str = "auto",
     require_weights: bool = True,
+    grid: GridOptions | None = None,
 ) -> Job:
     """Check a shot list and everything it names; raises ``MvgenError`` subclasses on bad input.
     ``require_weights=False`` skips the check that the model's weights are available (for planning)."""
     return pipeline.prepare(
-        shots, audio=audio, out=out, model=model, device=device, require_weights=require_weights
+        shots, audio=audio, out=out, model=model, device=device, require_weights=require_weights, grid=grid
     )
 
 
-def analyze_audio(path: str | Path, *, use_cache: bool = True) -> BeatGrid:
-    """The beat grid of an audio file (tempo, beats, downbeats, sections)."""
-    from mvgen.audio.beats import analyze
+def analyze_audio(path: str | Path, *, use_cache: bool = True, grid: GridOptions | None = None) -> BeatGrid:
+    """The beat grid of an audio file (tempo, beats, downbeats, sections), or the grid that
+    ``grid`` (a fixed bpm / a beats file) gives for it."""
+    from mvgen.audio.beatsfile import override_grid
     from mvgen.audio.probe import probe_audio
 
-    return analyze(probe_audio(path), use_cache=use_cache)
+    info = probe_audio(path)
+    override = pipeline.resolve_override(None, grid)
+    if override is not None:
+        return override_grid(override, info.duration_s)
+    from mvgen.audio.beats import analyze
+
+    return analyze(info, use_cache=use_cache)
 
 
 def plan_video(job: Job) -> RenderPlan:

@@ -96,6 +96,7 @@ def prepare_all(
     device: str,
     keep_going: bool,
     progress: ProgressCallback,
+    grid: pipeline.GridOptions | None = None,
 ) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None]]:
     """Check and plan every job before anything is generated."""
     if len(paths) > 1 and (out or audio):
@@ -107,7 +108,7 @@ def prepare_all(
     outputs: dict[Path, Path] = {}
     for path in paths:
         try:
-            job = pipeline.prepare(path, audio=audio, out=out, model=model, device=device)
+            job = pipeline.prepare(path, audio=audio, out=out, model=model, device=device, grid=grid)
             target = job.out.expanduser().resolve()
             if target in outputs:
                 raise ConfigError(
@@ -138,10 +139,18 @@ def run_batch(
     wait: bool = False,
     progress: ProgressCallback = null_progress,
     should_stop: Callable[[], bool] = pipeline.never_stop,
+    grid: pipeline.GridOptions | None = None,
 ) -> BatchResult:
     paths = expand_sources(sources)
     prepared = prepare_all(
-        paths, audio=audio, out=out, model=model, device=device, keep_going=keep_going, progress=progress
+        paths,
+        audio=audio,
+        out=out,
+        model=model,
+        device=device,
+        keep_going=keep_going,
+        progress=progress,
+        grid=grid,
     )
     results: list[JobResult] = []
     for path, _, _, err in prepared:

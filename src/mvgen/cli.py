@@ -52,6 +52,26 @@ _model_opt = click.option(
 _shots_arg = click.argument("shots", type=click.Path(dir_okay=True, path_type=str))
 
 
+def _grid_options(f):
+    """--bpm/--offset/--beats-file: a beat grid that replaces detection."""
+    f = click.option(
+        "--beats-file",
+        metavar="FILE",
+        help="Beat times, one per line (optional 2nd column: position in bar).",
+    )(f)
+    f = click.option("--offset", type=float, metavar="SECONDS", help="Time of the first beat, with --bpm.")(f)
+    f = click.option("--bpm", type=float, help="Use this fixed tempo instead of detecting beats.")(f)
+    return f
+
+
+def _grid(bpm, offset, beats_file):
+    from mvgen.pipeline import GridOptions
+
+    if bpm is None and offset is None and beats_file is None:
+        return None
+    return GridOptions(bpm=bpm, offset_s=offset, beats_file=beats_file)
+
+
 def _render_options(f):
     opts = [
         _model_opt,
@@ -112,7 +132,7 @@ class _StopFlag:
 
 
 def _run_jobs(sources, *, audio, out, model, force, only, device, keep_going, wait, log_format, log_file, quiet,
-              summary_json, batch_mode):  # fmt: skip
+              summary_json, batch_mode, grid):  # fmt: skip
     from mvgen import api
     from mvgen.console import make_console, print_summary
 
@@ -123,7 +143,7 @@ def _run_jobs(sources, *, audio, out, model, force, only, device, keep_going, wa
         with _StopFlag() as stop:
             result = api.render_batch(
                 list(sources), audio=audio, out=out, model=model, device=device, force=force, only=ids,
-                keep_going=keep_going, wait=wait, progress=console, should_stop=stop,
+                keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid,
             )  # fmt: skip
     finally:
         console.close()
@@ -169,16 +189,16 @@ _state = _State()
     "--out", "-o", metavar="OUT.mp4", help="Output video (overrides `output:`; one shot list only)."
 )
 @_render_options
+@_grid_options
 @click.option(
     "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
 )
-def render(
-    shots, audio, out, model, force, only, device, keep_going, wait, log_format, log_file, quiet, summary_json
-):
+def render(shots, audio, out, model, force, only, device, keep_going, wait, log_format, log_file, quiet, bpm, offset,
+           beats_file, summary_json):  # fmt: skip
     """Render SHOTS (one or more shot lists) to music videos."""
     _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, keep_going=keep_going,
               wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
-              batch_mode=len(shots) > 1)  # fmt: skip
+              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file))  # fmt: skip
 
 
 @cli.command()
@@ -191,18 +211,19 @@ def batch(sources, model, force, only, device, keep_going, wait, log_format, log
     """Render every shot list in folders or glob patterns, in order, with a summary."""
     _run_jobs(sources, audio=None, out=None, model=model, force=force, only=only, device=device,
               keep_going=keep_going, wait=wait, log_format=log_format, log_file=log_file, quiet=quiet,
-              summary_json=summary_json, batch_mode=True)  # fmt: skip
+              summary_json=summary_json, batch_mode=True, grid=None)  # fmt: skip
 
 
 @cli.command()
 @_shots_arg
 @_audio_opt
 @_model_opt
-def validate(shots, audio, model) -> None:
+@_grid_options
+def validate(shots, audio, model, bpm, offset, beats_file) -> None:
     """Check SHOTS and everything it names, render nothing."""
     from mvgen import api
 
-    job = api.load_project(shots, audio=audio, model=model)
+    job = api.load_project(shots, audio=audio, model=model, grid=_grid(bpm, offset, beats_file))
     plan = api.plan_video(job)
     click.echo(
         f"ok: {job.shotlist.path}: {len(job.shotlist.shots.shots)} shots -> {len(plan.shots)} slots, "
@@ -214,12 +235,15 @@ def validate(shots, audio, model) -> None:
 @_shots_arg
 @_audio_opt
 @_model_opt
+@_grid_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(shots, audio, model, as_json) -> None:
+def plan(shots, audio, model, bpm, offset, beats_file, as_json) -> None:
     """Print the cut sheet: every shot's start, end, beats and frames."""
     from mvgen import api
 
-    job = api.load_project(shots, audio=audio, model=model, require_weights=False)
+    job = api.load_project(
+        shots, audio=audio, model=model, require_weights=False, grid=_grid(bpm, offset, beats_file)
+    )
     p = api.plan_video(job)
     if as_json:
         click.echo(json.dumps(p.to_json(), indent=2))
@@ -246,12 +270,13 @@ def plan(shots, audio, model, as_json) -> None:
 
 @cli.command()
 @click.argument("audio", type=click.Path(dir_okay=True, path_type=str))
+@_grid_options
 @click.option("--json", "as_json", is_flag=True, help="Print the grid as JSON.")
-def beats(audio, as_json) -> None:
-    """Find the tempo, beats, downbeats and sections of AUDIO."""
+def beats(audio, bpm, offset, beats_file, as_json) -> None:
+    """Find the tempo, beats, downbeats and sections of AUDIO (or show the grid an override gives)."""
     from mvgen import api
 
-    grid = api.analyze_audio(audio)
+    grid = api.analyze_audio(audio, grid=_grid(bpm, offset, beats_file))
     if as_json:
         click.echo(json.dumps(grid.to_json()))
         return

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mvgen import __version__
+from mvgen.audio.beatsfile import BeatOverride, override_grid, read_beats_file
 from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.cache import ShotCache, shot_key
@@ -39,6 +40,7 @@ class Job:
     audio_sha256: str
     model: ModelRef
     out: Path
+    beats: BeatOverride | None = None  # a grid given by the user instead of detection
 
     @property
     def manifest_path(self) -> Path:
@@ -72,11 +74,50 @@ def _resolve_out(loaded: LoadedShotList, out: str | None) -> Path:
 def _resolve_audio(loaded: LoadedShotList, audio: str | None) -> Path:
     if audio is not None:
         return Path(audio).expanduser()
-    if loaded.shots.audio:
-        return loaded.base_dir / Path(loaded.shots.audio).expanduser()
+    settings = loaded.shots.audio_settings()
+    if settings is not None:
+        return loaded.base_dir / Path(settings.path).expanduser()
     raise ConfigError(
         f"{loaded.path}: no audio track: set `audio:` in the shot list or pass --audio TRACK",
     )
+
+
+@dataclass(frozen=True)
+class GridOptions:
+    """Beat-grid overrides from the command line (they win over the shot list's)."""
+
+    bpm: float | None = None
+    offset_s: float | None = None
+    beats_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.bpm is not None and self.beats_file is not None:
+            raise ConfigError("--bpm and --beats-file: give one or the other")
+        if self.offset_s is not None and self.bpm is None:
+            raise ConfigError("--offset goes with --bpm")
+        if self.bpm is not None and not 0 < self.bpm <= 400:
+            raise ConfigError(f"--bpm must be between 0 and 400 (got {self.bpm:g})")
+        if self.offset_s is not None and self.offset_s < 0:
+            raise ConfigError(f"--offset must be >= 0 seconds (got {self.offset_s:g})")
+
+
+def resolve_override(loaded: LoadedShotList | None, grid: GridOptions | None) -> BeatOverride | None:
+    """The user's beat grid, if any: the CLI's, else the shot list's ``audio:`` mapping."""
+    if grid is not None and grid.bpm is not None:
+        return BeatOverride(bpm=grid.bpm, offset_s=grid.offset_s or 0.0)
+    if grid is not None and grid.beats_file is not None:
+        return read_beats_file(Path(grid.beats_file).expanduser())
+    settings = loaded.shots.audio_settings() if loaded is not None else None
+    if settings is None:
+        return None
+    if settings.bpm is not None:
+        return BeatOverride(
+            bpm=settings.bpm, offset_s=settings.offset_s or 0.0, beats_per_bar=settings.beats_per_bar
+        )
+    if settings.beats_file is not None:
+        path = loaded.base_dir / Path(settings.beats_file).expanduser()
+        return read_beats_file(path, beats_per_bar=settings.beats_per_bar)
+    return None
 
 
 def prepare(
@@ -87,6 +128,7 @@ def prepare(
     model: str | None = None,
     device: str = "auto",
     require_weights: bool = True,
+    grid: GridOptions | None = None,
 ) -> Job:
     """Check everything a render needs, cheaply: shot list, output path, audio, model, device.
     ``require_weights=False`` (planning) accepts a hub model whose weights are not downloaded."""
@@ -113,10 +155,13 @@ def prepare(
         from mvgen.generate.local import pick_device
 
         pick_device(device)
-    return Job(loaded, info, sha256_file(info.path), ref, out_path)
+    override = resolve_override(loaded, grid)
+    return Job(loaded, info, sha256_file(info.path), ref, out_path, override)
 
 
 def analyze(job: Job, *, use_cache: bool = True) -> BeatGrid:
+    if job.beats is not None:
+        return override_grid(job.beats, job.audio.duration_s)
     from mvgen.audio.beats import analyze as analyze_audio
 
     return analyze_audio(job.audio, digest=job.audio_sha256, use_cache=use_cache)
@@ -516,6 +561,7 @@ def _render_locked(
             "sha256": job.audio_sha256,
             "duration_s": round(job.audio.duration_s, 6),
             "tempo_bpm": round(grid.tempo_bpm, 3),
+            "beats_source": grid.source,
             "sample_rate": job.audio.sample_rate,
             "channels": job.audio.channels,
         },

@@ -48,6 +48,17 @@ CASES = [
     ("output-not-mp4", HEAD + "output: video.avi\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:9: output: the output must be an \.mp4 file"),
     ("duplicate-key", HEAD + "model: wan-9000\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:5:1: model: duplicate key \(first set on line 2\)"),
     ("duplicate-shot-key", HEAD + "shots:\n  - {prompt: a, prompt: b}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.prompt: duplicate key"),
+    ("beats-file-missing", HEAD.replace("audio: track.wav", "audio: {path: track.wav, beats_file: nope.txt}") + "shots:\n" + GOOD_SHOTS, 2, r"nope\.txt: beats file not found"),
+    ("beats-file-bad-line", HEAD.replace("audio: track.wav", "audio: {path: track.wav, beats_file: bad-line.txt}") + "shots:\n" + GOOD_SHOTS, 2, r"bad-line\.txt:3: not a time in seconds \(got 'abc'\)"),
+    ("beats-file-not-increasing", HEAD.replace("audio: track.wav", "audio: {path: track.wav, beats_file: backwards.txt}") + "shots:\n" + GOOD_SHOTS, 2, r"backwards\.txt:3: beat times must increase \(0\.5 after 1\)"),
+    ("beats-file-bad-position", HEAD.replace("audio: track.wav", "audio: {path: track.wav, beats_file: bad-pos.txt}") + "shots:\n" + GOOD_SHOTS, 2, r"bad-pos\.txt:2: the position in the bar counts from 1 \(got '0'\)"),
+    ("beats-file-empty", HEAD.replace("audio: track.wav", "audio: {path: track.wav, beats_file: empty.txt}") + "shots:\n" + GOOD_SHOTS, 2, r"empty\.txt: a beats file needs at least 2 beat times \(found 0\)"),
+    ("beats-file-binary", HEAD.replace("audio: track.wav", "audio: {path: track.wav, beats_file: track.wav}") + "shots:\n" + GOOD_SHOTS, 2, r"track\.wav: not a text file"),
+    ("beats-file-past-the-end", HEAD.replace("audio: track.wav", "audio: {path: track.wav, beats_file: late.txt}") + "shots:\n" + GOOD_SHOTS, 2, r"late\.txt: fewer than 2 of its beats fall inside the track"),
+    ("bpm-and-beats-file", HEAD.replace("audio: track.wav", "audio: {path: track.wav, bpm: 120, beats_file: b.txt}") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:3:8: audio: set either bpm \(with offset_s\) or beats_file, not both"),
+    ("negative-bpm", HEAD.replace("audio: track.wav", "audio: {path: track.wav, bpm: -120}") + "shots:\n" + GOOD_SHOTS, 2, r"audio\.bpm: .*greater than 0"),
+    ("offset-without-bpm", HEAD.replace("audio: track.wav", "audio: {path: track.wav, offset_s: 0.1}") + "shots:\n" + GOOD_SHOTS, 2, r"audio: offset_s goes with bpm"),
+    ("offset-past-the-end", HEAD.replace("audio: track.wav", "audio: {path: track.wav, bpm: 120, offset_s: 60}") + "shots:\n" + GOOD_SHOTS, 2, r"offset_s 60 is past the end of the track"),
     ("prompt-is-a-list", HEAD + "shots:\n  - {prompt: [a, b]}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.prompt: Input should be a valid string"),
     ("shots-is-a-mapping", HEAD + "shots: {prompt: a}\n", 2, r"shots\.yaml:5:8: shots: Input should be a valid list"),
     ("video-is-a-list", HEAD.replace("video: {width: 128, height: 96, fps: 12}", "video: [128, 96]") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:4:8: video: Input should be a valid dictionary"),
@@ -84,6 +95,11 @@ def project(tmp_path):
     (d / "truncated.wav").write_bytes(full.read_bytes()[: len(full.read_bytes()) // 4])  # cut mid-data
     _lying_wav(d / "liar.wav", data_s=1.0, claimed_s=10 * 3600)
     (d / "sub").mkdir()
+    (d / "bad-line.txt").write_text("0.5\n1.0\nabc\n")
+    (d / "backwards.txt").write_text("0.0\n1.0\n0.5\n")
+    (d / "bad-pos.txt").write_text("0.0 1\n0.5 0\n")
+    (d / "empty.txt").write_text("# no beats\n")
+    (d / "late.txt").write_text("100\n101\n102\n")
     from mvgen.media.ffmpeg import run_ffmpeg
 
     run_ffmpeg(
@@ -140,6 +156,10 @@ ARG_CASES = [
     (["batch", "{d}/sub"], r"sub: no shot lists \(\*\.yaml, \*\.yml\) in this folder"),
     (["render", "{d}/shots.yaml", "{d}/twin.yaml"], r"twin\.yaml: writes .*shots\.mp4, like .*shots\.yaml; give each job its own output"),
     (["beats", "{d}/notes.wav"], r"notes\.wav: not a readable audio file"),
+    (["render", "{d}/shots.yaml", "--bpm", "120", "--beats-file", "{d}/b.txt"], r"--bpm and --beats-file: give one or the other"),
+    (["render", "{d}/shots.yaml", "--offset", "0.2"], r"--offset goes with --bpm"),
+    (["plan", "{d}/shots.yaml", "--bpm", "0"], r"--bpm must be between 0 and 400 \(got 0\)"),
+    (["beats", "{d}/track.wav", "--beats-file", "{d}/backwards.txt"], r"backwards\.txt:3: beat times must increase"),
     (["render", "{d}/shots.yaml", "--device", "cuda"], r"--device cuda: no CUDA GPU is available here"),
 ]  # fmt: skip
 

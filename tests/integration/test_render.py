@@ -209,3 +209,36 @@ def test_the_example_renders_on_the_tiny_model(tmp_path, mvgen, cache_dir):
     # the track is 120 BPM from t=0: every cut is on a multiple of 0.5 s, to within half a frame
     for s in m["shots"][1:]:
         assert abs(s["start_s"] / 0.5 - round(s["start_s"] / 0.5)) * 0.5 <= 0.5 / 24 + 0.02, s
+
+
+def test_beat_grid_overrides_replace_detection(project, mvgen, cache_dir):
+    """--bpm/--offset and a beats file (with bar positions) decide the cuts; detection never runs."""
+    r = mvgen(
+        "render", project / "shots.yaml", "--bpm", "100", "--offset", "0.3", "--out", project / "bpm.mp4"
+    )
+    assert r.code == 0, r
+    m = json.loads((project / "bpm.json").read_text())
+    assert m["audio"]["beats_source"] == "bpm" and m["audio"]["tempo_bpm"] == 100
+    for s in m["shots"][1:]:
+        beats = (s["start_s"] - 0.3) / 0.6
+        assert abs(beats - round(beats)) * 0.6 <= 0.5 / 24 + 1e-6, s
+    assert not (cache_dir / "beats").exists()  # no analysis was run or cached
+
+    # a beats file, as a DAW exports it: time and position in a 3/4 bar, irregular spacing
+    times = [0.1 + 0.55 * k + (0.03 if k % 2 else 0.0) for k in range(16)]
+    (project / "beats.txt").write_text(
+        "# exported\n" + "".join(f"{t:.3f}\t{k % 3 + 1}\n" for k, t in enumerate(times))
+    )
+    write(
+        project / "file.yaml",
+        SHOTS.replace("audio: track.wav", "audio: {path: track.wav, beats_file: beats.txt}"),
+    )
+    r = mvgen("plan", project / "file.yaml", "--json")
+    assert r.code == 0, r
+    plan = json.loads(r.out)
+    # intro: 4 beats -> beat 4; verse: 1 bar (3 beats here) -> the next downbeat (beat 6 or 9)
+    assert plan["shots"][1]["start_s"] == pytest.approx(round(times[4] * 24) / 24)
+    assert round(plan["shots"][2]["start_s"] * 24) in {round(times[6] * 24), round(times[9] * 24)}
+    b = json.loads(mvgen("beats", project / "track.wav", "--beats-file", project / "beats.txt", "--json").out)
+    assert b["beats_s"] == pytest.approx(times) and b["downbeats_s"] == pytest.approx(times[::3])
+    assert b["beats_per_bar"] == 3 and b["source"] == "beats_file"

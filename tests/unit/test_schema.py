@@ -34,13 +34,22 @@ def test_defaults_and_ids():
     assert sl.shot_ids() == ["shot-001", "hero"]
 
 
+def _models_in(annotation):
+    """The pydantic model classes inside an annotation (through unions and Annotated)."""
+    import typing
+
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
 def _keys(model_cls, prefix=""):
     out = set()
     for name, field in model_cls.model_fields.items():
         out.add(prefix + name)
-        ann = field.annotation
-        if isinstance(ann, type) and hasattr(ann, "model_fields") and name != "length":
-            out |= _keys(ann, prefix + name + ".")
+        if name != "length":
+            for sub in _models_in(field.annotation):
+                out |= _keys(sub, prefix + name + ".")
     return out
 
 
@@ -77,6 +86,12 @@ def test_reference_yaml_defaults_match_the_schema():
             assert getattr(getattr(defaults, section), key) == value, f"{section}.{key}"
     for key in ("version", "model", "style", "negative"):
         assert getattr(defaults, key) == data[key], key
+    from mvgen.config.schema import AudioSettings
+
+    audio_defaults = AudioSettings(path="x")
+    for key, value in data["audio"].items():
+        if key != "path":
+            assert getattr(audio_defaults, key) == value, f"audio.{key}"
 
 
 @pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*/*.yaml")), ids=lambda p: p.parent.name)

@@ -17,6 +17,8 @@ from mvgen.config.schema import ShotList
 from mvgen.errors import ConfigError
 
 MAX_SHOTLIST_BYTES = 5 * 1024 * 1024
+# Tags of the schema's discriminated unions: pydantic puts them in error locations; users never write them.
+_UNION_TAGS = {"audio-path", "audio-settings"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def _format_validation_error(exc: ValidationError, path: Path, root: yaml.Node |
     err = exc.errors(include_url=False)[0]
     loc = tuple(err["loc"])
     # pydantic adds the tag of a function-validator to the location; drop non-field parts.
-    loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith("function-"))
+    loc = tuple(
+        p for p in loc if isinstance(p, int) or not (str(p).startswith("function-") or p in _UNION_TAGS)
+    )
     raw_msg = str(err["msg"]).removeprefix("Value error, ")
     if not loc and raw_msg.startswith("shots[") and ": duplicate id" in raw_msg:
         # the model-level check names its own location

@@ -7,9 +7,9 @@ a test keeps the two in step.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 Unit = Literal["beats", "bars", "seconds"]
 Fit = Literal["loop", "stretch", "trim"]
@@ -69,6 +69,36 @@ def parse_length(raw: object) -> Length:
     raise ValueError(f"must be a number or a string like '2 bars' (got {raw!r})")
 
 
+class AudioSettings(_Strict):
+    """The track, and optionally a beat grid to use instead of detection."""
+
+    path: str = Field(min_length=1, description="the audio file, relative to the shot list's folder")
+    bpm: float | None = Field(None, gt=0, le=400, description="fixed tempo: skips beat detection")
+    offset_s: float | None = Field(None, ge=0, description="time of the first beat, with bpm")
+    beats_per_bar: int = Field(4, ge=1, le=16, description="bar length in beats for bpm / a plain beats file")
+    beats_file: str | None = Field(None, min_length=1, description="one beat time per line: skips detection")
+
+    @model_validator(mode="after")
+    def _one_override(self) -> AudioSettings:
+        if self.bpm is not None and self.beats_file is not None:
+            raise ValueError("set either bpm (with offset_s) or beats_file, not both")
+        if self.offset_s is not None and self.bpm is None:
+            raise ValueError("offset_s goes with bpm")
+        return self
+
+
+def _audio_form(value: object) -> str:
+    return "audio-settings" if isinstance(value, dict | AudioSettings) else "audio-path"
+
+
+# `audio:` is a path or a mapping; the discriminator sends a mapping straight to AudioSettings so
+# that its errors name the field (audio.bpm), not "not a valid string".
+AudioValue = Annotated[
+    Annotated[str, Field(min_length=1), Tag("audio-path")] | Annotated[AudioSettings, Tag("audio-settings")],
+    Discriminator(_audio_form),
+]
+
+
 class VideoSettings(_Strict):
     """Output size and frame rate. Sizes must fit the model's size multiple (checked at plan time)."""
 
@@ -109,7 +139,7 @@ class ShotList(_Strict):
     version: Literal[1] = 1
     title: str | None = None
     model: str = Field(DEFAULT_MODEL, min_length=1, description="preset name | repo id | local folder")
-    audio: str | None = Field(None, min_length=1, description="relative to the shot list's folder")
+    audio: AudioValue | None = Field(None, description="a path, or {path, bpm, offset_s | beats_file}")
     output: str | None = Field(None, min_length=1, description="relative to the shot list's folder")
     video: VideoSettings = VideoSettings()
     generation: GenerationSettings = GenerationSettings()
@@ -130,6 +160,9 @@ class ShotList(_Strict):
                 )
             seen[shot.id] = i
         return self
+
+    def audio_settings(self) -> AudioSettings | None:
+        return AudioSettings(path=self.audio) if isinstance(self.audio, str) else self.audio
 
     def shot_ids(self) -> list[str]:
         """Ids as used everywhere else: the user's, or ``shot-001``, ``shot-002``, ..."""
