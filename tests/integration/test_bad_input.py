@@ -100,7 +100,7 @@ def project(tmp_path):
     (d / "bad-pos.txt").write_text("0.0 1\n0.5 0\n")
     (d / "empty.txt").write_text("# no beats\n")
     (d / "late.txt").write_text("100\n101\n102\n")
-    from mvgen.media.ffmpeg import run_ffmpeg
+    from mvgen.ffmpeg import run_ffmpeg
 
     run_ffmpeg(
         ["-f", "lavfi", "-i", "testsrc=s=64x64:d=3", "-an", str(d / "silent-film.mp4")], what="fixture"

@@ -134,7 +134,7 @@ def test_plan_works_without_the_models_weights_but_render_does_not(tmp_path, mvg
 
 
 def test_m4a_audio_is_decoded_with_ffmpeg(tmp_path, mvgen, empty_cache):
-    from mvgen.media.ffmpeg import run_ffmpeg
+    from mvgen.ffmpeg import run_ffmpeg
 
     wav = drum_track(tmp_path / "t.wav", duration_s=8.0)
     run_ffmpeg(["-i", str(wav), "-c:a", "aac", str(tmp_path / "t.m4a")], what="test")

@@ -170,15 +170,31 @@ def test_unusual_audio_keeps_rate_and_channels(name, sr, channels, kwargs, proje
     assert abs(info["frames"] / 24.0 - 5.0) <= 1 / 24 + 0.03  # mp3 adds encoder padding
 
 
-def test_fit_trim_ends_after_the_last_shot(project, mvgen, cache_dir):
+def _audio_rms(path: Path, start_s: float, end_s: float) -> float:
+    with av.open(str(path)) as c:
+        chunks = [f.to_ndarray() for f in c.decode(audio=0)]
+        rate = c.streams.audio[0].codec_context.sample_rate
+    samples = np.concatenate(chunks, axis=1)
+    seg = samples[:, int(start_s * rate) : int(end_s * rate)]
+    return float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
+
+
+def test_fit_trim_ends_after_the_last_shot_with_an_audio_fade(project, mvgen, cache_dir):
     write(project / "shots.yaml", SHOTS.replace("fit: loop", "fit: trim"))
     r = mvgen("render", project / "shots.yaml")
     assert r.code == 0, r
     m = manifest(project)
     assert [s["id"] for s in m["shots"]] == ["intro", "verse", "hook"]
-    info = probe(project / "out" / "video.mp4")
+    out = project / "out" / "video.mp4"
+    info = probe(out)
     assert info["frames"] == m["video"]["frames"] < round(9.0 * 24)
-    assert abs(info["audio_s"] - m["shots"][-1]["end_s"]) <= 1 / 24
+    end = m["shots"][-1]["end_s"]
+    assert abs(info["audio_s"] - end) <= 1 / 24
+    # the audio fades out over the last 0.5 s instead of stopping dead mid-bar
+    source = _audio_rms(project / "track.wav", end - 0.12, end - 0.02)
+    faded = _audio_rms(out, end - 0.12, end - 0.02)
+    before = _audio_rms(out, end - 1.5, end - 0.6)
+    assert faded < 0.35 * source and before > 0.5 * _audio_rms(project / "track.wav", end - 1.5, end - 0.6)
 
 
 def test_paths_with_spaces_and_unicode(tmp_path, mvgen, cache_dir):

@@ -50,7 +50,7 @@ def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     from mvgen.errors import EncodeError
-    from mvgen.media.ffmpeg import run_ffmpeg
+    from mvgen.ffmpeg import run_ffmpeg
 
     with tempfile.TemporaryDirectory(prefix="mvgen-decode-") as tmp:
         wav = Path(tmp) / "audio.wav"

@@ -33,9 +33,10 @@ def _probe_soundfile(path: Path) -> AudioInfo | None:
 
 def _probe_ffmpeg(path: Path) -> AudioInfo | None:
     """Fallback for formats libsndfile lacks (AAC/M4A...): decode with ffmpeg and count."""
-    from mvgen.media.ffmpeg import probe_audio_stream
+    from mvgen.ffmpeg import probe_audio_stream
 
-    return probe_audio_stream(path)
+    found = probe_audio_stream(path)
+    return AudioInfo(path, *found) if found is not None else None
 
 
 def _check_decodes(info: AudioInfo) -> None:

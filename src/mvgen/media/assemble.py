@@ -18,8 +18,8 @@ import numpy as np
 
 from mvgen.audio.probe import AudioInfo
 from mvgen.errors import EncodeError
+from mvgen.ffmpeg import probe_streams, run_ffmpeg
 from mvgen.files import atomic_path, is_disk_full
-from mvgen.media.ffmpeg import probe_streams, run_ffmpeg
 from mvgen.timeline import RenderPlan
 
 log = logging.getLogger(__name__)

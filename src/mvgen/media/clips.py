@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mvgen.errors import EncodeError
-from mvgen.media.ffmpeg import finish_ffmpeg_writer, open_ffmpeg_writer
+from mvgen.ffmpeg import finish_ffmpeg_writer, open_ffmpeg_writer
 
 
 def write_clip(path: Path, frames: np.ndarray, fps: float) -> None:

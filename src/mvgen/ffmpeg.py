@@ -1,5 +1,6 @@
 """The one wrapper around the ffmpeg binary: argv lists only (never a shell), the command logged at
-debug level, and the last meaningful stderr line raised as the error.
+debug level, and the last meaningful stderr line raised as the error. Bottom layer: imports only
+``mvgen.errors``, so audio analysis and media assembly can both use it.
 """
 
 from __future__ import annotations
@@ -81,10 +82,9 @@ _AUDIO_RE = re.compile(r"Stream #\S+.*?: Audio: [^,]+, (\d+) Hz, ([^,]+)")
 _TIME_RE = re.compile(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)")
 
 
-def probe_audio_stream(path: Path):  # -> AudioInfo | None (imported lazily to keep layers one-way)
-    """Decode ``path``'s first audio stream with ffmpeg to count its length; None if there is none."""
-    from mvgen.audio.probe import AudioInfo
-
+def probe_audio_stream(path: Path) -> tuple[int, int, float] | None:
+    """(sample rate, channels, duration in s) of ``path``'s first audio stream, decoding it with
+    ffmpeg to count its real length; None if there is no decodable audio stream."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0", "-f", "null", "-"]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     stderr = proc.stderr.decode("utf-8", "replace")
@@ -97,7 +97,7 @@ def probe_audio_stream(path: Path):  # -> AudioInfo | None (imported lazily to k
     ch_match = re.match(r"(\d+) channels", layout)
     channels = int(ch_match.group(1)) if ch_match else _CHANNEL_LAYOUTS.get(layout.split("(")[0], 2)
     h, mnt, s = times[-1]
-    return AudioInfo(path, rate, channels, int(h) * 3600 + int(mnt) * 60 + float(s))
+    return rate, channels, int(h) * 3600 + int(mnt) * 60 + float(s)
 
 
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
