@@ -174,7 +174,9 @@ def _audio_rms(path: Path, start_s: float, end_s: float) -> float:
     with av.open(str(path)) as c:
         chunks = [f.to_ndarray() for f in c.decode(audio=0)]
         rate = c.streams.audio[0].codec_context.sample_rate
-    samples = np.concatenate(chunks, axis=1)
+    samples = np.concatenate(chunks, axis=1).astype(np.float64)
+    if np.issubdtype(chunks[0].dtype, np.integer):  # PCM as int16/int32: scale to [-1, 1]
+        samples /= np.iinfo(chunks[0].dtype).max
     seg = samples[:, int(start_s * rate) : int(end_s * rate)]
     return float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
 
