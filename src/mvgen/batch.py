@@ -97,8 +97,9 @@ def prepare_all(
     keep_going: bool,
     progress: ProgressCallback,
     grid: pipeline.GridOptions | None = None,
-) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None]]:
-    """Check and plan every job before anything is generated."""
+) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None, float]]:
+    """Check and plan every job before anything is generated. Each row: the shot list, its job and
+    plan (or the error that stopped it), and the seconds its analysis and planning took."""
     if len(paths) > 1 and (out or audio):
         raise ConfigError(
             "--out and --audio apply to one shot list; set `output:` and `audio:` in each file instead"
@@ -115,11 +116,12 @@ def prepare_all(
                     f"{path}: writes {job.out}, like {outputs[target]}; give each job its own output"
                 )
             outputs[target] = path
+            t0 = time.monotonic()
             plan = pipeline.plan(job, pipeline.analyze(job))
-            prepared.append((path, job, plan, None))
+            prepared.append((path, job, plan, None, time.monotonic() - t0))
         except MvgenError as exc:
             errors.append(exc)
-            prepared.append((path, None, None, exc))
+            prepared.append((path, None, None, exc, 0.0))
     if errors and not keep_going:
         raise BatchInputError(errors)
     return prepared
@@ -153,20 +155,20 @@ def run_batch(
         grid=grid,
     )
     results: list[JobResult] = []
-    for path, _, _, err in prepared:
+    for path, _, _, err, _ in prepared:
         if err is not None:
             results.append(JobResult(str(path), "invalid", error=err.message, exit_code=int(err.exit_code)))
-    runnable = [(p, j, pl) for p, j, pl, e in prepared if e is None]
+    runnable = [(p, j, pl, secs) for p, j, pl, e, secs in prepared if e is None]
     pool = BackendPool(backend, device)
     stopped = False
     try:
-        for i, (path, job, plan) in enumerate(runnable):
+        for i, (path, job, plan, planned_s) in enumerate(runnable):
             assert job is not None
             if stopped:
                 results.append(JobResult(str(path), "not-run", out=str(job.out)))
                 continue
             # free models no later job needs before this one loads its own
-            pool.release_unless({BackendPool.key(j.model) for _, j, _ in runnable[i:] if j is not None})
+            pool.release_unless({BackendPool.key(j.model) for _, j, _, _ in runnable[i:] if j is not None})
             many = len(runnable) > 1  # job events only mean something in a batch
             if many:
                 progress(ProgressEvent("job_start", shotlist=str(path), index=i, total=len(runnable)))
@@ -176,6 +178,7 @@ def run_batch(
                 r = pipeline.render(
                     job, force=force, only=only, backend=backend, device=device, progress=progress, pool=pool,
                     plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
+                    planned_s=planned_s,
                 )  # fmt: skip
                 res.generated, res.cached = r.generated, r.cached
             except Interrupted as exc:

@@ -315,6 +315,7 @@ def render(
     wait: bool = False,
     keep_going: bool = False,
     should_stop: Callable[[], bool] = never_stop,
+    planned_s: float = 0.0,
 ) -> RenderResult:
     """Render a prepared job end to end and write ``OUT.mp4`` and ``OUT.json``.
 
@@ -339,7 +340,7 @@ def render(
             ),
         ):
             return _render_locked(job, force, only, backend, progress, cache or ShotCache(), pool, plan_,
-                                  keep_going, should_stop)  # fmt: skip
+                                  keep_going, should_stop, planned_s)  # fmt: skip
     finally:
         if own_pool:
             pool.close()
@@ -361,12 +362,13 @@ def _render_locked(
     plan_: RenderPlan | None,
     keep_going: bool,
     should_stop: Callable[[], bool],
+    planned_s: float,
 ) -> RenderResult:
     from mvgen.locks import shot_lock
     from mvgen.media.assemble import assemble
     from mvgen.media.clips import write_clip
 
-    t_start = time.monotonic()
+    t_start = time.monotonic() - planned_s  # the job's time includes its up-front analysis
     timings: dict[str, float] = {}
     # We hold this output's lock: temp files beside it can only be a killed run's leftovers.
     sweep_stale_temps(job.out.parent, job.out.name)
@@ -376,7 +378,7 @@ def _render_locked(
     if plan_ is None:
         plan_ = plan(job, grid)
     _check_only(plan_, only, job)
-    timings["analyze_plan_s"] = time.monotonic() - t0
+    timings["analyze_plan_s"] = planned_s + time.monotonic() - t0  # planned_s: done up front by a batch
     progress(
         ProgressEvent(
             "stage",
