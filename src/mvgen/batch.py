@@ -36,6 +36,9 @@ class JobResult:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def fail(self, status: str, exc: MvgenError) -> None:
+        self.status, self.error, self.hint, self.exit_code = status, exc.message, exc.hint, int(exc.exit_code)
+
 
 @dataclass
 class BatchResult:
@@ -69,6 +72,7 @@ def expand_sources(sources: list[str]) -> list[Path]:
     """Folders (their *.yaml / *.yml, sorted), glob patterns (sorted matches) and files, in order,
     without duplicates. A source that matches nothing is an error."""
     out: list[Path] = []
+    seen: set[Path] = set()
     for src in sources:
         p = Path(src).expanduser()
         if p.is_dir():
@@ -82,7 +86,8 @@ def expand_sources(sources: list[str]) -> list[Path]:
         else:
             found = [p]
         for f in found:
-            if f.resolve() not in {o.resolve() for o in out}:
+            if f.resolve() not in seen:
+                seen.add(f.resolve())
                 out.append(f)
     return out
 
@@ -95,7 +100,6 @@ def prepare_all(
     model: str | None,
     device: str,
     keep_going: bool,
-    progress: ProgressCallback,
     grid: pipeline.GridOptions | None = None,
 ) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None, float]]:
     """Check and plan every job before anything is generated. Each row: the shot list, its job and
@@ -151,16 +155,18 @@ def run_batch(
         model=model,
         device=device,
         keep_going=keep_going,
-        progress=progress,
         grid=grid,
     )
     results: list[JobResult] = []
     for path, _, _, err, _ in prepared:
         if err is not None:
-            results.append(JobResult(str(path), "invalid", error=err.message, exit_code=int(err.exit_code)))
+            invalid = JobResult(str(path), "invalid")
+            invalid.fail("invalid", err)
+            results.append(invalid)
     runnable = [(p, j, pl, secs) for p, j, pl, e, secs in prepared if e is None]
     pool = BackendPool(backend, device)
     stopped = False
+    many = len(runnable) > 1  # job events only mean something in a batch
     try:
         for i, (path, job, plan, planned_s) in enumerate(runnable):
             assert job is not None
@@ -169,7 +175,6 @@ def run_batch(
                 continue
             # free models no later job needs before this one loads its own
             pool.release_unless({BackendPool.key(j.model) for _, j, _, _ in runnable[i:] if j is not None})
-            many = len(runnable) > 1  # job events only mean something in a batch
             if many:
                 progress(ProgressEvent("job_start", shotlist=str(path), index=i, total=len(runnable)))
             t0 = time.monotonic()
@@ -182,21 +187,16 @@ def run_batch(
                 )  # fmt: skip
                 res.generated, res.cached = r.generated, r.cached
             except Interrupted as exc:
-                res.status, res.error, res.exit_code = "interrupted", exc.message, int(exc.exit_code)
-                res.hint = exc.hint
+                res.fail("interrupted", exc)
                 stopped = True
             except BusyError as exc:
-                res.status, res.error, res.exit_code = "busy", exc.message, int(exc.exit_code)
-                res.hint = exc.hint
+                res.fail("busy", exc)
             except PartialRender as exc:
-                res.status, res.error, res.exit_code = "partial", exc.message, int(exc.exit_code)
-                res.hint = exc.hint
+                res.fail("partial", exc)
                 res.failed, res.generated, res.cached = len(exc.failed), exc.generated, exc.cached
             except MvgenError as exc:
-                res.status, res.error, res.exit_code = "failed", exc.message, int(exc.exit_code)
-                res.hint = exc.hint
-                if not keep_going:
-                    stopped = True
+                res.fail("failed", exc)
+                stopped = not keep_going
             res.seconds = round(time.monotonic() - t0, 3)
             results.append(res)
             if many:

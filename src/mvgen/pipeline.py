@@ -21,7 +21,7 @@ from mvgen.audio.beatsfile import BeatOverride, override_grid, read_beats_file
 from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.cache import ShotCache, shot_key
-from mvgen.config.loader import LoadedShotList, load_shotlist, locate
+from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
 from mvgen.config.presets import ModelRef, resolve_model
 from mvgen.errors import ConfigError, EncodeError, ExitCode, GenerationError, Interrupted, MvgenError
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
@@ -148,9 +148,7 @@ def prepare(
         check_size(loaded.shots, ref.preset)
         precheck_lengths(loaded.shots)
     except FieldError as exc:
-        raise ConfigError(
-            f"{locate(loaded, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint
-        ) from None
+        raise _located(loaded, exc) from None
     if device != "auto":
         from mvgen.generate.local import pick_device
 
@@ -171,13 +169,12 @@ def plan(job: Job, grid: BeatGrid) -> RenderPlan:
     try:
         return plan_video(job.shotlist.shots, grid, job.model.preset, model_name=job.model.name)
     except FieldError as exc:
-        raise ConfigError(
-            f"{locate(job.shotlist, exc.loc)}: {_loc(exc.loc)}: {exc.message}", hint=exc.hint
-        ) from None
+        raise _located(job.shotlist, exc) from None
 
 
-def _loc(loc: tuple[str | int, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(loc))
+def _located(loaded: LoadedShotList, exc: FieldError) -> ConfigError:
+    """A planner's FieldError as the user sees it: ``FILE:LINE:COL: field.path: message``."""
+    return ConfigError(f"{locate(loaded, exc.loc)}: {loc_str(exc.loc)}: {exc.message}", hint=exc.hint)
 
 
 @dataclass
@@ -185,7 +182,6 @@ class ShotOutcome:
     cache_key: str
     cached: bool
     seconds: float
-    failed: str | None = None
 
 
 @dataclass
@@ -374,9 +370,8 @@ def _render_locked(
     sweep_stale_temps(job.out.parent, job.out.name)
     # No progress output before the plan exists: a bad track or shot list gets one error line only.
     t0 = time.monotonic()
-    grid = analyze(job)
-    if plan_ is None:
-        plan_ = plan(job, grid)
+    if plan_ is None:  # a batch plans its jobs up front and passes the plan in
+        plan_ = plan(job, analyze(job))
     _check_only(plan_, only, job)
     timings["analyze_plan_s"] = planned_s + time.monotonic() - t0  # planned_s: done up front by a batch
     progress(
@@ -385,7 +380,7 @@ def _render_locked(
             stage="plan",
             shotlist=str(job.shotlist.path),
             message=(
-                f"{job.audio.path.name}: {grid.tempo_bpm:.1f} BPM, {plan_.duration_s:.2f}s; {len(plan_.shots)} slots "
+                f"{job.audio.path.name}: {plan_.tempo_bpm:.1f} BPM, {plan_.duration_s:.2f}s; {len(plan_.shots)} slots "
                 f"at {plan_.width}x{plan_.height} {plan_.fps:g} fps; model {job.model.name}"
             ),
         )
@@ -424,7 +419,7 @@ def _render_locked(
         )
     )
     t0 = time.monotonic()
-    if todo and getattr(gen, "pipe", True) is None:
+    if todo and not gen.loaded:
         progress(ProgressEvent("info", message=f"loading model {job.model.name}"))
         gen.load()  # before the first shot, so that its seconds are its own
         timings["load_model_s"] = time.monotonic() - t0
@@ -562,8 +557,8 @@ def _render_locked(
             "path": str(job.audio.path),
             "sha256": job.audio_sha256,
             "duration_s": round(job.audio.duration_s, 6),
-            "tempo_bpm": round(grid.tempo_bpm, 3),
-            "beats_source": grid.source,
+            "tempo_bpm": round(plan_.tempo_bpm, 3),
+            "beats_source": plan_.beats_source,
             "sample_rate": job.audio.sample_rate,
             "channels": job.audio.channels,
         },

@@ -64,6 +64,7 @@ class RenderPlan:
     max_sequence_length: int
     fit: str
     tempo_bpm: float
+    beats_source: str  # librosa | bpm | beats_file
     audio_duration_s: float
     duration_s: float
     total_frames: int
@@ -271,6 +272,7 @@ def plan_video(
         max_sequence_length=preset.max_sequence_length,
         fit=fit,
         tempo_bpm=grid.tempo_bpm,
+        beats_source=grid.source,
         audio_duration_s=duration,
         duration_s=total_frames / fps,
         total_frames=total_frames,

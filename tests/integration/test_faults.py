@@ -46,6 +46,22 @@ def forward_calls(monkeypatch):
     return calls
 
 
+def oom_on_calls(monkeypatch, fails):
+    """The double: the n-th transformer forward pass (1-based) raises a CUDA out-of-memory when
+    ``fails(n)``; the others run the current forward. Returns that forward, to restore it."""
+    current = WanTransformer3DModel.forward
+    count = {"n": 0}
+
+    def forward(self, *args, **kwargs):
+        count["n"] += 1
+        if fails(count["n"]):
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return current(self, *args, **kwargs)
+
+    monkeypatch.setattr(WanTransformer3DModel, "forward", forward)
+    return current
+
+
 def events_of(kind, events):
     return [e for e in events if e.event == kind]
 
@@ -78,16 +94,7 @@ def test_oom_in_decode_retries_the_decode_with_tiling_without_resampling(
 def test_oom_in_sampling_is_retried_once_with_lower_memory_settings(
     project, cache_dir, monkeypatch, forward_calls
 ):
-    real = WanTransformer3DModel.forward
-    state = {"failed": False}
-
-    def oom_once(self, *args, **kwargs):
-        if not state["failed"]:
-            state["failed"] = True
-            raise torch.OutOfMemoryError("CUDA out of memory")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(WanTransformer3DModel, "forward", oom_once)
+    oom_on_calls(monkeypatch, lambda n: n == 1)
     events = []
     result = api.render_video(project / "s.yaml", progress=events.append)
     assert result.generated == 2
@@ -95,10 +102,7 @@ def test_oom_in_sampling_is_retried_once_with_lower_memory_settings(
 
 
 def test_oom_twice_is_a_clear_generation_error(project, cache_dir, monkeypatch):
-    def always_oom(self, *args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory")
-
-    monkeypatch.setattr(WanTransformer3DModel, "forward", always_oom)
+    oom_on_calls(monkeypatch, lambda n: True)
     with pytest.raises(GenerationError) as e:
         api.render_video(project / "s.yaml")
     assert "shot 'one': out of memory" in e.value.message and "smaller video size" in e.value.hint
@@ -129,18 +133,9 @@ def test_a_crash_in_the_decode_resumes_from_the_saved_latents(project, cache_dir
 
 
 def test_keep_going_past_a_failed_shot(project, cache_dir, monkeypatch, mvgen):
-    real = WanTransformer3DModel.forward
-    doomed = {"n": 0}
-
-    def fail_for_blue(self, hidden_states, *args, **kwargs):
-        # the double: shot "two" always runs out of memory (its latents have a fixed seed, so its
-        # first call is recognisable by position: calls 5.. belong to shot two)
-        doomed["n"] += 1
-        if doomed["n"] > 4:
-            raise torch.OutOfMemoryError("CUDA out of memory")
-        return real(self, hidden_states, *args, **kwargs)
-
-    monkeypatch.setattr(WanTransformer3DModel, "forward", fail_for_blue)
+    # shot "two" of the first job always runs out of memory: forward passes 1-4 are shot one's
+    # (2 steps x 2 for guidance), every later one fails
+    real = oom_on_calls(monkeypatch, lambda n: n > 4)
     write(
         project / "b.yaml", SHOTS.replace("a red car", "a green tree").replace("a blue sea", "a white wall")
     )

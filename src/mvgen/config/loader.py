@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mvgen.config.schema import ShotList
+from mvgen.config.schema import LocatedValueError, ShotList
 from mvgen.errors import ConfigError
 
 MAX_SHOTLIST_BYTES = 5 * 1024 * 1024
@@ -29,9 +29,11 @@ class LoadedShotList:
     path: Path
     base_dir: Path
     text: str
+    root: yaml.Node | None  # the composed YAML, to point at fields later (plan-time errors)
 
 
-def _loc_str(loc: tuple[Any, ...]) -> str:
+def loc_str(loc: tuple[Any, ...]) -> str:
+    """``("shots", 3, "length")`` -> ``shots[3].length``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -61,6 +63,13 @@ def _find_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None
         else:
             return node
     return node
+
+
+def _mark(path: Path, node: yaml.Node | None) -> str:
+    """``FILE:LINE:COL`` of a node (``FILE`` alone without one)."""
+    if node is None:
+        return str(path)
+    return f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
 
 
 def _key_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
@@ -101,20 +110,16 @@ def _format_validation_error(exc: ValidationError, path: Path, root: yaml.Node |
     loc = tuple(
         p for p in loc if isinstance(p, int) or not (str(p).startswith("function-") or p in _UNION_TAGS)
     )
-    raw_msg = str(err["msg"]).removeprefix("Value error, ")
-    if not loc and raw_msg.startswith("shots[") and ": duplicate id" in raw_msg:
-        # the model-level check names its own location
-        field, _, msg = raw_msg.partition(": ")
-        loc = ("shots", int(field[len("shots[") : field.index("]")]), "id")
+    located = (err.get("ctx") or {}).get("error")
+    if isinstance(located, LocatedValueError):
+        loc, msg = (*loc, *located.loc), str(located)
     else:
         msg = _describe(err)
     node = _key_node(root, loc) if err["type"] == "extra_forbidden" else _find_node(root, loc)
-    where = (
-        f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node is not None else str(path)
-    )
+    where = _mark(path, node)
     more = len(exc.errors()) - 1
     suffix = f" (+{more} more error{'s' if more > 1 else ''})" if more > 0 else ""
-    return f"{where}: {_loc_str(loc)}: {msg}{suffix}"
+    return f"{where}: {loc_str(loc)}: {msg}{suffix}"
 
 
 def _check_duplicate_keys(node: yaml.Node | None, path: Path, loc: tuple[Any, ...] = ()) -> None:
@@ -126,10 +131,9 @@ def _check_duplicate_keys(node: yaml.Node | None, path: Path, loc: tuple[Any, ..
             if isinstance(key_node, yaml.ScalarNode):
                 key = key_node.value
                 if key in seen:
-                    m, first = key_node.start_mark, seen[key].start_mark
                     raise ConfigError(
-                        f"{path}:{m.line + 1}:{m.column + 1}: {_loc_str((*loc, key))}: duplicate key "
-                        f"(first set on line {first.line + 1})"
+                        f"{_mark(path, key_node)}: {loc_str((*loc, key))}: duplicate key "
+                        f"(first set on line {seen[key].start_mark.line + 1})"
                     )
                 seen[key] = key_node
                 _check_duplicate_keys(value_node, path, (*loc, key))
@@ -140,9 +144,19 @@ def _check_duplicate_keys(node: yaml.Node | None, path: Path, loc: tuple[Any, ..
 
 def parse_shotlist_text(text: str, path: Path) -> ShotList:
     """Parse and validate YAML text; ``path`` is only used in messages."""
+    return _parse(text, path)[0]
+
+
+def _parse(text: str, path: Path) -> tuple[ShotList, yaml.Node | None]:
+    """Compose the YAML once (nodes keep line/column for messages), construct it with the safe
+    constructors (what ``yaml.safe_load`` does), validate."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -165,20 +179,13 @@ def parse_shotlist_text(text: str, path: Path) -> ShotList:
         )
     if "version" in data and data["version"] != 1:
         raise ConfigError(
-            f"{_where(path, root, ('version',))}: version: unsupported schema version (got {data['version']!r})",
+            f"{_mark(path, _find_node(root, ('version',)))}: version: unsupported schema version (got {data['version']!r})",
             hint="this mvgen reads version: 1",
         )
     try:
-        return ShotList.model_validate(data)
+        return ShotList.model_validate(data), root
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, path, root)) from None
-
-
-def _where(path: Path, root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
-    node = _find_node(root, loc)
-    return (
-        f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node is not None else str(path)
-    )
 
 
 def load_shotlist(path: str | Path) -> LoadedShotList:
@@ -201,17 +208,11 @@ def load_shotlist(path: str | Path) -> LoadedShotList:
         raise ConfigError(
             f"{p}: not UTF-8 text (byte {exc.start}); is this really a YAML shot list?"
         ) from None
-    shots = parse_shotlist_text(text, p)
-    return LoadedShotList(shots=shots, path=p, base_dir=p.resolve().parent, text=text)
+    shots, root = _parse(text, p)
+    return LoadedShotList(shots=shots, path=p, base_dir=p.resolve().parent, text=text, root=root)
 
 
 def locate(loaded: LoadedShotList, loc: tuple[Any, ...]) -> str:
     """``FILE:LINE:COL`` of a field of a loaded shot list (``FILE`` alone when it is not written)."""
-    try:
-        root = yaml.compose(loaded.text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return str(loaded.path)
-    node = _find_node(root, loc) if loc else None
-    if node is None or node is root:
-        return str(loaded.path)
-    return f"{loaded.path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    node = _find_node(loaded.root, loc) if loc else None
+    return _mark(loaded.path, None if node is loaded.root else node)

@@ -32,6 +32,15 @@ _UNIT_ALIASES = {
 }
 
 
+class LocatedValueError(ValueError):
+    """A validator's error about a place below the model it checks (e.g. ``shots[3].id``): the
+    loader reads ``loc`` to point at that line instead of the whole model."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Strict(BaseModel):
     # extra="forbid": a misspelt key is an error, never silently ignored.
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -155,8 +164,8 @@ class ShotList(_Strict):
             if shot.id is None:
                 continue
             if shot.id in seen:
-                raise ValueError(
-                    f"shots[{i}].id: duplicate id {shot.id!r} (first used by shots[{seen[shot.id]}])"
+                raise LocatedValueError(
+                    ("shots", i, "id"), f"duplicate id {shot.id!r} (first used by shots[{seen[shot.id]}])"
                 )
             seen[shot.id] = i
         return self

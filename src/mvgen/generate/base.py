@@ -37,6 +37,10 @@ class ShotRequest:
 class Backend(Protocol):
     name: str
 
+    @property
+    def loaded(self) -> bool:
+        """Whether ``load`` has run (and ``close`` has not)."""
+
     def load(self) -> None:
         """Load the model (once). Raises SetupError when weights or the device are missing."""
 

@@ -79,9 +79,20 @@ class LocalBackend:
         self.pipe = None
         self.low_memory = False
         self._identity: dict[str, str] | None = None
+        self._where: tuple[str, str] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.pipe is not None
 
     def _location(self) -> tuple[str, str]:
-        """(what to pass to from_pretrained, revision string)."""
+        """(what to pass to from_pretrained, revision string), computed once: the fingerprint reads
+        the model folder, and both ``identity`` and ``load`` need it."""
+        if self._where is None:
+            self._where = self._find_location()
+        return self._where
+
+    def _find_location(self) -> tuple[str, str]:
         if self.model.source == "builtin":
             from mvgen.generate.tiny import ensure_tiny
 
@@ -117,21 +128,12 @@ class LocalBackend:
         try:
             pipe = DiffusionPipeline.from_pretrained(location, dtype=dtype, use_safetensors=True)
         except OSError as exc:
-            if self.model.source == "hub":
-                raise SetupError(
-                    f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}",
-                    hint=pull_hint(location),
-                ) from None
             raise SetupError(
-                f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}"
+                f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}",
+                hint=pull_hint(location) if self.model.source == "hub" else None,
             ) from None
         pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
         self.pipe = pipe.to(self.device)
-
-    def _is_oom(self, exc: BaseException) -> bool:
-        import torch
-
-        return isinstance(exc, torch.OutOfMemoryError)
 
     def _free(self) -> None:
         import gc
