@@ -125,6 +125,8 @@ def precheck_lengths(shots: ShotList) -> None:
     for i, s in enumerate(shots.shots):
         value = s.length.value if s.length else shots.timing.length
         unit = s.length.resolved_unit(shots.timing.unit) if s.length else shots.timing.unit
+        if unit == "sections":  # as long as the song's sections: known only after analysis
+            continue
         most = {"beats": value * longest_beat, "bars": value * 4 * longest_beat, "seconds": value}[unit]
         if most < half_frame:
             raise FieldError(
@@ -149,8 +151,19 @@ class _Cutter:
     def __init__(self, grid: BeatGrid) -> None:
         self.beats = GridAxis(grid.beats_s, grid.beat_period_s)
         self.bars = GridAxis(grid.downbeats_s, grid.beat_period_s * grid.beats_per_bar)
+        # Section boundaries, then the end of the track: with none detected (a short track, an
+        # override grid) a section runs to the end.
+        self.sections = [t for t in grid.sections_s if t < grid.duration_s] + [grid.duration_s]
+        self.min_section_s = grid.beat_period_s
 
     def end_of(self, t_start: float, value: float, unit: Unit) -> float:
+        if unit == "sections":
+            # The value-th boundary after the start; one less than a beat away does not count (a
+            # shot starting just before a boundary would otherwise flash by).
+            ahead = [t for t in self.sections if t > t_start + self.min_section_s]
+            if not ahead:  # past the last boundary (a looped list): a section from here is the end
+                return max(self.sections[-1], t_start + self.min_section_s)
+            return ahead[min(len(ahead), max(1, round(value))) - 1]
         if unit == "beats":
             p0 = max(0.0, self.beats.pos_at(t_start))
             return self.beats.time_at(p0 + value)
@@ -234,7 +247,11 @@ def plan_video(
                 f"shot {ids[i]!r} is shorter than one output frame at {fps:g} fps; make it longer",
             )
         value, unit = lengths[i]
-        nominal_s, beats = _nominal_seconds(value, unit, grid)
+        if unit == "sections":  # as long as the slot it fills
+            nominal_s = (end - start) / scale
+            beats = nominal_s / grid.beat_period_s
+        else:
+            nominal_s, beats = _nominal_seconds(value, unit, grid)
         needed = max(1, math.ceil(nominal_s * scale * preset.fps - 1e-9))
         src = shots.shots[i]
         prompt = src.prompt if not shots.style else f"{src.prompt}, {shots.style}"

@@ -13,14 +13,15 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "raw, value, unit",
     [(8, 8.0, None), (2.5, 2.5, None), ("2 bars", 2.0, "bars"), ("1 bar", 1.0, "bars"), ("3.5s", 3.5, "seconds"),
-     ("4 beats", 4.0, "beats"), ("12", 12.0, None), (" 0.5 sec ", 0.5, "seconds")],
+     ("4 beats", 4.0, "beats"), ("12", 12.0, None), (" 0.5 sec ", 0.5, "seconds"), ("section", 1.0, "sections"),
+     ("2 sections", 2.0, "sections"), ("Section", 1.0, "sections")],
 )  # fmt: skip
 def test_parse_length(raw, value, unit):
     length = parse_length(raw)
     assert (length.value, length.unit) == (value, unit)
 
 
-@pytest.mark.parametrize("raw", [0, -2, "0 bars", "two bars", "3 minutes", True, [1], ""])
+@pytest.mark.parametrize("raw", [0, -2, "0 bars", "two bars", "3 minutes", True, [1], "", "0 sections", "1.5 sections", "sections x"])
 def test_parse_length_rejects(raw):
     with pytest.raises(ValueError):
         parse_length(raw)

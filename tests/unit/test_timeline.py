@@ -171,3 +171,29 @@ def test_grid_axis_extrapolates_past_the_last_beat():
     assert axis.time_at(4) == pytest.approx(3.0)
     assert axis.pos_at(0.0) == pytest.approx(-2.0)
     assert axis.nearest_time(2.6) == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("fit", ["loop", "stretch", "trim"])
+def test_section_lengths_cut_on_the_boundaries(fit):
+    base = grid(bpm=120.0, duration=40.0, first=0.0)
+    g = BeatGrid(120.0, 40.0, base.beats_s, base.downbeats_s, (8.0, 24.0))
+    sl = shots(
+        "  - {id: intro, prompt: a, length: section}\n  - {id: hit, prompt: b, length: 2 beats}\n"
+        "  - {id: verse, prompt: c, length: section}\n  - {id: outro, prompt: d, length: 2 sections}\n",
+        header=f"timing: {{fit: {fit}}}",
+    )
+    plan = plan_video(sl, g, TINY)
+    ends = [(s.id, s.end_s) for s in plan.shots]
+    # intro to the first boundary; the 2-beat shot; verse to the next boundary; outro: 24 -> the end
+    # (the second boundary after 24 s does not exist, so the end of the track).
+    assert ends == [("intro", 8.0), ("hit", 9.0), ("verse", 24.0), ("outro", 40.0)]
+    verse = plan.shots[2]
+    assert verse.length_beats == pytest.approx(30.0)  # 15 s at 120 BPM
+    assert verse.num_frames == TINY.valid_frames(round(15.0 * TINY.fps))
+
+
+def test_section_length_with_no_sections_is_the_rest_of_the_song():
+    g = grid(bpm=120.0, duration=20.0, first=0.0)  # no sections
+    sl = shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: section}\n")
+    plan = plan_video(sl, g, TINY)
+    assert [(s.start_s, s.end_s) for s in plan.shots] == [(0.0, 2.0), (2.0, 20.0)]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-Unit = Literal["beats", "bars", "seconds"]
+Unit = Literal["beats", "bars", "seconds", "sections"]
 Fit = Literal["loop", "stretch", "trim"]
 
 DEFAULT_MODEL = "wan2.1-t2v-1.3b"
@@ -19,6 +19,8 @@ DEFAULT_MODEL = "wan2.1-t2v-1.3b"
 _LENGTH_RE = re.compile(
     r"^\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>beats?|bars?|s|sec|secs|seconds?)?\s*$", re.IGNORECASE
 )
+# "section" / "2 sections": until the next (2nd) structural boundary of the track.
+_SECTIONS_RE = re.compile(r"^\s*(?P<count>\d+)?\s*sections?\s*$", re.IGNORECASE)
 _UNIT_ALIASES = {
     "beat": "beats",
     "beats": "beats",
@@ -65,10 +67,16 @@ def parse_length(raw: object) -> Length:
             raise ValueError(f"must be > 0 (got {raw!r})")
         return Length(value=float(raw))
     if isinstance(raw, str):
+        sections = _SECTIONS_RE.match(raw)
+        if sections:
+            count = int(sections["count"] or 1)
+            if count <= 0:
+                raise ValueError(f"must be at least 1 section (got {raw!r})")
+            return Length(value=float(count), unit="sections")
         m = _LENGTH_RE.match(raw)
         if not m:
             raise ValueError(
-                f"must be a number, or a number with a unit: '8 beats', '2 bars', '3.5s' (got {raw!r})"
+                f"must be a number, or a number with a unit: '8 beats', '2 bars', '3.5s', 'section' (got {raw!r})"
             )
         value = float(m["value"])
         if value <= 0:
