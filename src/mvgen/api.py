@@ -21,7 +21,9 @@ __all__ = [
     "Job",
     "RenderResult",
     "analyze_audio",
+    "beat_grid",
     "load_project",
+    "plot_grid",
     "plan_video",
     "render_batch",
     "render_video",
@@ -60,9 +62,28 @@ def analyze_audio(path: str | Path, *, use_cache: bool = True, grid: GridOptions
     return analyze(info, use_cache=use_cache)
 
 
-def plan_video(job: Job) -> RenderPlan:
-    """The cut sheet of a checked job."""
-    return pipeline.plan(job, pipeline.analyze(job))
+def beat_grid(job: Job) -> BeatGrid:
+    """The beat grid a checked job is cut to: its override, or the (cached) analysis of its track."""
+    return pipeline.analyze(job)
+
+
+def plan_video(job: Job, grid: BeatGrid | None = None) -> RenderPlan:
+    """The cut sheet of a checked job (on ``grid`` when given, else on ``beat_grid(job)``)."""
+    return pipeline.plan(job, grid if grid is not None else pipeline.analyze(job))
+
+
+def plot_grid(audio: str | Path, grid: BeatGrid, png: str | Path, *, plan: RenderPlan | None = None) -> Path:
+    """Draw the grid (and a plan's cuts) over the track into ``png``; see ``mvgen beats --plot``."""
+    from mvgen.errors import ConfigError
+    from mvgen.media.plot import plot_grid as draw
+
+    cuts = [(s.start_s, s.id) for s in plan.shots[1:]] if plan is not None else []
+    try:
+        return draw(Path(audio), grid, Path(png), cuts=cuts)
+    except OSError as exc:
+        raise ConfigError(
+            f"{png}: cannot write the plot: {exc.strerror or exc}", hint="pass --plot a writable path"
+        ) from None
 
 
 def render_video(

@@ -64,6 +64,20 @@ def _grid_options(f):
     return f
 
 
+def _check_png(ctx, param, value):  # noqa: ARG001
+    if value is not None and not value.lower().endswith(".png"):
+        raise click.BadParameter(f"{value!r} must end in .png")
+    return value
+
+
+_plot_opt = click.option(
+    "--plot",
+    metavar="FILE.png",
+    callback=_check_png,
+    help="Also draw the beat grid (and cuts) into this PNG.",
+)
+
+
 def _grid(bpm, offset, beats_file):
     from mvgen.pipeline import GridOptions
 
@@ -237,14 +251,19 @@ def validate(shots, audio, model, bpm, offset, beats_file) -> None:
 @_model_opt
 @_grid_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(shots, audio, model, bpm, offset, beats_file, as_json) -> None:
+@_plot_opt
+def plan(shots, audio, model, bpm, offset, beats_file, as_json, plot) -> None:
     """Print the cut sheet: every shot's start, end, beats and frames."""
     from mvgen import api
 
     job = api.load_project(
         shots, audio=audio, model=model, require_weights=False, grid=_grid(bpm, offset, beats_file)
     )
-    p = api.plan_video(job)
+    grid = api.beat_grid(job)
+    p = api.plan_video(job, grid)
+    if plot:
+        api.plot_grid(job.audio.path, grid, plot, plan=p)
+        click.echo(f"plot: {plot}", err=as_json)
     if as_json:
         click.echo(json.dumps(p.to_json(), indent=2))
         return
@@ -272,15 +291,20 @@ def plan(shots, audio, model, bpm, offset, beats_file, as_json) -> None:
 @click.argument("audio", type=click.Path(dir_okay=True, path_type=str))
 @_grid_options
 @click.option("--json", "as_json", is_flag=True, help="Print the grid as JSON.")
-def beats(audio, bpm, offset, beats_file, as_json) -> None:
+@_plot_opt
+def beats(audio, bpm, offset, beats_file, as_json, plot) -> None:
     """Find the tempo, beats, downbeats and sections of AUDIO (or show the grid an override gives)."""
     from mvgen import api
 
     grid = api.analyze_audio(audio, grid=_grid(bpm, offset, beats_file))
+    if plot:
+        api.plot_grid(audio, grid, plot)
     if as_json:
         click.echo(json.dumps(grid.to_json()))
         return
-    click.echo(f"{audio}: {grid.tempo_bpm:.2f} BPM, {grid.duration_s:.2f}s")
+    if plot:
+        click.echo(f"plot: {plot}")
+    click.echo(f"{audio}: {grid.tempo_bpm:.2f} BPM, {grid.beats_per_bar}/4, {grid.duration_s:.2f}s")
     click.echo(f"beats: {len(grid.beats_s)} (first {', '.join(f'{t:.3f}' for t in grid.beats_s[:4])} ...)")
     click.echo(
         f"bars: {len(grid.downbeats_s)} of {grid.beats_per_bar} beats (first downbeat {grid.downbeats_s[0]:.3f}s)"

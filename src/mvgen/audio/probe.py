@@ -88,7 +88,8 @@ def probe_audio(path: str | Path) -> AudioInfo:
             )
     if info.duration_s < MIN_DURATION_S:
         raise AudioError(
-            f"{p}: the track is {info.duration_s:.2f} s long; mvgen needs at least {MIN_DURATION_S:.0f} s of audio"
+            f"{p}: the track is {info.duration_s:.2f} s long; mvgen needs at least {MIN_DURATION_S:.0f} s of audio",
+            hint=f"use a track of at least {MIN_DURATION_S:.0f} s (a beat grid override cannot lengthen it)",
         )
     if info.duration_s > MAX_DURATION_S:
         raise AudioError(f"{p}: the track is {info.duration_s / 3600:.1f} h long; the limit is 3 h")

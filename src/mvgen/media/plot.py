@@ -1,0 +1,114 @@
+"""A picture of the beat grid, to check it at a glance: ``mvgen beats --plot`` / ``mvgen plan --plot``.
+
+Two panels. Top: the whole track's loudness with section boundaries (shaded spans), downbeats and,
+for a plan, every cut labelled with its shot id. Bottom: a close-up of the first bars with the onset
+envelope the tracker listens to, every beat, the downbeats and the cuts, where a wrong phase or
+tempo octave is obvious.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mvgen.audio.grid import BeatGrid
+from mvgen.files import atomic_path
+
+ZOOM_S = 12.0
+WIDTH_IN, HEIGHT_IN, DPI = 16.0, 6.0, 100
+
+
+def _envelope(y: np.ndarray, sr: int, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(times, peak amplitude) of ``y`` reduced to ``points`` columns."""
+    hop = max(1, len(y) // points)
+    n = len(y) // hop
+    peaks = np.abs(y[: n * hop]).reshape(n, hop).max(axis=1) if n else np.zeros(0)
+    return (np.arange(n) + 0.5) * hop / sr, peaks
+
+
+def plot_grid(
+    audio: Path,
+    grid: BeatGrid,
+    out: Path,
+    *,
+    cuts: Sequence[tuple[float, str]] = (),
+    title: str | None = None,
+) -> Path:
+    """Draw ``grid`` over ``audio`` into the PNG ``out`` (written atomically). ``cuts``: (time, shot id)
+    of each cut of a plan."""
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from mvgen.audio.beats import HOP, SR, load_mono
+
+    y = load_mono(audio)
+    onset = librosa.onset.onset_strength(y=y, sr=SR, hop_length=HOP)
+    onset_t = librosa.frames_to_time(np.arange(len(onset)), sr=SR, hop_length=HOP)
+    env_t, env = _envelope(y, SR, 4000)
+    beats = np.asarray(grid.beats_s)
+    downs = np.asarray(grid.downbeats_s)
+    bounds = [0.0, *grid.sections_s, grid.duration_s]
+
+    fig, (full, zoom) = plt.subplots(2, 1, figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, height_ratios=[1, 1.3])
+    metre = f"{grid.beats_per_bar}/4"
+    head = title or audio.name
+    fig.suptitle(
+        f"{head}: {grid.tempo_bpm:.1f} BPM, {metre}, {len(beats)} beats, {len(downs)} bars, "
+        f"{len(grid.sections_s) + 1} sections ({grid.source})",
+        fontsize=12,
+    )
+    for k in range(len(bounds) - 1):
+        full.axvspan(bounds[k], bounds[k + 1], color=("#e8eef8" if k % 2 == 0 else "#f8efe4"), lw=0)
+    full.fill_between(env_t, -env, env, color="#555555", lw=0)
+    full.vlines(downs, -1, 1, color="#d62728", lw=0.6, alpha=0.6, label="downbeats")
+    for t in grid.sections_s:
+        full.axvline(t, color="#1f77b4", lw=2.0)
+        full.text(t, 1.02, f"{t:.1f}s", color="#1f77b4", fontsize=8, ha="center", va="bottom")
+    _draw_cuts(full, cuts, labels=True)
+    full.set_xlim(0, grid.duration_s)
+    full.set_ylim(-1.05, 1.15)
+    full.set_yticks([])
+    full.set_xlabel("seconds")
+    full.legend(loc="lower right", fontsize=8)
+
+    start = float(downs[0]) if len(downs) else 0.0
+    start = max(0.0, min(start - 0.5, grid.duration_s - ZOOM_S))
+    end = min(grid.duration_s, start + ZOOM_S)
+    sel = (onset_t >= start) & (onset_t <= end)
+    peak = float(onset[sel].max()) if sel.any() else 1.0
+    zoom.fill_between(
+        onset_t[sel], 0, onset[sel] / (peak or 1.0), color="#999999", lw=0, label="onset strength"
+    )
+    inb = beats[(beats >= start) & (beats <= end)]
+    ind = downs[(downs >= start) & (downs <= end)]
+    zoom.vlines(inb, 0, 1, color="#2ca02c", lw=1.0, label="beats")
+    zoom.vlines(ind, 0, 1.1, color="#d62728", lw=2.2, label="downbeats")
+    _draw_cuts(zoom, [(t, i) for t, i in cuts if start <= t <= end], labels=True)
+    zoom.set_xlim(start, end)
+    zoom.set_ylim(0, 1.25)
+    zoom.set_yticks([])
+    zoom.set_xlabel("seconds (close-up of the first bars)")
+    zoom.legend(loc="upper right", fontsize=8, ncols=4)
+
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return out
+
+
+def _draw_cuts(ax, cuts: Sequence[tuple[float, str]], *, labels: bool) -> None:
+    if not cuts:
+        return
+    times = [t for t, _ in cuts]
+    ax.vlines(times, *ax.get_ylim(), color="#9467bd", lw=1.4, linestyles="dashed", label="cuts")
+    if labels:
+        top = ax.get_ylim()[1]
+        for t, shot_id in cuts:
+            ax.text(t, top, f" {shot_id}", color="#9467bd", fontsize=7, rotation=90, ha="left", va="top")
