@@ -108,6 +108,11 @@ def prepare_all(
         raise ConfigError(
             "--out and --audio apply to one shot list; set `output:` and `audio:` in each file instead"
         )
+    if len(paths) > 1 and grid is not None:  # each job has its own track: one grid cannot fit them all
+        raise ConfigError(
+            "--bpm, --offset and --beats-file apply to one shot list",
+            hint="set audio: {path: ..., bpm: 120} or audio: {path: ..., beats_file: ...} in each file instead",
+        )
     prepared = []
     errors: list[MvgenError] = []
     outputs: dict[Path, Path] = {}

@@ -21,7 +21,10 @@ def test_parse_length(raw, value, unit):
     assert (length.value, length.unit) == (value, unit)
 
 
-@pytest.mark.parametrize("raw", [0, -2, "0 bars", "two bars", "3 minutes", True, [1], "", "0 sections", "1.5 sections", "sections x"])
+@pytest.mark.parametrize(
+    "raw",
+    [0, -2, "0 bars", "two bars", "3 minutes", True, [1], "", "0 sections", "1.5 sections", "sections x"],
+)
 def test_parse_length_rejects(raw):
     with pytest.raises(ValueError):
         parse_length(raw)
