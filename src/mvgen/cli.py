@@ -312,10 +312,15 @@ def beats(audio, bpm, offset, beats_file, as_json, plot) -> None:
     click.echo("sections: " + (", ".join(f"{t:.2f}s" for t in grid.sections_s) or "none found"))
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
-def models(as_json) -> None:
-    """List model presets: family, repo id, native fps and size, frame rule, local or not."""
+@click.pass_context
+def models(ctx, as_json) -> None:
+    """List model presets: family, repo id, native fps and size, frame rule, local or not.
+
+    `mvgen models pull NAME` downloads a preset's weights."""
+    if ctx.invoked_subcommand is not None:
+        return
     from mvgen.config.presets import all_presets, cached_hub_index
 
     rows = []
@@ -326,15 +331,29 @@ def models(as_json) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(
-        f"{'name':<18} {'family':<7} {'fps':>4} {'size':>10} {'frames':>10} {'VRAM':>6} {'local':<5}  repo"
+        f"{'name':<26} {'family':<10} {'fps':>4} {'size':>10} {'frames':>11} {'VRAM':>6} {'local':<5}  repo"
     )
     for r in rows:
         size = f"{r['width']}x{r['height']}"
         frames = f"{r['frame_rule']}<={r['max_frames']}"
         click.echo(
-            f"{r['name']:<18} {r['family']:<7} {r['fps']:>4g} {size:>10} {frames:>10} {r['vram_gb']:>5.1f}G "
+            f"{r['name']:<26} {r['family']:<10} {r['fps']:>4g} {size:>10} {frames:>11} {r['vram_gb']:>5.1f}G "
             f"{'yes' if r['local'] else 'no':<5}  {r['repo_id'] or '(built in)'}"
         )
+
+
+@models.command("pull")
+@click.argument("name")
+@click.option("--i2v", "with_i2v", is_flag=True, help="Also fetch the preset's image-to-video sibling.")
+def models_pull(name, with_i2v) -> None:
+    """Download NAME's weights (a preset or a repo id) into the Hugging Face cache."""
+    from mvgen.config.presets import pull
+
+    folders = pull(name, with_i2v=with_i2v)
+    if not folders:
+        click.echo(f"{name}: built in, nothing to download")
+    for folder in folders:
+        click.echo(f"{name}: {folder}")
 
 
 def main(argv: list[str] | None = None) -> None:

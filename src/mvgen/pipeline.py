@@ -209,6 +209,7 @@ def _request_for(plan_: RenderPlan, shot):
         steps=plan_.steps,
         guidance=plan_.guidance,
         max_sequence_length=plan_.max_sequence_length,
+        fps=plan_.native_fps,
     )
 
 

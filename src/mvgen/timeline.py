@@ -106,7 +106,7 @@ def check_size(shots: ShotList, preset: ModelPreset) -> tuple[int, int]:
                 nearest = f"{lo} or {hi}" if lo > 0 else str(hi)
                 raise FieldError(
                     ("video", key),
-                    f"{key} {value} must be a multiple of {m} for {preset.family.capitalize()} "
+                    f"{key} {value} must be a multiple of {m} for {preset.family_label} "
                     f"(model {preset.name}): use {nearest}",
                 )
     return generation_size(preset, v.width, v.height)

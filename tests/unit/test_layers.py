@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "mvgen"
 
 LAYERS = {
     "errors": 0, "progress": 0, "files": 0, "ffmpeg": 0,
-    "config": 1, "audio": 1,
+    "config": 1, "audio": 1, "families": 1,
     "timeline": 2,
     "cache": 3, "media": 3, "generate": 3, "locks": 3,
     "pipeline": 4,

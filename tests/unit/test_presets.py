@@ -32,6 +32,7 @@ def test_hub_preset_offline_without_weights_is_environment_error(monkeypatch, tm
     with pytest.raises(SetupError) as e:
         resolve_model("wan2.1-t2v-1.3b")
     assert "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in e.value.message
+    assert "`mvgen models pull wan2.1-t2v-1.3b`" in e.value.hint
     assert "hf download Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in e.value.hint
     assert calls == []  # offline means offline: no connection attempted
 

@@ -17,18 +17,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mvgen.errors import ConfigError, SetupError
+from mvgen.families import FAMILIES, PIPELINE_FAMILIES
 
 Dtype = Literal["bfloat16", "float16", "float32"]
-
-# diffusers pipeline class -> family. A folder or repo whose model_index.json names one of these
-# is handled with that family's rules.
-PIPELINE_FAMILIES: dict[str, str] = {
-    "WanPipeline": "wan",
-    "WanImageToVideoPipeline": "wan",
-}
 
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -39,7 +33,7 @@ class ModelPreset(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
-    family: Literal["wan"]
+    family: str
     description: str = ""
     builtin: bool = False
     repo_id: str | None = None
@@ -69,28 +63,19 @@ class ModelPreset(BaseModel):
             )
         return frames
 
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        if value not in FAMILIES:
+            raise ValueError(f"unknown family {value!r} (known: {', '.join(sorted(FAMILIES))})")
+        return value
+
+    @property
+    def family_label(self) -> str:
+        return FAMILIES[self.family].label
+
     def frame_rule(self) -> str:
         return f"{self.frame_step}k+{self.frame_offset}"
-
-
-# Defaults for a folder or repo id that is not a preset, by family.
-FAMILY_DEFAULTS: dict[str, dict[str, object]] = {
-    "wan": dict(
-        family="wan",
-        fps=16,
-        width=832,
-        height=480,
-        size_multiple=16,
-        frame_step=4,
-        frame_offset=1,
-        max_frames=81,
-        steps=30,
-        guidance=5.0,
-        dtype="bfloat16",
-        vram_gb=8.2,
-        max_sequence_length=512,
-    ),
-}
 
 
 def presets_dir() -> Path:
@@ -152,7 +137,7 @@ def _family_from_index(index_path: Path, spec: str) -> str:
 
 
 def _custom_preset(name: str, family: str, **extra: object) -> ModelPreset:
-    return ModelPreset(name=name, **{**FAMILY_DEFAULTS[family], **extra})  # type: ignore[arg-type]
+    return ModelPreset(name=name, family=family, **{**FAMILIES[family].defaults, **extra})  # type: ignore[arg-type]
 
 
 def cached_hub_index(repo_id: str) -> Path | None:
@@ -163,10 +148,11 @@ def cached_hub_index(repo_id: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def pull_hint(repo_id: str) -> str:
+def pull_hint(repo_id: str, name: str | None = None) -> str:
+    """The exact command that fetches a model's weights (``name``: its preset, when it has one)."""
     return (
-        f"download it on a machine with network access: `hf download {repo_id}` "
-        "(then copy the Hugging Face cache here, or point --model at the folder)"
+        f"download it on a machine with network access: `mvgen models pull {name or repo_id}` "
+        f"(or `hf download {repo_id}`), then copy the Hugging Face cache here or point --model at the folder"
     )
 
 
@@ -184,7 +170,7 @@ def resolve_model(spec: str, *, base_dir: Path | None = None, require_weights: b
             return ModelRef(spec, preset, "builtin", spec)
         assert preset.repo_id is not None
         if require_weights:
-            _require_cached(preset.repo_id, spec)
+            _require_cached(preset.repo_id, spec, name=spec)
         return ModelRef(spec, preset, "hub", preset.repo_id)
     folder = Path(spec).expanduser()
     if not folder.is_absolute() and base_dir is not None and not folder.exists():
@@ -225,7 +211,7 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
 
 
-def _require_cached(repo_id: str, spec: str) -> Path | None:
+def _require_cached(repo_id: str, spec: str, *, name: str | None = None) -> Path | None:
     found = cached_hub_index(repo_id)
     if found is not None:
         return found
@@ -233,7 +219,7 @@ def _require_cached(repo_id: str, spec: str) -> Path | None:
     if hf_offline() or not _hub_reachable():
         raise SetupError(
             f"model {spec!r}: weights for {repo_id} are not in the Hugging Face cache and {why}",
-            hint=pull_hint(repo_id) + "; or try the whole pipeline now with --model tiny",
+            hint=pull_hint(repo_id, name) + "; or try the whole pipeline now with --model tiny",
         )
     return None
 
@@ -248,3 +234,45 @@ def generation_size(preset: ModelPreset, width: int, height: int) -> tuple[int, 
         return max(m, int(round(v * preset.render_scale / m)) * m)
 
     return scaled(width), scaled(height)
+
+
+# Weight formats mvgen never loads (it loads safetensors only): not worth downloading.
+_SKIP_PATTERNS = ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.gguf", "*.onnx", "*.msgpack", "*.h5"]
+
+
+def pull(spec: str, *, with_i2v: bool = False) -> list[Path]:
+    """Download a preset's (or repo id's) weights into the standard Hugging Face cache, with the
+    hub's own progress bars. Returns the snapshot folders. ``SetupError`` (exit 4) offline or when
+    the download fails; ``ConfigError`` for a name that is neither a preset nor a repo id."""
+    presets = all_presets()
+    if spec in presets:
+        preset = presets[spec]
+        if preset.builtin:
+            return []
+        repos = [preset.repo_id] + ([preset.i2v_repo_id] if with_i2v and preset.i2v_repo_id else [])
+    elif _REPO_ID_RE.match(spec):
+        repos = [spec]
+    else:
+        raise ConfigError(
+            f"unknown model {spec!r}: not a preset or a repo id", hint="see `mvgen models` for the presets"
+        )
+    if hf_offline():
+        raise SetupError(
+            f"cannot download {repos[0]}: HF_HUB_OFFLINE is set", hint="unset it on a machine with network"
+        )
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    folders = []
+    for repo in repos:
+        assert repo is not None
+        if not _hub_reachable():
+            raise SetupError(
+                f"cannot download {repo}: the Hugging Face Hub cannot be reached from here",
+                hint=f"run `mvgen models pull {spec}` on a machine with network access and copy the cache",
+            )
+        try:
+            folders.append(Path(snapshot_download(repo, ignore_patterns=_SKIP_PATTERNS)))
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+            raise SetupError(f"cannot download {repo}: {str(exc).splitlines()[0]}") from None
+    return folders

@@ -32,6 +32,7 @@ class ShotRequest:
     steps: int
     guidance: float
     max_sequence_length: int
+    fps: float = 0.0  # the model's native frame rate (LTX conditions on it)
 
 
 class Backend(Protocol):

@@ -10,6 +10,7 @@ import numpy as np
 
 from mvgen.config.presets import ModelRef, pull_hint
 from mvgen.errors import GenerationError, SetupError
+from mvgen.families import get_family
 from mvgen.files import atomic_path
 from mvgen.generate.base import Notify, ShotRequest, StepCallback
 
@@ -80,6 +81,7 @@ class LocalBackend:
         self.low_memory = False
         self._identity: dict[str, str] | None = None
         self._where: tuple[str, str] | None = None
+        self.family = get_family(model.preset.family)
 
     @property
     def loaded(self) -> bool:
@@ -96,7 +98,7 @@ class LocalBackend:
         if self.model.source == "builtin":
             from mvgen.generate.tiny import ensure_tiny
 
-            folder = ensure_tiny()
+            folder = ensure_tiny(self.model.preset.family)
             return str(folder), "sha256:" + folder_fingerprint(folder)
         if self.model.source == "local":
             folder = Path(self.model.location)
@@ -130,7 +132,7 @@ class LocalBackend:
         except OSError as exc:
             raise SetupError(
                 f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}",
-                hint=pull_hint(location) if self.model.source == "hub" else None,
+                hint=pull_hint(location, self.model.spec) if self.model.source == "hub" else None,
             ) from None
         pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
         self.pipe = pipe.to(self.device)
@@ -183,8 +185,9 @@ class LocalBackend:
                 output_type="latent",
                 max_sequence_length=request.max_sequence_length,
                 callback_on_step_end=step_end,
+                **self.family.call_extras(request),
             )
-        return out.frames
+        return self.family.finish_latents(self.pipe, out.frames, request)
 
     def generate(
         self,
@@ -198,8 +201,6 @@ class LocalBackend:
         at ``latents_path`` skip sampling: a crash or out-of-memory in the decode never costs the
         sampling again. One out-of-memory in either phase is retried with lower-memory settings."""
         import torch
-
-        from mvgen.generate.wan import decode_latents
 
         if self.pipe is None:
             self.load()
@@ -225,7 +226,7 @@ class LocalBackend:
                 with atomic_path(latents_path, suffix=".safetensors") as tmp:
                     save_file({"latents": latents.detach().to("cpu").contiguous()}, str(tmp))
         try:
-            frames = decode_latents(self.pipe, latents)
+            frames = self.family.decode(self.pipe, latents, request.seed)
         except torch.OutOfMemoryError:
             self._free()
             if self.pipe.vae.use_tiling:
@@ -235,7 +236,7 @@ class LocalBackend:
                 f"shot {request.shot_id!r}: out of memory in the VAE decode: retrying the decode with tiling"
             )
             try:
-                frames = decode_latents(self.pipe, latents)
+                frames = self.family.decode(self.pipe, latents, request.seed)
             except torch.OutOfMemoryError as exc:
                 raise self._oom_error(request, exc) from exc
         if frames.ndim != 4 or frames.shape[-1] != 3:

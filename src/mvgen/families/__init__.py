@@ -1,0 +1,19 @@
+"""Model families. Adding one is a module here (its rules, pipeline classes, latents handling and
+tiny build) added to ``FAMILIES``, plus preset files in configs/models/."""
+
+from __future__ import annotations
+
+from mvgen.families import cogvideox, hunyuan, ltx, wan
+from mvgen.families.base import Family
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY, hunyuan.FAMILY)}
+
+# diffusers pipeline class -> family name
+PIPELINE_FAMILIES: dict[str, str] = {cls: f.name for f in FAMILIES.values() for cls in f.pipelines}
+
+
+def get_family(name: str) -> Family:
+    return FAMILIES[name]
+
+
+__all__ = ["FAMILIES", "PIPELINE_FAMILIES", "Family", "get_family"]

@@ -1,0 +1,94 @@
+"""What mvgen knows about a family of video diffusion models: the rules a shot list must meet
+(frame counts, size multiple), good defaults, which diffusers pipeline classes belong to it, and the
+few steps the backend runs itself (turning sampled latents into frames).
+
+Importing a family module is cheap: torch, diffusers and transformers are imported inside the
+functions that need them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TINY_TEXT_DIM = 32
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # the `family:` of a preset
+    label: str  # how errors name it: "Wan", "LTX-Video"
+    t2v_pipelines: tuple[str, ...]  # diffusers pipeline class names, text-to-video
+    i2v_pipelines: tuple[str, ...]  # image-to-video siblings
+    defaults: dict[str, Any]  # preset values for a folder/repo of this family that is not a preset
+    # (pipe, the pipeline's output with output_type="latent", request) -> latents as the VAE takes
+    # them (unpacked, de-normalised, padding dropped): what is saved before the decode.
+    finish_latents: Callable[[Any, Any, Any], Any]
+    # (pipe, finished latents, seed) -> float frames (f, H, W, 3) in [0, 1]
+    decode: Callable[[Any, Any, int], Any]
+    # extra keyword arguments for the pipeline call (e.g. LTX's frame_rate), from the request
+    call_extras: Callable[[Any], dict[str, Any]] = field(default=lambda request: {})
+    # builds the family's tiny random-weight pipelines into a folder: text-to-video in t2v/, an
+    # image-to-video sibling (where the family has one) in i2v/
+    build_tiny: Callable[[Path], None] | None = None
+
+    @property
+    def pipelines(self) -> tuple[str, ...]:
+        return self.t2v_pipelines + self.i2v_pipelines
+
+
+def postprocess(pipe, video) -> Any:
+    """A decoded video tensor (b, c, f, h, w) in [-1, 1] -> frames (f, h, w, 3) in [0, 1]."""
+    import numpy as np
+
+    frames = pipe.video_processor.postprocess_video(video, output_type="np")
+    return np.asarray(frames[0])
+
+
+def vae_device_dtype(pipe) -> tuple[Any, Any]:
+    vae = pipe.vae
+    return next(vae.parameters()).device, vae.dtype
+
+
+def byte_tokenizer():
+    """A byte-level tokenizer (every UTF-8 byte is a token) made with the ``tokenizers`` library,
+    wrapped so that transformers' AutoTokenizer saves and reloads it. Tiny models use it instead of
+    a downloaded SentencePiece model."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[ch] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
+def tiny_t5(vocab_size: int, *, umt5: bool = False):
+    """A 2-layer T5 (or UMT5) text encoder with ``TINY_TEXT_DIM`` outputs, seeded."""
+    import torch
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    config_cls, model_cls = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    torch.manual_seed(0)
+    return model_cls(
+        config_cls(
+            vocab_size=vocab_size,
+            d_model=TINY_TEXT_DIM,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    ).eval()
