@@ -93,16 +93,21 @@ def render_video(
     out: str | None = None,
     model: str | None = None,
     device: str = "auto",
+    offload: str = "auto",
+    dtype: str | None = None,
     force: bool = False,
     only: set[str] | None = None,
     progress: ProgressCallback = null_progress,
 ) -> RenderResult:
-    """Render a shot list to ``OUT.mp4`` + ``OUT.json``."""
+    """Render a shot list to ``OUT.mp4`` + ``OUT.json``. ``offload``: auto | none | model | sequential
+    (CUDA memory levers); ``dtype``: override the preset's (CUDA only)."""
     job = load_project(shots, audio=audio, out=out, model=model, device=device)
-    return pipeline.render(job, force=force, only=only, device=device, progress=progress)
+    return pipeline.render(
+        job, force=force, only=only, device=device, offload=offload, dtype=dtype, progress=progress
+    )
 
 
 def render_batch(sources: list[str], **options) -> BatchResult:
     """Render several shot lists (files, folders or glob patterns) in order; see ``mvgen batch``.
-    Options: audio, out, model, device, force, only, keep_going, wait, progress, should_stop."""
+    Options: audio, out, model, device, offload, dtype, force, only, keep_going, wait, progress, should_stop."""
     return run_batch(sources, **options)

@@ -143,6 +143,8 @@ def run_batch(
     out: str | None = None,
     model: str | None = None,
     device: str = "auto",
+    offload: str = "auto",
+    dtype: str | None = None,
     backend: str = "local",
     force: bool = False,
     only: set[str] | None = None,
@@ -169,7 +171,7 @@ def run_batch(
             invalid.fail("invalid", err)
             results.append(invalid)
     runnable = [(p, j, pl, secs) for p, j, pl, e, secs in prepared if e is None]
-    pool = BackendPool(backend, device)
+    pool = BackendPool(backend, device, offload=offload, dtype=dtype)
     stopped = False
     many = len(runnable) > 1  # job events only mean something in a batch
     try:

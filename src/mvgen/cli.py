@@ -93,6 +93,19 @@ def _render_options(f):
         click.option("--only", metavar="IDS", help="Regenerate just these shots (comma-separated ids)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
         click.option(
+            "--offload",
+            type=click.Choice(["auto", "none", "model", "sequential"]),
+            default="auto",
+            show_default=True,
+            help="CUDA memory: keep the model on the GPU (none), move each component in while it runs "
+            "(model), or each layer (sequential, slowest); auto picks from free VRAM and the preset.",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["bfloat16", "float16", "float32"]),
+            help="Weights' dtype on CUDA (default: the preset's; CPU always float32).",
+        ),
+        click.option(
             "--keep-going", is_flag=True, help="Go on past a failed shot or job (exit 3 if any failed)."
         ),
         click.option(
@@ -145,7 +158,7 @@ class _StopFlag:
         return self.requested
 
 
-def _run_jobs(sources, *, audio, out, model, force, only, device, keep_going, wait, log_format, log_file, quiet,
+def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
               summary_json, batch_mode, grid):  # fmt: skip
     from mvgen import api
     from mvgen.console import make_console, print_summary
@@ -156,7 +169,8 @@ def _run_jobs(sources, *, audio, out, model, force, only, device, keep_going, wa
     try:
         with _StopFlag() as stop:
             result = api.render_batch(
-                list(sources), audio=audio, out=out, model=model, device=device, force=force, only=ids,
+                list(sources), audio=audio, out=out, model=model, device=device, offload=offload, dtype=dtype,
+                force=force, only=ids,
                 keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid,
             )  # fmt: skip
     finally:
@@ -207,10 +221,11 @@ _state = _State()
 @click.option(
     "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
 )
-def render(shots, audio, out, model, force, only, device, keep_going, wait, log_format, log_file, quiet, bpm, offset,
+def render(shots, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet, bpm, offset,
            beats_file, summary_json):  # fmt: skip
     """Render SHOTS (one or more shot lists) to music videos."""
-    _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, keep_going=keep_going,
+    _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, offload=offload,
+              dtype=dtype, keep_going=keep_going,
               wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
               batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file))  # fmt: skip
 
@@ -221,9 +236,24 @@ def render(shots, audio, out, model, force, only, device, keep_going, wait, log_
 @click.option(
     "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
 )
-def batch(sources, model, force, only, device, keep_going, wait, log_format, log_file, quiet, summary_json):
+def batch(
+    sources,
+    model,
+    force,
+    only,
+    device,
+    offload,
+    dtype,
+    keep_going,
+    wait,
+    log_format,
+    log_file,
+    quiet,
+    summary_json,
+):
     """Render every shot list in folders or glob patterns, in order, with a summary."""
-    _run_jobs(sources, audio=None, out=None, model=model, force=force, only=only, device=device,
+    _run_jobs(sources, audio=None, out=None, model=model, force=force, only=only, device=device, offload=offload,
+              dtype=dtype,
               keep_going=keep_going, wait=wait, log_format=log_format, log_file=log_file, quiet=quiet,
               summary_json=summary_json, batch_mode=True, grid=None)  # fmt: skip
 

@@ -229,9 +229,13 @@ class BackendPool:
     """One loaded model per (backend, model, device), kept across the jobs of a batch that share it
     and closed when no later job needs it, so memory is free before the next model loads."""
 
-    def __init__(self, backend: str = "local", device: str = "auto") -> None:
+    def __init__(
+        self, backend: str = "local", device: str = "auto", *, offload: str = "auto", dtype: str | None = None
+    ) -> None:
         self.backend = backend
         self.device = device
+        self.offload = offload
+        self.dtype = dtype
         self._backends: dict[tuple[str, str], Any] = {}
 
     @staticmethod
@@ -243,7 +247,9 @@ class BackendPool:
 
         k = self.key(model)
         if k not in self._backends:
-            self._backends[k] = get_backend(self.backend, model, device=self.device)
+            self._backends[k] = get_backend(
+                self.backend, model, device=self.device, offload=self.offload, dtype=self.dtype
+            )
         return self._backends[k]
 
     def release_unless(self, keep: set[tuple[str, str]]) -> None:
@@ -305,6 +311,8 @@ def render(
     only: set[str] | None = None,
     backend: str = "local",
     device: str = "auto",
+    offload: str = "auto",
+    dtype: str | None = None,
     progress: ProgressCallback = null_progress,
     cache: ShotCache | None = None,
     pool: BackendPool | None = None,
@@ -325,7 +333,7 @@ def render(
     from mvgen.locks import job_lock
 
     own_pool = pool is None
-    pool = pool or BackendPool(backend, device)
+    pool = pool or BackendPool(backend, device, offload=offload, dtype=dtype)
     try:
         with job_lock(
             job.out,

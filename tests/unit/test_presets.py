@@ -51,3 +51,20 @@ def test_local_folder_family_is_read_from_model_index(tmp_path):
 def test_tiny_is_builtin():
     ref = resolve_model("tiny")
     assert ref.source == "builtin" and all_presets()["tiny"].render_scale < 1
+
+
+@pytest.mark.parametrize(
+    "requested, free_gb, need_gb, expected",
+    [
+        ("auto", 80.0, 8.2, "none"),  # 1.3B on an H100: all on the GPU
+        ("auto", 9.0, 8.2, "model"),  # just short of the headroom: one component at a time
+        ("auto", 24.0, 40.0, "model"),  # 14B on a 24 GB card: the transformer fits alone
+        ("auto", 12.0, 40.0, "sequential"),  # 14B on a 12 GB card: layer by layer
+        ("none", 4.0, 40.0, "none"),  # an explicit choice is kept
+        ("sequential", 80.0, 8.2, "sequential"),
+    ],
+)
+def test_choose_offload(requested, free_gb, need_gb, expected):
+    from mvgen.generate.local import choose_offload
+
+    assert choose_offload(requested, free_gb, need_gb) == expected

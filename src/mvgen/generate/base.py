@@ -63,9 +63,11 @@ class Backend(Protocol):
         """Free the model and device memory."""
 
 
-def get_backend(name: str, model: ModelRef, *, device: str = "auto") -> Backend:
+def get_backend(
+    name: str, model: ModelRef, *, device: str = "auto", offload: str = "auto", dtype: str | None = None
+) -> Backend:
     if name == "local":
         from mvgen.generate.local import LocalBackend
 
-        return LocalBackend(model, device=device)
+        return LocalBackend(model, device=device, offload=offload, dtype=dtype)
     raise ConfigError(f"unknown backend {name!r}", hint="available: local")

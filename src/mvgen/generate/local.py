@@ -70,12 +70,35 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+# Headroom over the preset's VRAM estimate for activations at other sizes and CUDA's own use.
+VRAM_HEADROOM = 1.15
+
+
+def choose_offload(requested: str, free_gb: float, need_gb: float) -> str:
+    """The memory lever for a CUDA load: the requested one, or for ``auto`` the fastest that fits.
+    Whole model on the GPU when the preset's estimate (plus headroom) fits the free memory; model
+    offload (one component at a time: the transformer is most of it) when about half fits; else
+    sequential offload (layer by layer: slow, but runs a 14B model on a 12 GB card)."""
+    if requested != "auto":
+        return requested
+    if need_gb * VRAM_HEADROOM <= free_gb:
+        return "none"
+    if need_gb * 0.6 <= free_gb:
+        return "model"
+    return "sequential"
+
+
 class LocalBackend:
     name = "local"
 
-    def __init__(self, model: ModelRef, *, device: str = "auto") -> None:
+    def __init__(
+        self, model: ModelRef, *, device: str = "auto", offload: str = "auto", dtype: str | None = None
+    ) -> None:
         self.model = model
         self.requested_device = device
+        self.requested_offload = offload
+        self.requested_dtype = dtype
+        self.offload = "none"
         self.device = "cpu"
         self.pipe = None
         self.low_memory = False
@@ -124,7 +147,8 @@ class LocalBackend:
 
         quiet_libraries()
         self.device = pick_device(self.requested_device)
-        dtype = getattr(torch, self.model.preset.dtype) if self.device == "cuda" else torch.float32
+        dtype_name = self.requested_dtype or self.model.preset.dtype
+        dtype = getattr(torch, dtype_name) if self.device == "cuda" else torch.float32
         location, _ = self._location()
         log.info("loading %s on %s (%s)", location, self.device, dtype)
         try:
@@ -135,7 +159,25 @@ class LocalBackend:
                 hint=pull_hint(location, self.model.spec) if self.model.source == "hub" else None,
             ) from None
         pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
-        self.pipe = pipe.to(self.device)
+        self.offload = "none"
+        if self.device != "cuda" and self.requested_offload in ("model", "sequential"):
+            log.warning(
+                "--offload %s applies to CUDA only; ignored on %s", self.requested_offload, self.device
+            )
+        if self.device == "cuda":
+            free_b, _ = torch.cuda.mem_get_info()
+            self.offload = choose_offload(self.requested_offload, free_b / 2**30, self.model.preset.vram_gb)
+        if self.offload == "model":
+            pipe.enable_model_cpu_offload()
+        elif self.offload == "sequential":
+            pipe.enable_sequential_cpu_offload()
+        else:
+            pipe = pipe.to(self.device)
+        if self.offload != "none":
+            # Offloading says memory is short: decode the video in tiles too.
+            pipe.vae.enable_tiling()
+            log.info("offload %s with VAE tiling", self.offload)
+        self.pipe = pipe
 
     def _free(self) -> None:
         import gc
@@ -156,7 +198,8 @@ class LocalBackend:
             return
         self.low_memory = True
         self.pipe.vae.enable_tiling()
-        if self.device == "cuda":
+        if self.device == "cuda" and self.offload == "none":
+            self.offload = "model"
             self.pipe.enable_model_cpu_offload()
             notify("out of GPU memory: retrying with VAE tiling and model CPU offload")
         else:
