@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mvgen import __version__
 from mvgen.audio.beatsfile import BeatOverride, override_grid, read_beats_file
@@ -22,11 +22,22 @@ from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.cache import ShotCache, shot_key
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
-from mvgen.config.presets import ModelRef, resolve_model
-from mvgen.errors import ConfigError, EncodeError, ExitCode, GenerationError, Interrupted, MvgenError
+from mvgen.config.presets import ModelRef, all_presets, require_cached, resolve_model
+from mvgen.errors import (
+    ConfigError,
+    EncodeError,
+    ExitCode,
+    GenerationError,
+    Interrupted,
+    MvgenError,
+    SetupError,
+)
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
 from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video, precheck_lengths
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +158,7 @@ def prepare(
     try:
         check_size(loaded.shots, ref.preset)
         precheck_lengths(loaded.shots)
+        _check_chain_model(loaded, ref, model_spec, require_weights)
     except FieldError as exc:
         raise _located(loaded, exc) from None
     if device != "auto":
@@ -155,6 +167,35 @@ def prepare(
         pick_device(device)
     override = resolve_override(loaded, grid)
     return Job(loaded, info, sha256_file(info.path), ref, out_path, override)
+
+
+def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require_weights: bool) -> None:
+    """``transition: chain`` needs the model's image-to-video sibling: refuse a model without one
+    before anything runs, and (for a render) one whose sibling's weights are not here."""
+    shots = loaded.shots
+    chained = [i for i, s in enumerate(shots.shots) if (s.transition or shots.timing.transition) == "chain"]
+    if not chained:
+        return
+    i = chained[0]
+    loc = ("shots", i, "transition") if shots.shots[i].transition else ("timing", "transition")
+    if ref.source == "builtin":
+        return  # every built-in tiny model has its image-to-video sibling
+    repo = ref.preset.i2v_repo_id
+    if repo is None:
+        with_i2v = sorted(n for n, p in all_presets().items() if p.i2v_repo_id or p.builtin)
+        raise FieldError(
+            loc,
+            f"chain needs an image-to-video model and {spec!r} has none",
+            hint=f"use a preset with one ({', '.join(with_i2v)}) or transition: cut",
+        )
+    if require_weights:
+        try:
+            require_cached(repo, spec, name=spec)
+        except SetupError as exc:
+            raise SetupError(
+                f"{exc.message} (the image-to-video sibling, for chained shots)",
+                hint=f"`mvgen models pull {spec} --i2v` on a machine with network access",
+            ) from None
 
 
 def analyze(job: Job, *, use_cache: bool = True) -> BeatGrid:
@@ -195,7 +236,20 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _request_for(plan_: RenderPlan, shot):
+def _last_frame(cache: ShotCache, key: str) -> tuple[np.ndarray, str]:
+    """The last frame of a cached clip (the conditioning image of the chained shot after it) and a
+    hash of its pixels, which goes into that shot's cache key."""
+    from mvgen.media.clips import read_last_frame
+
+    entry = cache.get(key)
+    if entry is None:
+        raise GenerationError(f"cache entry {key} vanished during the render (was the cache cleared?)")
+    frame = read_last_frame(entry.clip)
+    digest = hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
+    return frame, digest
+
+
+def _request_for(plan_: RenderPlan, shot, image: np.ndarray | None = None):
     from mvgen.generate.base import ShotRequest
 
     return ShotRequest(
@@ -210,6 +264,7 @@ def _request_for(plan_: RenderPlan, shot):
         guidance=plan_.guidance,
         max_sequence_length=plan_.max_sequence_length,
         fps=plan_.native_fps,
+        image=image,
     )
 
 
@@ -397,27 +452,45 @@ def _render_locked(
 
     gen = pool.get(job.model)
     ident = gen.identity()
-    keys = [
-        shot_key(
+
+    def key_for(s, image_sha256: str | None = None) -> str:
+        return shot_key(
             model_id=ident["id"], model_revision=ident["revision"], prompt=s.prompt, negative=s.negative,
             seed=s.seed, width=plan_.gen_width, height=plan_.gen_height, num_frames=s.num_frames,
             steps=plan_.steps, guidance=plan_.guidance, max_sequence_length=plan_.max_sequence_length,
-        )
-        for s in plan_.shots
-    ]  # fmt: skip
-    regenerate = {k for k, s in zip(keys, plan_.shots, strict=True) if force or (only and s.id in only)}
+            image_sha256=image_sha256,
+        )  # fmt: skip
+
+    def regenerates(s) -> bool:
+        return force or bool(only and s.id in only)
+
+    # A chained shot's key includes its conditioning frame (the slot before it's last frame), known
+    # once that clip exists: None here means "decided when its turn comes".
+    keys: list[str | None] = []
+    conditioning: dict[int, str] = {}  # slot index -> hash of its conditioning frame
+    for s in plan_.shots:
+        if not s.chain:
+            keys.append(key_for(s))
+            continue
+        prev = keys[-1]
+        ready = prev is not None and not regenerates(plan_.shots[s.index - 1]) and cache.get(prev) is not None
+        if ready:
+            conditioning[s.index] = _last_frame(cache, prev)[1]
+        keys.append(key_for(s, conditioning[s.index]) if ready else None)
     outcomes: dict[str, ShotOutcome] = {}
     todo = []
     queued: set[str] = set()
     for k, s in zip(keys, plan_.shots, strict=True):
-        if k in outcomes or k in queued:
+        if k is not None and (k in outcomes or k in queued):
             continue
-        if k not in regenerate and cache.get(k) is not None:
+        if k is not None and not regenerates(s) and cache.get(k) is not None:
             outcomes[k] = ShotOutcome(k, True, 0.0)
             progress(ProgressEvent("shot_cached", shot=s.id, index=s.index, total=len(plan_.shots)))
         else:
-            todo.append((k, s))
-            queued.add(k)
+            todo.append(s)
+            if k is not None:
+                queued.add(k)
+    regenerate = {keys[s.index] for s in todo if regenerates(s)}
 
     progress(
         ProgressEvent(
@@ -433,8 +506,26 @@ def _render_locked(
         gen.load()  # before the first shot, so that its seconds are its own
         timings["load_model_s"] = time.monotonic() - t0
     failed: dict[str, str] = {}
-    for n, (k, s) in enumerate(todo):
+    for n, s in enumerate(todo):
         _stop_check(should_stop)
+        image = None
+        if s.chain:
+            prev = keys[s.index - 1]
+            if prev is None or prev not in outcomes:  # the shot before it failed (--keep-going)
+                failed[s.id] = f"shot {s.id!r}: not generated: the shot it chains from failed"
+                progress(
+                    ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=failed[s.id])
+                )
+                continue
+            image, image_sha = _last_frame(cache, prev)
+            conditioning[s.index] = image_sha
+            keys[s.index] = key_for(s, image_sha)
+            if regenerates(s):
+                regenerate.add(keys[s.index])
+        k = keys[s.index]
+        assert k is not None
+        if k in outcomes:  # the same chained picture as an earlier slot's
+            continue
         with shot_lock(k):
             cache.sweep(k)  # a killed writer's half-written folder for this key, if any
             # Another process may have generated it while we waited for its lock.
@@ -460,7 +551,9 @@ def _render_locked(
             if k in regenerate:
                 latents.unlink(missing_ok=True)
             try:
-                frames = gen.generate(_request_for(plan_, s), on_step, latents_path=latents, notify=notify)
+                frames = gen.generate(
+                    _request_for(plan_, s, image), on_step, latents_path=latents, notify=notify
+                )
             except Interrupted:
                 raise
             except Exception as exc:
@@ -480,6 +573,7 @@ def _render_locked(
                 "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
                 "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
                 "fps": plan_.native_fps, "model": ident, "steps": plan_.steps, "guidance": plan_.guidance,
+                "image_sha256": conditioning.get(s.index),
             }  # fmt: skip
             seconds = time.monotonic() - ts
             meta["seconds"] = round(seconds, 3)
@@ -553,7 +647,8 @@ def _render_locked(
             "id": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
             "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
             "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
-            "repeat": s.repeat, "cache_key": k, "cached": o.cached or reused,
+            "repeat": s.repeat, "transition": "chain" if s.chain else "cut",
+            "image_sha256": conditioning.get(s.index), "cache_key": k, "cached": o.cached or reused,
             "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
         })  # fmt: skip
     total = time.monotonic() - t_start

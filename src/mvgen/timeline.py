@@ -44,6 +44,7 @@ class PlannedShot:
     slot_frames: int  # the slot's full length in output frames (> end-start when cut at the song's end)
     num_frames: int  # frames generated at the model's native fps
     length_beats: float
+    chain: bool = False  # generated from the previous slot's last frame (transition: chain)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,9 +84,10 @@ class RenderPlan:
 
     def unique_shots(self) -> list[PlannedShot]:
         """One shot per distinct generation (loop repeats share a clip)."""
-        seen: dict[tuple[int, int], PlannedShot] = {}
+        seen: dict[tuple[int, int, int], PlannedShot] = {}
         for s in self.shots:
-            seen.setdefault((s.source_index, s.num_frames), s)
+            # A chained shot's picture depends on the slot before it: each slot is its own.
+            seen.setdefault((s.source_index, s.num_frames, s.index if s.chain else -1), s)
         return list(seen.values())
 
 
@@ -255,6 +257,7 @@ def plan_video(
         needed = max(1, math.ceil(nominal_s * scale * preset.fps - 1e-9))
         src = shots.shots[i]
         prompt = src.prompt if not shots.style else f"{src.prompt}, {shots.style}"
+        transition = src.transition or shots.timing.transition
         planned.append(
             PlannedShot(
                 index=len(planned),
@@ -271,6 +274,7 @@ def plan_video(
                 slot_frames=end_f_full - start_f,
                 num_frames=preset.valid_frames(needed),
                 length_beats=round(beats * scale, 6),
+                chain=transition == "chain" and len(planned) > 0,  # the first shot has nothing before it
             )
         )
 

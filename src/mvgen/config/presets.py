@@ -170,7 +170,7 @@ def resolve_model(spec: str, *, base_dir: Path | None = None, require_weights: b
             return ModelRef(spec, preset, "builtin", spec)
         assert preset.repo_id is not None
         if require_weights:
-            _require_cached(preset.repo_id, spec, name=spec)
+            require_cached(preset.repo_id, spec, name=spec)
         return ModelRef(spec, preset, "hub", preset.repo_id)
     folder = Path(spec).expanduser()
     if not folder.is_absolute() and base_dir is not None and not folder.exists():
@@ -184,7 +184,7 @@ def resolve_model(spec: str, *, base_dir: Path | None = None, require_weights: b
         family = _family_from_index(index, spec)
         return ModelRef(spec, _custom_preset(folder.name, family), "local", str(folder.resolve()))
     if _REPO_ID_RE.match(spec) and not spec.startswith((".", "/")):
-        found = _require_cached(spec, spec) if require_weights else cached_hub_index(spec)
+        found = require_cached(spec, spec) if require_weights else cached_hub_index(spec)
         family = _family_from_index(found, spec) if found else "wan"
         return ModelRef(spec, _custom_preset(spec, family, repo_id=spec), "hub", spec)
     names = ", ".join(sorted(presets))
@@ -211,7 +211,7 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
 
 
-def _require_cached(repo_id: str, spec: str, *, name: str | None = None) -> Path | None:
+def require_cached(repo_id: str, spec: str, *, name: str | None = None) -> Path | None:
     found = cached_hub_index(repo_id)
     if found is not None:
         return found

@@ -4,7 +4,7 @@ frames; the pipeline handles caching, ordering and progress around it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from mvgen.errors import ConfigError
@@ -33,6 +33,9 @@ class ShotRequest:
     guidance: float
     max_sequence_length: int
     fps: float = 0.0  # the model's native frame rate (LTX conditions on it)
+    # The conditioning frame of a chained shot (uint8 h x w x 3, the previous shot's last frame):
+    # the backend generates it with the model's image-to-video sibling.
+    image: np.ndarray | None = field(default=None, compare=False)
 
 
 class Backend(Protocol):

@@ -101,6 +101,7 @@ class LocalBackend:
         self.offload = "none"
         self.device = "cpu"
         self.pipe = None
+        self.i2v_pipe = None
         self.low_memory = False
         self._identity: dict[str, str] | None = None
         self._where: tuple[str, str] | None = None
@@ -143,7 +144,6 @@ class LocalBackend:
         if self.pipe is not None:
             return
         import torch
-        from diffusers import DiffusionPipeline
 
         quiet_libraries()
         self.device = pick_device(self.requested_device)
@@ -151,14 +151,7 @@ class LocalBackend:
         dtype = getattr(torch, dtype_name) if self.device == "cuda" else torch.float32
         location, _ = self._location()
         log.info("loading %s on %s (%s)", location, self.device, dtype)
-        try:
-            pipe = DiffusionPipeline.from_pretrained(location, dtype=dtype, use_safetensors=True)
-        except OSError as exc:
-            raise SetupError(
-                f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}",
-                hint=pull_hint(location, self.model.spec) if self.model.source == "hub" else None,
-            ) from None
-        pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
+        pipe = self._load_pipeline(location, dtype)
         self.offload = "none"
         if self.device != "cuda" and self.requested_offload in ("model", "sequential"):
             log.warning(
@@ -167,6 +160,23 @@ class LocalBackend:
         if self.device == "cuda":
             free_b, _ = torch.cuda.mem_get_info()
             self.offload = choose_offload(self.requested_offload, free_b / 2**30, self.model.preset.vram_gb)
+        self.pipe = self._place(pipe)
+
+    def _load_pipeline(self, location: str, dtype, *, cls_name: str = "DiffusionPipeline"):
+        import diffusers
+
+        try:
+            pipe = getattr(diffusers, cls_name).from_pretrained(location, dtype=dtype, use_safetensors=True)
+        except OSError as exc:
+            raise SetupError(
+                f"model {self.model.spec!r}: cannot load {location}: {str(exc).splitlines()[0]}",
+                hint=pull_hint(location, self.model.spec) if self.model.source == "hub" else None,
+            ) from None
+        pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
+        return pipe
+
+    def _place(self, pipe):
+        """Put a loaded pipeline on the device with the chosen memory lever."""
         if self.offload == "model":
             pipe.enable_model_cpu_offload()
         elif self.offload == "sequential":
@@ -176,8 +186,34 @@ class LocalBackend:
         if self.offload != "none":
             # Offloading says memory is short: decode the video in tiles too.
             pipe.vae.enable_tiling()
-            log.info("offload %s with VAE tiling", self.offload)
-        self.pipe = pipe
+        return pipe
+
+    def _i2v_location(self) -> str:
+        if self.model.source == "builtin":
+            from mvgen.generate.tiny import ensure_tiny
+
+            return str(ensure_tiny(self.model.preset.family).parent / "i2v")
+        repo = self.model.preset.i2v_repo_id
+        if repo is None:  # prepare() refuses chains for such models; this is a safety net
+            raise SetupError(f"model {self.model.spec!r} has no image-to-video sibling for chained shots")
+        return repo
+
+    def _image_to_video(self):
+        """The model's image-to-video sibling, loaded on the first chained shot."""
+        if self.i2v_pipe is None:
+            import torch
+
+            dtype = self.pipe.dtype if self.device == "cuda" else torch.float32
+            location = self._i2v_location()
+            log.info("loading image-to-video %s", location)
+            pipe = self._load_pipeline(location, dtype)
+            if type(pipe).__name__ not in self.family.i2v_pipelines:
+                # One repo, both tasks (Wan 2.2 TI2V, LTX-Video): its model_index names the
+                # text-to-video class; the family's image-to-video class loads the same weights.
+                del pipe
+                pipe = self._load_pipeline(location, dtype, cls_name=self.family.i2v_pipelines[0])
+            self.i2v_pipe = self._place(pipe)
+        return self.i2v_pipe
 
     def _free(self) -> None:
         import gc
@@ -197,13 +233,18 @@ class LocalBackend:
         if self.low_memory:
             return
         self.low_memory = True
-        self.pipe.vae.enable_tiling()
+        for pipe in (self.pipe, self.i2v_pipe):
+            if pipe is not None:
+                pipe.vae.enable_tiling()
         if self.device == "cuda" and self.offload == "none":
             self.offload = "model"
             self.pipe.enable_model_cpu_offload()
             notify("out of GPU memory: retrying with VAE tiling and model CPU offload")
         else:
             notify("out of memory: retrying with VAE tiling")
+
+    def _pipe_for(self, request: ShotRequest):
+        return self._image_to_video() if request.image is not None else self.pipe
 
     def _sample(self, request: ShotRequest, on_step: StepCallback):
         import torch
@@ -215,8 +256,14 @@ class LocalBackend:
             return {}
 
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
+        pipe = self._pipe_for(request)
+        extra = self.family.call_extras(request)
+        if request.image is not None:
+            from PIL import Image
+
+            extra["image"] = Image.fromarray(request.image)
         with torch.inference_mode():
-            out = self.pipe(
+            out = pipe(
                 prompt=request.prompt,
                 negative_prompt=request.negative or None,
                 height=request.height,
@@ -228,9 +275,9 @@ class LocalBackend:
                 output_type="latent",
                 max_sequence_length=request.max_sequence_length,
                 callback_on_step_end=step_end,
-                **self.family.call_extras(request),
+                **extra,
             )
-        return self.family.finish_latents(self.pipe, out.frames, request)
+        return self.family.finish_latents(pipe, out.frames, request)
 
     def generate(
         self,
@@ -269,17 +316,18 @@ class LocalBackend:
                 with atomic_path(latents_path, suffix=".safetensors") as tmp:
                     save_file({"latents": latents.detach().to("cpu").contiguous()}, str(tmp))
         try:
-            frames = self.family.decode(self.pipe, latents, request.seed)
+            frames = self.family.decode(self._pipe_for(request), latents, request.seed)
         except torch.OutOfMemoryError:
             self._free()
-            if self.pipe.vae.use_tiling:
+            vae = self._pipe_for(request).vae
+            if vae.use_tiling:
                 raise
-            self.pipe.vae.enable_tiling()
+            vae.enable_tiling()
             notify(
                 f"shot {request.shot_id!r}: out of memory in the VAE decode: retrying the decode with tiling"
             )
             try:
-                frames = self.family.decode(self.pipe, latents, request.seed)
+                frames = self.family.decode(self._pipe_for(request), latents, request.seed)
             except torch.OutOfMemoryError as exc:
                 raise self._oom_error(request, exc) from exc
         if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -298,5 +346,5 @@ class LocalBackend:
     def close(self) -> None:
         if self.pipe is None:
             return
-        self.pipe = None
+        self.pipe = self.i2v_pipe = None
         self._free()

@@ -20,6 +20,7 @@ from mvgen.audio.probe import AudioInfo
 from mvgen.errors import EncodeError
 from mvgen.ffmpeg import probe_streams, run_ffmpeg
 from mvgen.files import atomic_path, is_disk_full
+from mvgen.media.clips import read_clip
 from mvgen.timeline import RenderPlan
 
 log = logging.getLogger(__name__)
@@ -33,21 +34,6 @@ H264_PARAMS = [
     "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
     "-crf", "18",
 ]  # fmt: skip
-
-
-def _read_clip(path: Path) -> np.ndarray:
-    """All frames of one cached clip as uint8 (n, h, w, 3)."""
-    from moviepy.video.io.ffmpeg_reader import FFMPEG_VideoReader
-
-    reader = FFMPEG_VideoReader(str(path))
-    try:
-        n = int(reader.n_frames)
-        frames = [reader.read_frame() for _ in range(n)]
-    finally:
-        reader.close()
-    if not frames:
-        raise EncodeError(f"{path}: cached clip has no frames (delete it or re-run with --force)")
-    return np.stack(frames)
 
 
 class _Timeline:
@@ -64,7 +50,7 @@ class _Timeline:
 
     def _load(self, i: int) -> np.ndarray:
         if self._current != i:
-            self._frames = _read_clip(self.clips[i])
+            self._frames = read_clip(self.clips[i])
             self._current = i
             self._resized = {}
         assert self._frames is not None

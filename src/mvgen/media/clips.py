@@ -30,3 +30,23 @@ def write_clip(path: Path, frames: np.ndarray, fps: float) -> None:
     with contextlib.suppress(BrokenPipeError):  # ffmpeg died; finish_ffmpeg_writer reports why
         proc.stdin.write(np.ascontiguousarray(frames).tobytes())
     finish_ffmpeg_writer(proc, what=f"writing clip {path.name}")
+
+
+def read_clip(path: Path) -> np.ndarray:
+    """All frames of one cached clip as uint8 (n, h, w, 3)."""
+    from moviepy.video.io.ffmpeg_reader import FFMPEG_VideoReader
+
+    reader = FFMPEG_VideoReader(str(path))
+    try:
+        n = int(reader.n_frames)
+        frames = [reader.read_frame() for _ in range(n)]
+    finally:
+        reader.close()
+    if not frames:
+        raise EncodeError(f"{path}: cached clip has no frames (delete it or re-run with --force)")
+    return np.stack(frames)
+
+
+def read_last_frame(path: Path) -> np.ndarray:
+    """The last frame of a cached clip, exactly as generated (the clip is lossless)."""
+    return np.ascontiguousarray(read_clip(path)[-1])
