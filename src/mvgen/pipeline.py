@@ -32,6 +32,7 @@ from mvgen.errors import (
     MvgenError,
     SetupError,
 )
+from mvgen.families import FAMILIES
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
 from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video, precheck_lengths
@@ -178,11 +179,15 @@ def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require
         return
     i = chained[0]
     loc = ("shots", i, "transition") if shots.shots[i].transition else ("timing", "transition")
-    if ref.source == "builtin":
-        return  # every built-in tiny model has its image-to-video sibling
+    if ref.source == "builtin" and FAMILIES[ref.preset.family].tiny_i2v:
+        return
     repo = ref.preset.i2v_repo_id
     if repo is None:
-        with_i2v = sorted(n for n, p in all_presets().items() if p.i2v_repo_id or p.builtin)
+        with_i2v = sorted(
+            n
+            for n, p in all_presets().items()
+            if p.i2v_repo_id or (p.builtin and FAMILIES[p.family].tiny_i2v)
+        )
         raise FieldError(
             loc,
             f"chain needs an image-to-video model and {spec!r} has none",

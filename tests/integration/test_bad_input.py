@@ -31,7 +31,7 @@ CASES = [
     ("no-shots", HEAD + "shots: []\n", 2, r"shots\.yaml:5:8: shots: .*at least 1 item"),
     ("shots-missing", HEAD, 2, r"shots\.yaml:1:1: shots: required key is missing"),
     ("version-2", HEAD.replace("version: 1", "version: 2") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:1:10: version: unsupported schema version \(got 2\)"),
-    ("bad-unit", HEAD + "timing: {unit: minutes}\nshots:\n" + GOOD_SHOTS, 2, r"timing\.unit: .*'beats', 'bars' or 'seconds'.*got 'minutes'"),
+    ("bad-unit", HEAD + "timing: {unit: minutes}\nshots:\n" + GOOD_SHOTS, 2, r"timing\.unit: .*'beats', 'bars', 'seconds' or 'sections'.*got 'minutes'"),
     ("bad-fit", HEAD + "timing: {fit: bounce}\nshots:\n" + GOOD_SHOTS, 2, r"timing\.fit: .*got 'bounce'"),
     ("zero-fps", HEAD.replace("fps: 12", "fps: 0") + "shots:\n" + GOOD_SHOTS, 2, r"video\.fps: .*greater than 0"),
     ("odd-width", HEAD.replace("width: 128", "width: 127") + "shots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:4:\d+: video\.width: must be even"),

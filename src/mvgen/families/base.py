@@ -32,6 +32,7 @@ class Family:
     # builds the family's tiny random-weight pipelines into a folder: text-to-video in t2v/, an
     # image-to-video sibling (where the family has one) in i2v/
     build_tiny: Callable[[Path], None] | None = None
+    tiny_i2v: bool = True  # whether the tiny build includes the image-to-video sibling
 
     @property
     def pipelines(self) -> tuple[str, ...]:
