@@ -254,6 +254,34 @@ def _last_frame(cache: ShotCache, key: str) -> tuple[np.ndarray, str]:
     return frame, digest
 
 
+def _anchor(cache: ShotCache, plan_: RenderPlan, keys: list[str | None], index: int, frames, anchors: dict):
+    """Colour-anchor a chained shot's frames to the first shot of its chain (see media/colour.py)."""
+    from mvgen.media.clips import read_clip
+    from mvgen.media.colour import anchor_colours, colour_stats
+
+    root = index
+    while root > 0 and plan_.shots[root].chain:
+        root -= 1
+    root_key = keys[root]
+    assert root_key is not None
+    if root_key not in anchors:
+        entry = cache.get(root_key)
+        if entry is None:
+            raise GenerationError(
+                f"cache entry {root_key} vanished during the render (was the cache cleared?)"
+            )
+        anchors[root_key] = colour_stats(read_clip(entry.clip))
+    return anchor_colours(frames, anchors[root_key])
+
+
+def _meta_of(cache: ShotCache, key: str) -> dict[str, Any]:
+    entry = cache.get(key)
+    try:
+        return entry.meta() if entry is not None else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def _request_for(plan_: RenderPlan, shot, image: np.ndarray | None = None):
     from mvgen.generate.base import ShotRequest
 
@@ -473,6 +501,7 @@ def _render_locked(
     # once that clip exists: None here means "decided when its turn comes".
     keys: list[str | None] = []
     conditioning: dict[int, str] = {}  # slot index -> hash of its conditioning frame
+    anchors: dict[str, tuple[Any, Any]] = {}  # chain root's key -> its colour statistics
     for s in plan_.shots:
         if not s.chain:
             keys.append(key_for(s))
@@ -574,11 +603,15 @@ def _render_locked(
                     ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=err.message)
                 )
                 continue
+            drift = None
+            if s.chain:
+                frames, before, after = _anchor(cache, plan_, keys, s.index, frames, anchors)
+                drift = {"before": round(before, 3), "after": round(after, 3)}
             meta = {
                 "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
                 "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
                 "fps": plan_.native_fps, "model": ident, "steps": plan_.steps, "guidance": plan_.guidance,
-                "image_sha256": conditioning.get(s.index),
+                "image_sha256": conditioning.get(s.index), "colour_drift": drift,
             }  # fmt: skip
             seconds = time.monotonic() - ts
             meta["seconds"] = round(seconds, 3)
@@ -652,8 +685,9 @@ def _render_locked(
             "id": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
             "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
             "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
-            "repeat": s.repeat, "transition": "chain" if s.chain else "cut",
-            "image_sha256": conditioning.get(s.index), "cache_key": k, "cached": o.cached or reused,
+            "repeat": s.repeat, "transition": "chain" if s.chain else s.blend, "blend_frames": s.blend_frames,
+            "image_sha256": conditioning.get(s.index), "colour_drift": _meta_of(cache, k).get("colour_drift"),
+            "cache_key": k, "cached": o.cached or reused,
             "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
         })  # fmt: skip
     total = time.monotonic() - t_start

@@ -13,7 +13,7 @@ from typing import Any
 
 from mvgen.audio.grid import BeatGrid, GridAxis
 from mvgen.config.presets import ModelPreset, generation_size
-from mvgen.config.schema import ShotList, Unit
+from mvgen.config.schema import ZOOM_BEATS, Blend, ShotList, Unit
 from mvgen.errors import ConfigError
 
 PLAN_VERSION = 1
@@ -45,6 +45,9 @@ class PlannedShot:
     num_frames: int  # frames generated at the model's native fps
     length_beats: float
     chain: bool = False  # generated from the previous slot's last frame (transition: chain)
+    blend: str = "cut"  # how assembly joins it to the shot before: cut | crossfade | zoom
+    blend_frames: int = 0  # the blend's length in output frames, centred on this shot's start
+    camera: dict[str, list[float]] | None = None  # {"zoom": [start, end], "pan": [start, end]}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -258,6 +261,11 @@ def plan_video(
         src = shots.shots[i]
         prompt = src.prompt if not shots.style else f"{src.prompt}, {shots.style}"
         transition = src.transition or shots.timing.transition
+        blend, blend_beats = "cut", 0.0
+        if isinstance(transition, Blend):
+            blend, blend_beats = transition.kind, transition.beats
+        elif transition == "zoom":
+            blend, blend_beats = "zoom", ZOOM_BEATS
         planned.append(
             PlannedShot(
                 index=len(planned),
@@ -275,10 +283,13 @@ def plan_video(
                 num_frames=preset.valid_frames(needed),
                 length_beats=round(beats * scale, 6),
                 chain=transition == "chain" and len(planned) > 0,  # the first shot has nothing before it
+                blend=blend if planned else "cut",
+                camera={"zoom": list(src.camera.zoom), "pan": list(src.camera.pan)} if src.camera else None,
+                blend_frames=round(blend_beats * scale * grid.beat_period_s * fps) if planned else 0,
             )
         )
 
-    planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
+    planned = _fit_blends(_absorb_tail_sliver(planned, fps * grid.beat_period_s))
     return RenderPlan(
         model=model_name or preset.name,
         family=preset.family,
@@ -314,6 +325,20 @@ def _absorb_tail_sliver(planned: list[PlannedShot], beat_frames: float) -> list[
         prev, end_s=last.end_s, end_frame=last.end_frame, slot_frames=last.end_frame - prev.start_frame
     )
     return [*planned[:-2], extended]
+
+
+def _fit_blends(planned: list[PlannedShot]) -> list[PlannedShot]:
+    """A blend takes half its frames from each side of its cut: at most the whole of the shorter
+    neighbouring slot, so that two blends never overlap (each slot gives at most half to each end)."""
+    out = []
+    for i, s in enumerate(planned):
+        if s.blend == "cut" or i == 0:
+            out.append(s)
+            continue
+        room = min(s.end_frame - s.start_frame, planned[i - 1].end_frame - planned[i - 1].start_frame)
+        frames = min(s.blend_frames, room)
+        out.append(replace(s, blend=s.blend if frames > 0 else "cut", blend_frames=max(frames, 0)))
+    return out
 
 
 def only_shots(plan: RenderPlan, ids: set[str]) -> RenderPlan:

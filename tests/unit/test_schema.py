@@ -51,7 +51,7 @@ def _keys(model_cls, prefix=""):
     out = set()
     for name, field in model_cls.model_fields.items():
         out.add(prefix + name)
-        if name != "length":
+        if name not in ("length", "transition"):  # a value or a small mapping: documented in comments
             for sub in _models_in(field.annotation):
                 out |= _keys(sub, prefix + name + ".")
     return out
@@ -65,7 +65,7 @@ def _yaml_keys(data, prefix=""):
             out |= _yaml_keys(v, prefix + k + ".")
         if k == "shots":
             for shot in v:
-                out |= {f"shots.{sk}" for sk in shot}
+                out |= _yaml_keys(shot, "shots.")
     return out
 
 

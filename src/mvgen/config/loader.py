@@ -18,7 +18,7 @@ from mvgen.errors import ConfigError
 
 MAX_SHOTLIST_BYTES = 5 * 1024 * 1024
 # Tags of the schema's discriminated unions: pydantic puts them in error locations; users never write them.
-_UNION_TAGS = {"audio-path", "audio-settings"}
+_UNION_TAGS = {"audio-path", "audio-settings", "transition-name", "transition-blend"}
 
 
 @dataclass(frozen=True)

@@ -36,45 +36,118 @@ H264_PARAMS = [
 ]  # fmt: skip
 
 
+def ease(u: float) -> float:
+    """Smoothstep: starts and ends at rest, so moves have no jolt at either end."""
+    u = min(max(u, 0.0), 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+def camera_window(camera: dict, u: float, width: int, height: int) -> tuple[float, float, float]:
+    """(zoom, centre x, centre y) of a shot's camera at slot position ``u`` in [0, 1]: zoom and pan
+    eased from their start to their end values; the window is kept inside the frame."""
+    e = ease(u)
+    z0, z1 = camera["zoom"]
+    p0, p1 = camera["pan"]
+    zoom = z0 + (z1 - z0) * e
+    half_w = width / (2.0 * zoom)
+    cx = min(max(width / 2.0 + (p0 + (p1 - p0) * e) * width, half_w), width - half_w)
+    return zoom, cx, height / 2.0
+
+
+def _crop_zoom(img: np.ndarray, zoom: float, cx: float, cy: float) -> np.ndarray:
+    """The window of ``img`` of 1/zoom its size centred at (cx, cy), resampled (bicubic, subpixel)
+    back to full size."""
+    from PIL import Image
+
+    if abs(zoom - 1.0) < 1e-9 and abs(cx - img.shape[1] / 2.0) < 1e-9 and abs(cy - img.shape[0] / 2.0) < 1e-9:
+        return img
+    h, w = img.shape[:2]
+    inv = 1.0 / zoom
+    # PIL's affine maps output (x, y) to input (a*x + b*y + c, d*x + e*y + f).
+    coeffs = (inv, 0.0, cx - w * inv / 2.0, 0.0, inv, cy - h * inv / 2.0)
+    return np.asarray(Image.fromarray(img).transform((w, h), Image.AFFINE, coeffs, resample=Image.BICUBIC))
+
+
+def _blend(kind: str, outgoing: np.ndarray, incoming: np.ndarray, pos: float) -> np.ndarray:
+    """The frame at ``pos`` (0..1) through a blend from ``outgoing`` to ``incoming``."""
+    if kind == "crossfade":
+        a = min(max(pos, 0.0), 1.0)
+        return (outgoing.astype(np.float32) * (1.0 - a) + incoming.astype(np.float32) * a + 0.5).astype(
+            np.uint8
+        )
+    # zoom: push into the outgoing shot (up to 3x) while the incoming one grows out of its centre.
+    from PIL import Image
+
+    e = ease(pos)
+    h, w = outgoing.shape[:2]
+    frame = _crop_zoom(outgoing, 1.0 + 2.0 * e, w / 2.0, h / 2.0).copy()
+    iw, ih = int(round(w * e)), int(round(h * e))
+    if iw >= 2 and ih >= 2:
+        small = np.asarray(Image.fromarray(incoming).resize((iw, ih), Image.BICUBIC))
+        x0, y0 = (w - iw) // 2, (h - ih) // 2
+        frame[y0 : y0 + ih, x0 : x0 + iw] = small
+    return frame
+
+
 class _Timeline:
-    """Output frame index -> frame, for moviepy's frame function."""
+    """Output frame index -> frame, for moviepy's frame function. Holds at most the clips of three
+    neighbouring shots (a blend needs both sides of its cut): memory does not grow with the list."""
+
+    KEEP = 3
 
     def __init__(self, plan: RenderPlan, clips: list[Path], on_frame: Callable[[int], None]) -> None:
         self.plan = plan
         self.clips = clips
         self.starts = [s.start_frame for s in plan.shots]
         self.on_frame = on_frame
-        self._current: int | None = None
-        self._frames: np.ndarray | None = None
-        self._resized: dict[int, np.ndarray] = {}
+        self._loaded: dict[int, np.ndarray] = {}
+        self._resized: dict[tuple[int, int], np.ndarray] = {}
 
     def _load(self, i: int) -> np.ndarray:
-        if self._current != i:
-            self._frames = read_clip(self.clips[i])
-            self._current = i
-            self._resized = {}
-        assert self._frames is not None
-        return self._frames
+        if i not in self._loaded:
+            self._loaded[i] = read_clip(self.clips[i])
+            for old in [j for j in self._loaded if abs(j - i) >= self.KEEP - 1 and j != i]:
+                del self._loaded[old]
+            self._resized = {key: v for key, v in self._resized.items() if key[0] in self._loaded}
+        return self._loaded[i]
+
+    def _source(self, i: int, k: int) -> np.ndarray:
+        """Shot i's picture at output frame k (k may lie outside its slot, inside a blend): the
+        clip retimed over the slot (nearest frame, held at either end), at output size, through
+        the shot's camera."""
+        plan = self.plan
+        shot = plan.shots[i]
+        frames = self._load(i)
+        n_src = len(frames)
+        j = min(n_src - 1, max(0, ((k - shot.start_frame) * n_src) // max(1, shot.slot_frames)))
+        img = self._resized.get((i, j))
+        if img is None:
+            img = frames[j]
+            if img.shape[1] != plan.width or img.shape[0] != plan.height:
+                from PIL import Image
+
+                img = np.asarray(Image.fromarray(img).resize((plan.width, plan.height), Image.BICUBIC))
+            self._resized = {key: v for key, v in self._resized.items() if key[0] != i}
+            self._resized[(i, j)] = img
+        if shot.camera is not None:
+            u = (k - shot.start_frame + 0.5) / max(1, shot.slot_frames)
+            img = _crop_zoom(img, *camera_window(shot.camera, u, plan.width, plan.height))
+        return img
 
     def frame(self, t: float) -> np.ndarray:
         plan = self.plan
         k = min(max(int(round(t * plan.fps)), 0), plan.total_frames - 1)
         i = bisect.bisect_right(self.starts, k) - 1
-        shot = plan.shots[i]
-        frames = self._load(i)
-        n_src = len(frames)
-        # Retime: the clip's n_src frames spread evenly over the slot's full length (nearest frame).
-        j = min(n_src - 1, ((k - shot.start_frame) * n_src) // max(1, shot.slot_frames))
         self.on_frame(k)
-        img = frames[j]
-        if img.shape[1] != plan.width or img.shape[0] != plan.height:
-            cached = self._resized.get(j)
-            if cached is None:
-                from PIL import Image
-
-                cached = np.asarray(Image.fromarray(img).resize((plan.width, plan.height), Image.BICUBIC))
-                self._resized = {j: cached}
-            img = cached
+        img = self._source(i, k)
+        shot = plan.shots[i]
+        nxt = plan.shots[i + 1] if i + 1 < len(plan.shots) else None
+        if shot.blend != "cut" and k < shot.start_frame + shot.blend_frames - shot.blend_frames // 2:
+            pos = (k - (shot.start_frame - shot.blend_frames // 2) + 0.5) / shot.blend_frames
+            img = _blend(shot.blend, self._source(i - 1, k), img, pos)
+        elif nxt is not None and nxt.blend != "cut" and k >= nxt.start_frame - nxt.blend_frames // 2:
+            pos = (k - (nxt.start_frame - nxt.blend_frames // 2) + 0.5) / nxt.blend_frames
+            img = _blend(nxt.blend, img, self._source(i + 1, k), pos)
         return img
 
 
