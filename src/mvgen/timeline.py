@@ -47,7 +47,7 @@ class PlannedShot:
     chain: bool = False  # generated from the previous slot's last frame (transition: chain)
     blend: str = "cut"  # how assembly joins it to the shot before: cut | crossfade | zoom
     blend_frames: int = 0  # the blend's length in output frames, centred on this shot's start
-    camera: dict[str, list[float]] | None = None  # {"zoom": [start, end], "pan": [start, end]}
+    camera: dict[str, Any] | None = None  # {"zoom": [start, end], "pan": [start, end], "pulse": p}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +74,7 @@ class RenderPlan:
     total_frames: int
     shots: tuple[PlannedShot, ...]
     version: int = PLAN_VERSION
+    beats_s: tuple[float, ...] = ()  # the grid's beats (camera pulses land on them)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,7 +84,7 @@ class RenderPlan:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RenderPlan:
         shots = tuple(PlannedShot(**s) for s in data["shots"])
-        return cls(**{**data, "shots": shots})
+        return cls(**{**data, "shots": shots, "beats_s": tuple(data.get("beats_s", ()))})
 
     def unique_shots(self) -> list[PlannedShot]:
         """One shot per distinct generation (loop repeats share a clip)."""
@@ -284,7 +285,11 @@ def plan_video(
                 length_beats=round(beats * scale, 6),
                 chain=transition == "chain" and len(planned) > 0,  # the first shot has nothing before it
                 blend=blend if planned else "cut",
-                camera={"zoom": list(src.camera.zoom), "pan": list(src.camera.pan)} if src.camera else None,
+                camera=(
+                    {"zoom": list(src.camera.zoom), "pan": list(src.camera.pan), "pulse": src.camera.pulse}
+                    if src.camera
+                    else None
+                ),
                 blend_frames=round(blend_beats * scale * grid.beat_period_s * fps) if planned else 0,
             )
         )
@@ -309,6 +314,7 @@ def plan_video(
         duration_s=total_frames / fps,
         total_frames=total_frames,
         shots=tuple(planned),
+        beats_s=tuple(round(b, 6) for b in grid.beats_s),
     )
 
 

@@ -70,3 +70,30 @@ def test_ease_is_a_smoothstep():
     e = np.array([ease(x) for x in u])
     assert e[0] == 0 and e[-1] == 1 and np.all(np.diff(e) >= 0)
     assert ease(0.5) == pytest.approx(0.5)
+
+
+def test_pulse_pushes_on_every_beat_and_settles():
+    from mvgen.media.assemble import pulse_factor
+
+    beats = (0.5, 1.0, 1.5)
+    assert pulse_factor(0.03, 0.2, beats) == 1.0  # before the first beat
+    for b in beats:
+        assert pulse_factor(0.03, b, beats) == pytest.approx(1.03)  # the push lands on the beat
+        assert 1.0 < pulse_factor(0.03, b + 0.1, beats) < pulse_factor(0.03, b + 0.05, beats) < 1.03
+        assert pulse_factor(0.03, b + 0.45, beats) < 1.0 + 0.03 * 0.06  # settled before the next beat
+    assert pulse_factor(0.0, 1.0, beats) == 1.0
+
+
+def test_plan_carries_the_beats_for_pulses():
+    from pathlib import Path
+
+    from mvgen.audio.grid import BeatGrid
+    from mvgen.config import parse_shotlist_text
+    from mvgen.config.presets import all_presets
+    from mvgen.timeline import RenderPlan, plan_video
+
+    beats = tuple(i * 0.5 for i in range(20))
+    sl = parse_shotlist_text("shots:\n  - {prompt: a, camera: {pulse: 0.05}}\n", Path("s.yaml"))
+    plan = plan_video(sl, BeatGrid(120.0, 10.0, beats, beats[::4], ()), all_presets()["tiny"])
+    assert plan.beats_s == beats and plan.shots[0].camera["pulse"] == 0.05
+    assert RenderPlan.from_json(plan.to_json()) == plan

@@ -182,10 +182,14 @@ class TimingSettings(_Strict):
 
 class Camera(_Strict):
     """A move done in post, eased over the shot: zoom factor and horizontal pan (fraction of the
-    width; + is right), each from its start to its end value."""
+    width; + is right), each from its start to its end value; ``pulse`` adds a small push on every
+    beat."""
 
     zoom: tuple[float, float] = Field((1.0, 1.0), description="[start, end] zoom factor, 1 to 4")
     pan: tuple[float, float] = Field((0.0, 0.0), description="[start, end] pan, -0.5 to 0.5 of the width")
+    pulse: float = Field(
+        0.0, ge=0, le=0.2, description="a push on every beat: extra zoom, decaying in 0.15 s"
+    )
 
     @field_validator("zoom")
     @classmethod

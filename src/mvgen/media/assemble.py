@@ -54,6 +54,19 @@ def camera_window(camera: dict, u: float, width: int, height: int) -> tuple[floa
     return zoom, cx, height / 2.0
 
 
+PULSE_DECAY_S = 0.15
+
+
+def pulse_factor(pulse: float, t: float, beats: tuple[float, ...]) -> float:
+    """1 + ``pulse`` right on a beat, decaying back to 1 (time constant 0.15 s) before the next."""
+    if pulse <= 0 or not beats:
+        return 1.0
+    i = bisect.bisect_right(beats, t + 1e-9) - 1
+    if i < 0:
+        return 1.0
+    return 1.0 + pulse * float(np.exp(-(t - beats[i]) / PULSE_DECAY_S))
+
+
 def _crop_zoom(img: np.ndarray, zoom: float, cx: float, cy: float) -> np.ndarray:
     """The window of ``img`` of 1/zoom its size centred at (cx, cy), resampled (bicubic, subpixel)
     back to full size."""
@@ -131,7 +144,11 @@ class _Timeline:
             self._resized[(i, j)] = img
         if shot.camera is not None:
             u = (k - shot.start_frame + 0.5) / max(1, shot.slot_frames)
-            img = _crop_zoom(img, *camera_window(shot.camera, u, plan.width, plan.height))
+            zoom, cx, cy = camera_window(shot.camera, u, plan.width, plan.height)
+            zoom *= pulse_factor(shot.camera.get("pulse", 0.0), k / plan.fps, plan.beats_s)
+            img = _crop_zoom(
+                img, zoom, min(max(cx, plan.width / (2 * zoom)), plan.width * (1 - 1 / (2 * zoom))), cy
+            )
         return img
 
     def frame(self, t: float) -> np.ndarray:
