@@ -302,14 +302,16 @@ def plan(shots, audio, model, bpm, offset, beats_file, as_json, plot) -> None:
         f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g})"
     )
     click.echo(
-        f"{'#':>4}  {'id':<16} {'start':>8} {'end':>8} {'dur':>6} {'beats':>6} {'frames':>6} {'seed':>6}  prompt"
+        f"{'#':>4}  {'id':<16} {'start':>8} {'end':>8} {'dur':>6} {'beats':>6} {'frames':>6} {'seed':>6} "
+        f"{'in':<6} prompt"
     )
     for s in p.shots:
         prompt = s.prompt if len(s.prompt) <= 48 else s.prompt[:45] + "..."
         rep = f"{s.id}" + (f" (x{s.repeat + 1})" if s.repeat else "")
+        how = "chain" if s.chain else {"crossfade": "xfade"}.get(s.blend, s.blend)  # how the shot begins
         click.echo(
             f"{s.index + 1:>4}  {rep:<16} {s.start_s:8.3f} {s.end_s:8.3f} {s.end_s - s.start_s:6.2f} "
-            f"{s.length_beats:6.2f} {s.num_frames:6d} {s.seed:>6}  {prompt}"
+            f"{s.length_beats:6.2f} {s.num_frames:6d} {s.seed:>6} {how:<6} {prompt}"
         )
     unique = len(p.unique_shots())
     click.echo(

@@ -87,6 +87,13 @@ def test_changing_a_prompt_rerenders_that_shot_and_its_chain(tmp_path, mvgen, ca
     assert [prompt for prompt, _ in spy] == ["the sea in a storm"]
 
 
+def test_plan_table_shows_how_each_shot_begins(tmp_path, mvgen, empty_cache):
+    r = mvgen("plan", str(_project(tmp_path, "tiny")))
+    assert r.code == 0, r
+    rows = [line.split() for line in r.out.splitlines() if line.strip()[:1].isdigit() and "slots" not in line]
+    assert [(row[1], row[8]) for row in rows] == [("a", "cut"), ("b", "chain"), ("c", "cut"), ("d", "chain")]
+
+
 def test_chain_needs_an_image_to_video_model(tmp_path, mvgen, empty_cache):
     shots = _project(tmp_path, "cogvideox-2b")
     r = mvgen("plan", str(shots))

@@ -37,11 +37,19 @@ def read_clip(path: Path) -> np.ndarray:
     from moviepy.video.io.ffmpeg_reader import FFMPEG_VideoReader
 
     reader = FFMPEG_VideoReader(str(path))
+    proc = reader.proc
     try:
         n = int(reader.n_frames)
         frames = [reader.read_frame() for _ in range(n)]
     finally:
         reader.close()
+        # moviepy closes ffmpeg's pipes only when ffmpeg is still running; after a full read it has
+        # exited, and the pipes would be left to the garbage collector (a ResourceWarning).
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+            proc.wait()
     if not frames:
         raise EncodeError(f"{path}: cached clip has no frames (delete it or re-run with --force)")
     return np.stack(frames)
