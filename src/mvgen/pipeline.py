@@ -22,7 +22,7 @@ from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.cache import ShotCache, shot_key
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
-from mvgen.config.presets import ModelRef, all_presets, require_cached, resolve_model
+from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
 from mvgen.errors import (
     ConfigError,
     EncodeError,
@@ -170,6 +170,15 @@ def prepare(
     return Job(loaded, info, sha256_file(info.path), ref, out_path, override)
 
 
+def _i2v_at_hand(ref: ModelRef) -> bool:
+    """Whether the model's image-to-video sibling can be loaded here without a download (long shots
+    are then extended by chained segments; otherwise they are slowed to fit, as before)."""
+    if ref.source == "builtin":
+        return FAMILIES[ref.preset.family].tiny_i2v
+    repo = ref.preset.i2v_repo_id
+    return repo is not None and cached_hub_index(repo) is not None
+
+
 def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require_weights: bool) -> None:
     """``transition: chain`` needs the model's image-to-video sibling: refuse a model without one
     before anything runs, and (for a render) one whose sibling's weights are not here."""
@@ -213,7 +222,13 @@ def analyze(job: Job, *, use_cache: bool = True) -> BeatGrid:
 
 def plan(job: Job, grid: BeatGrid) -> RenderPlan:
     try:
-        return plan_video(job.shotlist.shots, grid, job.model.preset, model_name=job.model.name)
+        return plan_video(
+            job.shotlist.shots,
+            grid,
+            job.model.preset,
+            model_name=job.model.name,
+            extend_long=_i2v_at_hand(job.model),
+        )
     except FieldError as exc:
         raise _located(job.shotlist, exc) from None
 
@@ -685,7 +700,8 @@ def _render_locked(
             "id": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
             "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
             "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
-            "repeat": s.repeat, "transition": "chain" if s.chain else s.blend, "blend_frames": s.blend_frames,
+            "repeat": s.repeat, "segment": s.segment, "transition": "chain" if s.chain else s.blend,
+            "blend_frames": s.blend_frames,
             "image_sha256": conditioning.get(s.index), "colour_drift": _meta_of(cache, k).get("colour_drift"),
             "cache_key": k, "cached": o.cached or reused,
             "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),

@@ -48,6 +48,8 @@ class PlannedShot:
     blend: str = "cut"  # how assembly joins it to the shot before: cut | crossfade | zoom
     blend_frames: int = 0  # the blend's length in output frames, centred on this shot's start
     camera: dict[str, Any] | None = None  # {"zoom": [start, end], "pan": [start, end], "pulse": p}
+    segment: int = 0  # > 0: a chained continuation of a shot longer than one model call
+    span: tuple[int, int] | None = None  # (start frame, frames) of the whole shot a segment belongs to
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +85,9 @@ class RenderPlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RenderPlan:
-        shots = tuple(PlannedShot(**s) for s in data["shots"])
+        shots = tuple(
+            PlannedShot(**{**s, "span": tuple(s["span"]) if s.get("span") else None}) for s in data["shots"]
+        )
         return cls(**{**data, "shots": shots, "beats_s": tuple(data.get("beats_s", ()))})
 
     def unique_shots(self) -> list[PlannedShot]:
@@ -184,10 +188,16 @@ class _Cutter:
 
 
 def plan_video(
-    shots: ShotList, grid: BeatGrid, preset: ModelPreset, *, model_name: str | None = None
+    shots: ShotList,
+    grid: BeatGrid,
+    preset: ModelPreset,
+    *,
+    model_name: str | None = None,
+    extend_long: bool = False,
 ) -> RenderPlan:
     """The cut sheet. Raises ``FieldError`` for values that cannot be planned (bad size, shots
-    shorter than one frame)."""
+    shorter than one frame). ``extend_long`` (the model's image-to-video sibling is at hand): a
+    slot longer than one model call is generated as chained segments instead of being slowed."""
     gen_w, gen_h = check_size(shots, preset)
     fps = shots.video.fps
     unit_default = shots.timing.unit
@@ -294,7 +304,10 @@ def plan_video(
             )
         )
 
-    planned = _fit_blends(_absorb_tail_sliver(planned, fps * grid.beat_period_s))
+    planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
+    if extend_long:
+        planned = _extend_long_shots(planned, preset, cutter, fps)
+    planned = _fit_blends(planned)
     return RenderPlan(
         model=model_name or preset.name,
         family=preset.family,
@@ -331,6 +344,55 @@ def _absorb_tail_sliver(planned: list[PlannedShot], beat_frames: float) -> list[
         prev, end_s=last.end_s, end_frame=last.end_frame, slot_frames=last.end_frame - prev.start_frame
     )
     return [*planned[:-2], extended]
+
+
+def _extend_long_shots(
+    planned: list[PlannedShot], preset: ModelPreset, cutter: _Cutter, fps: float
+) -> list[PlannedShot]:
+    """Split each slot that needs more frames than one model call makes into as few segments as
+    fit, each cut on the beat nearest an even split; every segment after the first is chained from
+    the one before (same prompt, next seed) and colour-anchored to it, so the shot plays at its
+    real speed instead of being slowed. A segment keeps the whole shot's span for its camera move."""
+    out: list[PlannedShot] = []
+    for s in planned:
+        need = math.ceil(s.slot_frames / fps * preset.fps - 1e-9)
+        parts = math.ceil(need / preset.max_frames)
+        if parts <= 1:
+            out.append(replace(s, index=len(out)))
+            continue
+        t0, t1 = s.start_frame / fps, (s.start_frame + s.slot_frames) / fps
+        bounds = [s.start_frame]
+        for k in range(1, parts):
+            b = round(cutter.beats.nearest_time(t0 + (t1 - t0) * k / parts) * fps)
+            if bounds[-1] < b < s.start_frame + s.slot_frames:
+                bounds.append(b)
+        bounds.append(s.start_frame + s.slot_frames)
+        for k in range(len(bounds) - 1):
+            start, full_end = bounds[k], bounds[k + 1]
+            end = min(full_end, s.end_frame)
+            if start >= end:
+                break
+            frames = full_end - start
+            out.append(
+                replace(
+                    s,
+                    index=len(out),
+                    seed=s.seed + k,
+                    start_s=start / fps,
+                    end_s=end / fps,
+                    start_frame=start,
+                    end_frame=end,
+                    slot_frames=frames,
+                    num_frames=preset.valid_frames(max(1, math.ceil(frames / fps * preset.fps - 1e-9))),
+                    length_beats=round(s.length_beats * frames / s.slot_frames, 6),
+                    chain=s.chain if k == 0 else True,
+                    blend=s.blend if k == 0 else "cut",
+                    blend_frames=s.blend_frames if k == 0 else 0,
+                    segment=k,
+                    span=(s.start_frame, s.slot_frames),
+                )
+            )
+    return out
 
 
 def _fit_blends(planned: list[PlannedShot]) -> list[PlannedShot]:

@@ -107,3 +107,25 @@ def test_chain_with_a_hub_model_offline_exits_4(tmp_path, mvgen, empty_cache, mo
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     r = mvgen("render", str(_project(tmp_path, "ltx-video")))
     assert r.code == 4 and "mvgen models pull ltx-video" in r.err, r
+
+
+def test_long_shot_is_extended_by_chained_segments(tmp_path, mvgen, cache_dir, spy):
+    synth_track(tmp_path / "t.wav", steady_beats(120, 10), duration_s=10.0)
+    shots = write(
+        tmp_path / "long.yaml",
+        "version: 1\nmodel: tiny\naudio: t.wav\nvideo: {width: 128, height: 96, fps: 24}\n"
+        "generation: {steps: 2}\ntiming: {fit: trim}\nshots:\n  - {id: drive, prompt: a long drive, length: 16}\n",
+    )
+    r = mvgen("render", str(shots))
+    assert r.code == 0, r
+    m = json.loads((tmp_path / "long.json").read_text())
+    rows = m["shots"]
+    # 16 beats at 120 BPM (+ the pickup before the first beat) is over 8 s: 3 calls of <= 33 frames at 8 fps.
+    assert [(s["id"], s["segment"], s["transition"]) for s in rows] == [
+        ("drive", 0, "cut"),
+        ("drive", 1, "chain"),
+        ("drive", 2, "chain"),
+    ]
+    assert all(s["num_frames"] <= 33 for s in rows)  # tiny makes at most 33 frames a call
+    assert [prompt for prompt, _ in spy] == ["a long drive"] * 2  # each segment came from the one before
+    assert rows[1]["colour_drift"] is not None and rows[2]["colour_drift"] is not None

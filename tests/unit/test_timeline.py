@@ -197,3 +197,25 @@ def test_section_length_with_no_sections_is_the_rest_of_the_song():
     sl = shots("  - {prompt: a, length: 4}\n  - {prompt: b, length: section}\n")
     plan = plan_video(sl, g, TINY)
     assert [(s.start_s, s.end_s) for s in plan.shots] == [(0.0, 2.0), (2.0, 20.0)]
+
+
+def test_long_shot_becomes_chained_segments_when_the_sibling_is_at_hand():
+    g = grid(bpm=120.0, duration=20.0, first=0.0)
+    sl = shots("  - {id: long, prompt: a, length: 24, camera: {zoom: [1.0, 2.0]}}\n  - {id: b, prompt: b, length: 4}\n",
+               header="timing: {fit: trim}")  # fmt: skip
+    slowed = plan_video(sl, g, TINY)
+    assert [s.id for s in slowed.shots] == ["long", "b"] and slowed.shots[0].num_frames == TINY.max_frames
+    plan = plan_video(sl, g, TINY, extend_long=True)
+    long = [s for s in plan.shots if s.id == "long"]
+    # 12 s at 8 fps = 96 frames, at most 33 a call: 3 segments, cut on beats, chained, same span.
+    assert [s.segment for s in long] == [0, 1, 2]
+    assert [s.chain for s in long] == [False, True, True]
+    assert all(s.num_frames <= TINY.max_frames for s in long)
+    assert [s.start_s for s in long] == [0.0, 4.0, 8.0] and long[-1].end_s == 12.0
+    assert {s.span for s in long} == {(0, 288)}
+    assert [s.seed for s in long] == [long[0].seed, long[0].seed + 1, long[0].seed + 2]
+    # The segments play at the model's real speed: frames generated cover their slots at 8 fps.
+    for s in long:
+        assert s.num_frames >= (s.end_frame - s.start_frame) / plan.fps * TINY.fps
+    assert plan.shots[-1].id == "b" and plan.shots[-1].start_s == 12.0
+    assert RenderPlan.from_json(plan.to_json()) == plan

@@ -143,7 +143,8 @@ class _Timeline:
             self._resized = {key: v for key, v in self._resized.items() if key[0] != i}
             self._resized[(i, j)] = img
         if shot.camera is not None:
-            u = (k - shot.start_frame + 0.5) / max(1, shot.slot_frames)
+            span_start, span_frames = shot.span or (shot.start_frame, shot.slot_frames)
+            u = (k - span_start + 0.5) / max(1, span_frames)
             zoom, cx, cy = camera_window(shot.camera, u, plan.width, plan.height)
             zoom *= pulse_factor(shot.camera.get("pulse", 0.0), k / plan.fps, plan.beats_s)
             img = _crop_zoom(
