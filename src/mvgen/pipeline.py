@@ -512,7 +512,7 @@ def _render_locked(
     def regenerates(s) -> bool:
         return force or bool(only and s.id in only)
 
-    # A chained shot's key includes its conditioning frame (the slot before it's last frame), known
+    # A chained shot's key includes its conditioning frame (the last frame of the slot before it), known
     # once that clip exists: None here means "decided when its turn comes".
     keys: list[str | None] = []
     conditioning: dict[int, str] = {}  # slot index -> hash of its conditioning frame
