@@ -32,7 +32,6 @@ from mvgen.errors import (
     MvgenError,
     SetupError,
 )
-from mvgen.families import FAMILIES
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
 from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video, precheck_lengths
@@ -173,10 +172,9 @@ def prepare(
 def _i2v_at_hand(ref: ModelRef) -> bool:
     """Whether the model's image-to-video sibling can be loaded here without a download (long shots
     are then extended by chained segments; otherwise they are slowed to fit, as before)."""
-    if ref.source == "builtin":
-        return FAMILIES[ref.preset.family].tiny_i2v
-    repo = ref.preset.i2v_repo_id
-    return repo is not None and cached_hub_index(repo) is not None
+    if not ref.preset.has_i2v:
+        return False
+    return ref.source == "builtin" or cached_hub_index(ref.preset.i2v_repo_id) is not None
 
 
 def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require_weights: bool) -> None:
@@ -188,21 +186,15 @@ def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require
         return
     i = chained[0]
     loc = ("shots", i, "transition") if shots.shots[i].transition else ("timing", "transition")
-    if ref.source == "builtin" and FAMILIES[ref.preset.family].tiny_i2v:
-        return
-    repo = ref.preset.i2v_repo_id
-    if repo is None:
-        with_i2v = sorted(
-            n
-            for n, p in all_presets().items()
-            if p.i2v_repo_id or (p.builtin and FAMILIES[p.family].tiny_i2v)
-        )
+    if not ref.preset.has_i2v:
+        with_i2v = sorted(n for n, p in all_presets().items() if p.has_i2v)
         raise FieldError(
             loc,
             f"chain needs an image-to-video model and {spec!r} has none",
             hint=f"use a preset with one ({', '.join(with_i2v)}) or transition: cut",
         )
-    if require_weights:
+    repo = ref.preset.i2v_repo_id
+    if require_weights and ref.source != "builtin" and repo is not None:
         try:
             require_cached(repo, spec, name=spec)
         except SetupError as exc:
@@ -256,17 +248,24 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _last_frame(cache: ShotCache, key: str) -> tuple[np.ndarray, str]:
-    """The last frame of a cached clip (the conditioning image of the chained shot after it) and a
-    hash of its pixels, which goes into that shot's cache key."""
-    from mvgen.media.clips import read_last_frame
-
+def _cached_clip(cache: ShotCache, key: str) -> Path:
     entry = cache.get(key)
     if entry is None:
         raise GenerationError(f"cache entry {key} vanished during the render (was the cache cleared?)")
-    frame = read_last_frame(entry.clip)
-    digest = hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
-    return frame, digest
+    return entry.clip
+
+
+def _last_frame(
+    cache: ShotCache, key: str, memo: dict[str, tuple[np.ndarray, str]]
+) -> tuple[np.ndarray, str]:
+    """The last frame of a cached clip (the conditioning image of the chained shot after it) and a
+    hash of its pixels, which goes into that shot's cache key; decoded once per clip (``memo``)."""
+    from mvgen.media.clips import read_last_frame
+
+    if key not in memo:
+        frame = read_last_frame(_cached_clip(cache, key))
+        memo[key] = frame, hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
+    return memo[key]
 
 
 def _anchor(cache: ShotCache, plan_: RenderPlan, keys: list[str | None], index: int, frames, anchors: dict):
@@ -280,12 +279,7 @@ def _anchor(cache: ShotCache, plan_: RenderPlan, keys: list[str | None], index: 
     root_key = keys[root]
     assert root_key is not None
     if root_key not in anchors:
-        entry = cache.get(root_key)
-        if entry is None:
-            raise GenerationError(
-                f"cache entry {root_key} vanished during the render (was the cache cleared?)"
-            )
-        anchors[root_key] = colour_stats(read_clip(entry.clip))
+        anchors[root_key] = colour_stats(read_clip(_cached_clip(cache, root_key)))
     return anchor_colours(frames, anchors[root_key])
 
 
@@ -517,6 +511,7 @@ def _render_locked(
     keys: list[str | None] = []
     conditioning: dict[int, str] = {}  # slot index -> hash of its conditioning frame
     anchors: dict[str, tuple[Any, Any]] = {}  # chain root's key -> its colour statistics
+    last_frames: dict[str, tuple[Any, str]] = {}  # clip key -> (its last frame, that frame's hash)
     for s in plan_.shots:
         if not s.chain:
             keys.append(key_for(s))
@@ -524,7 +519,7 @@ def _render_locked(
         prev = keys[-1]
         ready = prev is not None and not regenerates(plan_.shots[s.index - 1]) and cache.get(prev) is not None
         if ready:
-            conditioning[s.index] = _last_frame(cache, prev)[1]
+            conditioning[s.index] = _last_frame(cache, prev, last_frames)[1]
         keys.append(key_for(s, conditioning[s.index]) if ready else None)
     outcomes: dict[str, ShotOutcome] = {}
     todo = []
@@ -566,7 +561,7 @@ def _render_locked(
                     ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=failed[s.id])
                 )
                 continue
-            image, image_sha = _last_frame(cache, prev)
+            image, image_sha = _last_frame(cache, prev, last_frames)
             conditioning[s.index] = image_sha
             keys[s.index] = key_for(s, image_sha)
             if regenerates(s):
@@ -674,12 +669,7 @@ def _render_locked(
                 message=f"encoding {plan_.total_frames} frames to {job.out.name}",
             )
         )  # fmt: skip
-        clips = []
-        for k in keys:
-            entry = cache.get(k)
-            if entry is None:
-                raise GenerationError(f"cache entry {k} vanished during the render (was the cache cleared?)")
-            clips.append(entry.clip)
+        clips = [_cached_clip(cache, k) for k in keys]
 
         def on_frame(frame: int) -> None:
             if frame % 48 == 0 or frame == plan_.total_frames - 1:

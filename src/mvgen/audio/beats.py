@@ -75,7 +75,15 @@ def _zscore(x: np.ndarray) -> np.ndarray:
 BAND_EDGES = (0, 16, 48, 128)
 
 
-def _onset_bands(y: np.ndarray) -> np.ndarray:
+def _log_mel(y: np.ndarray) -> np.ndarray:
+    """The log-mel spectrogram every feature below starts from (computed once per analysis)."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=2048, hop_length=HOP, n_mels=BAND_EDGES[-1])
+    return librosa.power_to_db(mel, ref=np.max)
+
+
+def _onset_bands(log_mel: np.ndarray) -> np.ndarray:
     """Spectral flux of a log-mel spectrogram in three bands, each scaled to unit variance.
 
     A single summed envelope lets the loudest range (often hi-hats or a strummed guitar playing
@@ -85,8 +93,6 @@ def _onset_bands(y: np.ndarray) -> np.ndarray:
     """
     import librosa
 
-    mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=2048, hop_length=HOP, n_mels=BAND_EDGES[-1])
-    log_mel = librosa.power_to_db(mel, ref=np.max)
     bands = librosa.onset.onset_strength_multi(S=log_mel, sr=SR, hop_length=HOP, channels=list(BAND_EDGES))
     return bands / (bands.std(axis=1, keepdims=True) + 1e-9)
 
@@ -105,7 +111,7 @@ def _tempo_prior(bpm: float) -> float:
     return float(np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2))
 
 
-def _grid_score(bands: np.ndarray, frames: np.ndarray, bpm: float) -> float:
+def _grid_score(bands: np.ndarray, env: np.ndarray, frames: np.ndarray, bpm: float) -> float:
     """How well a beat grid explains the music, weighted by the tempo prior.
 
     The evidence is the mean onset strength at the grid's beats relative to the track's mean, taken
@@ -116,13 +122,12 @@ def _grid_score(bands: np.ndarray, frames: np.ndarray, bpm: float) -> float:
     if len(frames) < 4:
         return 0.0
     frames = np.clip(frames, 0, bands.shape[1] - 1)
-    env = bands.sum(axis=0)
     hit_all = float(np.mean(env[frames])) / (float(np.mean(env)) + 1e-9)
     hit_low = float(np.mean(bands[0, frames])) / (float(np.mean(bands[0])) + 1e-9)
     return 0.5 * (hit_all + hit_low) * _tempo_prior(bpm)
 
 
-def _track(bands: np.ndarray) -> tuple[np.ndarray, float]:
+def _track(bands: np.ndarray, env: np.ndarray) -> tuple[np.ndarray, float]:
     """Beat frames and the tempo they were tracked at.
 
     librosa's tempogram picks a tempo, and its typical failure is the wrong octave: on a track at
@@ -132,7 +137,6 @@ def _track(bands: np.ndarray) -> tuple[np.ndarray, float]:
     """
     import librosa
 
-    env = bands.sum(axis=0)
     first = float(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP)[0])
     best: tuple[float, np.ndarray, float] | None = None
     for factor in (0.5, 1.0, 2.0):
@@ -146,7 +150,7 @@ def _track(bands: np.ndarray) -> tuple[np.ndarray, float]:
             onset_envelope=env, sr=SR, hop_length=HOP, bpm=bpm, tightness=TIGHTNESS, trim=False
         )
         frames = np.asarray(frames, dtype=int)
-        score = _grid_score(bands, frames, bpm)
+        score = _grid_score(bands, env, frames, bpm)
         if best is None or score > best[0]:
             best = (score, frames, bpm)
     if best is None:
@@ -186,11 +190,10 @@ def _follow_tempo_changes(env: np.ndarray, frames: np.ndarray, bpm: float) -> np
     return np.asarray(varying, dtype=int)
 
 
-def _trim_silent_ends(bands: np.ndarray, frames: np.ndarray) -> np.ndarray:
+def _trim_silent_ends(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """Drop beats the tracker carried on into a silent intro or a fade-out: leading and trailing
     beats with no onset near them (under 10 % of the median beat's strength within +-2 frames).
     The planner extrapolates the grid past the first and last beat, so nothing is lost for cutting."""
-    env = bands.sum(axis=0)
     env = env - env.min()
     peak = np.array([env[max(0, f - 2) : f + 3].max() if f < len(env) else 0.0 for f in frames])
     if len(peak) == 0:
@@ -280,14 +283,13 @@ def _latency(y: np.ndarray, raw_s: np.ndarray) -> float:
     return 0.5 * float(np.median(gaps)) + 0.5 * LATENCY_S
 
 
-def _downbeat_evidence(y: np.ndarray, bands: np.ndarray, beat_frames: np.ndarray) -> np.ndarray:
+def _downbeat_evidence(chroma: np.ndarray, bands: np.ndarray, beat_frames: np.ndarray) -> np.ndarray:
     """Per beat, how much it sounds like the first beat of a bar: two cues of popular music,
     z-scored and added. The low end (kick, bass notes) hits hardest on the downbeat, and chords
     change on it."""
     import librosa
 
     low = bands[0, np.clip(beat_frames, 0, bands.shape[1] - 1)]
-    chroma = librosa.feature.chroma_stft(y=y, sr=SR, hop_length=HOP)
     sync = librosa.util.sync(chroma, beat_frames, aggregate=np.median)[:, 1:]  # column i: beat i..i+1
     sync = sync / (np.linalg.norm(sync, axis=0, keepdims=True) + 1e-9)
     change = np.concatenate([[0.0], 1.0 - np.sum(sync[:, 1:] * sync[:, :-1], axis=0)])
@@ -324,8 +326,8 @@ SECTION_PEAK = 1.25
 SECTION_MIN_S = 15.0  # at most one boundary per 15 s of music on average
 
 
-def _sections(y: np.ndarray, beat_frames: np.ndarray, downbeats: np.ndarray, duration: float,
-              latency: float) -> list[float]:  # fmt: skip
+def _sections(log_mel: np.ndarray, chroma: np.ndarray, beat_frames: np.ndarray, downbeats: np.ndarray,
+              duration: float, latency: float) -> list[float]:  # fmt: skip
     """Structural boundaries (verse -> chorus ...): a checkerboard-kernel novelty curve over the
     self-similarity of beat-synchronous timbre + harmony; its peaks that stand out (at least
     8 beats apart), each snapped to the nearest downbeat."""
@@ -334,8 +336,9 @@ def _sections(y: np.ndarray, beat_frames: np.ndarray, downbeats: np.ndarray, dur
 
     if len(beat_frames) < 32 or duration < 20 or len(downbeats) < 2:
         return []
-    mfcc = librosa.feature.mfcc(y=y, sr=SR, hop_length=HOP, n_mfcc=13)
-    chroma = librosa.feature.chroma_stft(y=y, sr=SR, hop_length=HOP)
+    # MFCCs from the analysis' log-mel (librosa's own mfcc(y) would compute the same STFT again;
+    # its dB reference only shifts coefficient 0, which the z-scoring below removes).
+    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=13)
     feats = np.vstack([mfcc, chroma])
     sync = librosa.util.sync(feats, beat_frames, aggregate=np.median)
     sync = (sync - sync.mean(axis=1, keepdims=True)) / (sync.std(axis=1, keepdims=True) + 1e-9)
@@ -378,14 +381,16 @@ def analyze_samples(y: np.ndarray, duration_s: float, *, name: str = "audio") ->
             f"{name}: the track is silent; there are no beats to cut to",
             hint="set the grid yourself: audio: {bpm: 120} in the shot list, or --bpm 120",
         )
-    bands = _onset_bands(y)
-    frames, tempo_guess = _track(bands)
+    log_mel = _log_mel(y)
+    bands = _onset_bands(log_mel)
+    env = bands.sum(axis=0)
+    frames, tempo_guess = _track(bands, env)
     if len(frames) < 4:
         raise AudioError(
             f"{name}: no steady beat found ({len(frames)} beats detected)",
             hint="set the grid yourself: audio: {bpm: 120} or audio: {beats_file: beats.txt}",
         )
-    frames = _trim_silent_ends(bands, frames)
+    frames = _trim_silent_ends(env, frames)
     raw = librosa.frames_to_time(frames, sr=SR, hop_length=HOP)
     latency = _latency(y, raw)
     beats = _smooth_quantisation(raw) - latency
@@ -396,9 +401,10 @@ def analyze_samples(y: np.ndarray, duration_s: float, *, name: str = "audio") ->
     # so single intervals alternate (0.488/0.511 s at 120 BPM) and their median is biased.
     slope = float(np.polyfit(np.arange(len(beats)), beats, 1)[0])
     tempo_bpm = 60.0 / slope
-    per_bar, phase = _metre(_downbeat_evidence(y, bands, frames))
+    chroma = librosa.feature.chroma_stft(y=y, sr=SR, hop_length=HOP)
+    per_bar, phase = _metre(_downbeat_evidence(chroma, bands, frames))
     downbeats = beats[phase::per_bar]
-    sections = _sections(y, frames, downbeats, duration_s, latency)
+    sections = _sections(log_mel, chroma, frames, downbeats, duration_s, latency)
     return BeatGrid(
         tempo_bpm=tempo_bpm,
         duration_s=duration_s,

@@ -74,6 +74,12 @@ class ModelPreset(BaseModel):
     def family_label(self) -> str:
         return FAMILIES[self.family].label
 
+    @property
+    def has_i2v(self) -> bool:
+        """Whether chained shots can be generated: a built-in tiny build with its image-to-video
+        sibling, or a preset that names one."""
+        return self.i2v_repo_id is not None or (self.builtin and FAMILIES[self.family].tiny_i2v)
+
     def frame_rule(self) -> str:
         return f"{self.frame_step}k+{self.frame_offset}"
 

@@ -39,17 +39,20 @@ class Family:
         return self.t2v_pipelines + self.i2v_pipelines
 
 
-def postprocess(pipe, video) -> Any:
-    """A decoded video tensor (b, c, f, h, w) in [-1, 1] -> frames (f, h, w, 3) in [0, 1]."""
+def to_vae(pipe, tensor) -> Any:
+    """``tensor`` on the VAE's device, in its dtype."""
+    return tensor.to(device=next(pipe.vae.parameters()).device, dtype=pipe.vae.dtype)
+
+
+def decode_video(pipe, latents, *args) -> Any:
+    """Latents as the family's VAE takes them -> float frames (f, h, w, 3) in [0, 1]: the decode
+    (extra ``args`` go to it, e.g. LTX's timestep) and diffusers' own post-processing."""
     import numpy as np
+    import torch
 
-    frames = pipe.video_processor.postprocess_video(video, output_type="np")
-    return np.asarray(frames[0])
-
-
-def vae_device_dtype(pipe) -> tuple[Any, Any]:
-    vae = pipe.vae
-    return next(vae.parameters()).device, vae.dtype
+    with torch.inference_mode():
+        video = pipe.vae.decode(latents, *args, return_dict=False)[0]
+    return np.asarray(pipe.video_processor.postprocess_video(video, output_type="np")[0])
 
 
 def byte_tokenizer():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mvgen.families.base import TINY_TEXT_DIM, Family, byte_tokenizer, postprocess, tiny_t5, vae_device_dtype
+from mvgen.families.base import TINY_TEXT_DIM, Family, byte_tokenizer, decode_video, tiny_t5, to_vae
 
 
 def finish_latents(pipe, latents, request):
@@ -20,13 +20,7 @@ def finish_latents(pipe, latents, request):
 
 
 def decode(pipe, latents, seed: int):  # noqa: ARG001
-    import torch
-
-    device, dtype = vae_device_dtype(pipe)
-    latents = latents.to(device=device, dtype=dtype).permute(0, 2, 1, 3, 4) / pipe.vae_scaling_factor_image
-    with torch.inference_mode():
-        video = pipe.vae.decode(latents).sample
-    return postprocess(pipe, video)
+    return decode_video(pipe, to_vae(pipe, latents).permute(0, 2, 1, 3, 4) / pipe.vae_scaling_factor_image)
 
 
 def build_tiny(dest: Path) -> None:

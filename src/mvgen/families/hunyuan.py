@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mvgen.families.base import Family, byte_tokenizer, postprocess, vae_device_dtype
+from mvgen.families.base import Family, byte_tokenizer, decode_video, to_vae
 
 
 def finish_latents(pipe, latents, request):  # noqa: ARG001 - returned ready, only scaled
@@ -14,13 +14,7 @@ def finish_latents(pipe, latents, request):  # noqa: ARG001 - returned ready, on
 
 
 def decode(pipe, latents, seed: int):  # noqa: ARG001
-    import torch
-
-    device, dtype = vae_device_dtype(pipe)
-    latents = latents.to(device=device, dtype=dtype) / pipe.vae.config.scaling_factor
-    with torch.inference_mode():
-        video = pipe.vae.decode(latents, return_dict=False)[0]
-    return postprocess(pipe, video)
+    return decode_video(pipe, to_vae(pipe, latents) / pipe.vae.config.scaling_factor)
 
 
 def build_tiny(dest: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mvgen.families.base import TINY_TEXT_DIM, Family, byte_tokenizer, postprocess, tiny_t5, vae_device_dtype
+from mvgen.families.base import TINY_TEXT_DIM, Family, byte_tokenizer, decode_video, tiny_t5, to_vae
 
 
 def finish_latents(pipe, latents, request):
@@ -37,18 +37,14 @@ DECODE_NOISE_SCALE = 0.025
 def decode(pipe, latents, seed: int):
     import torch
 
-    vae = pipe.vae
-    device, dtype = vae_device_dtype(pipe)
-    latents = latents.to(device=device, dtype=dtype)
+    latents = to_vae(pipe, latents)
     timestep = None
-    if vae.config.timestep_conditioning:
+    if pipe.vae.config.timestep_conditioning:
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        noise = torch.randn(latents.shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        noise = to_vae(pipe, torch.randn(latents.shape, generator=generator, dtype=torch.float32))
         latents = (1 - DECODE_NOISE_SCALE) * latents + DECODE_NOISE_SCALE * noise
-        timestep = torch.tensor([DECODE_TIMESTEP], device=device, dtype=dtype)
-    with torch.inference_mode():
-        video = vae.decode(latents, timestep, return_dict=False)[0]
-    return postprocess(pipe, video)
+        timestep = to_vae(pipe, torch.tensor([DECODE_TIMESTEP]))
+    return decode_video(pipe, latents, timestep)
 
 
 def call_extras(request) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mvgen.families.base import TINY_TEXT_DIM, Family, byte_tokenizer, postprocess, tiny_t5, vae_device_dtype
+from mvgen.families.base import TINY_TEXT_DIM, Family, byte_tokenizer, decode_video, tiny_t5, to_vae
 
 
 def finish_latents(pipe, latents, request):  # noqa: ARG001 - WanPipeline returns them ready
@@ -16,15 +16,10 @@ def decode(pipe, latents, seed: int):  # noqa: ARG001
     """Normalised latents (1, z, f, h, w) -> frames: undo the per-channel normalisation, decode."""
     import torch
 
-    vae = pipe.vae
-    device, dtype = vae_device_dtype(pipe)
-    latents = latents.to(device=device, dtype=dtype)
-    z = vae.config.z_dim
-    mean = torch.tensor(vae.config.latents_mean).view(1, z, 1, 1, 1).to(device, dtype)
-    std = torch.tensor(vae.config.latents_std).view(1, z, 1, 1, 1).to(device, dtype)
-    with torch.inference_mode():
-        video = vae.decode(latents * std + mean, return_dict=False)[0]
-    return postprocess(pipe, video)
+    config = pipe.vae.config
+    mean = to_vae(pipe, torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1))
+    std = to_vae(pipe, torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1))
+    return decode_video(pipe, to_vae(pipe, latents) * std + mean)
 
 
 def _transformer(in_channels: int):
@@ -62,23 +57,12 @@ def build_tiny(dest: Path) -> None:
     scheduler = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
     )
+    parts = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler)
     torch.manual_seed(0)
-    t2v = WanPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        scheduler=scheduler,
-        transformer=_transformer(16),
-    )
+    t2v = WanPipeline(**parts, transformer=_transformer(16))
     torch.manual_seed(1)
     i2v = WanImageToVideoPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        scheduler=scheduler,
-        transformer=_transformer(36),
-        image_encoder=None,
-        image_processor=None,
+        **parts, transformer=_transformer(36), image_encoder=None, image_processor=None
     )
     t2v.save_pretrained(dest / "t2v", safe_serialization=True)
     i2v.save_pretrained(dest / "i2v", safe_serialization=True)

@@ -70,6 +70,16 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def _index_class(index: Path | None) -> str | None:
+    """The pipeline class a model_index.json names (None: no readable index)."""
+    import json
+
+    try:
+        return json.loads(index.read_text(encoding="utf-8")).get("_class_name") if index else None
+    except (OSError, ValueError):
+        return None
+
+
 # Headroom over the preset's VRAM estimate for activations at other sizes and CUDA's own use.
 VRAM_HEADROOM = 1.15
 
@@ -188,15 +198,19 @@ class LocalBackend:
             pipe.vae.enable_tiling()
         return pipe
 
-    def _i2v_location(self) -> str:
+    def _i2v_location(self) -> tuple[str, Path | None]:
+        """(what to pass to from_pretrained, its model_index.json when it is here)."""
         if self.model.source == "builtin":
             from mvgen.generate.tiny import ensure_tiny
 
-            return str(ensure_tiny(self.model.preset.family).parent / "i2v")
+            folder = ensure_tiny(self.model.preset.family).parent / "i2v"
+            return str(folder), folder / "model_index.json"
         repo = self.model.preset.i2v_repo_id
         if repo is None:  # prepare() refuses chains for such models; this is a safety net
             raise SetupError(f"model {self.model.spec!r} has no image-to-video sibling for chained shots")
-        return repo
+        from mvgen.config.presets import cached_hub_index
+
+        return repo, cached_hub_index(repo)
 
     def _image_to_video(self):
         """The model's image-to-video sibling, loaded on the first chained shot."""
@@ -204,15 +218,14 @@ class LocalBackend:
             import torch
 
             dtype = self.pipe.dtype if self.device == "cuda" else torch.float32
-            location = self._i2v_location()
+            location, index = self._i2v_location()
             log.info("loading image-to-video %s", location)
-            pipe = self._load_pipeline(location, dtype)
-            if type(pipe).__name__ not in self.family.i2v_pipelines:
-                # One repo, both tasks (Wan 2.2 TI2V, LTX-Video): its model_index names the
-                # text-to-video class; the family's image-to-video class loads the same weights.
-                del pipe
-                pipe = self._load_pipeline(location, dtype, cls_name=self.family.i2v_pipelines[0])
-            self.i2v_pipe = self._place(pipe)
+            # One repo, both tasks (Wan 2.2 TI2V, LTX-Video): its model_index names the text-to-video
+            # class, and the family's image-to-video class loads the same weights. Decided from the
+            # index before loading, so that gigabytes of weights are read once.
+            named = _index_class(index)
+            cls_name = named if named in self.family.i2v_pipelines else self.family.i2v_pipelines[0]
+            self.i2v_pipe = self._place(self._load_pipeline(location, dtype, cls_name=cls_name))
         return self.i2v_pipe
 
     def _free(self) -> None:
