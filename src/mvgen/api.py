@@ -22,6 +22,7 @@ __all__ = [
     "RenderResult",
     "analyze_audio",
     "beat_grid",
+    "cut_sheet",
     "load_project",
     "plot_grid",
     "plan_video",
@@ -70,6 +71,17 @@ def beat_grid(job: Job) -> BeatGrid:
 def plan_video(job: Job, grid: BeatGrid | None = None) -> RenderPlan:
     """The cut sheet of a checked job (on ``grid`` when given, else on ``beat_grid(job)``)."""
     return pipeline.plan(job, grid if grid is not None else pipeline.analyze(job))
+
+
+def cut_sheet(job: Job, plan: RenderPlan):
+    """The plan with each slot's cache status, estimated GPU seconds and warnings (``mvgen plan``)."""
+    from mvgen.cache import ShotCache
+    from mvgen.cutsheet import cut_sheet as build
+    from mvgen.generate import get_backend
+
+    ident = get_backend("local", job.model).identity()
+    preset = job.model.preset
+    return build(plan, ident, ShotCache(), max_frames=preset.max_frames, step_cost_s=preset.step_cost_s)
 
 
 def plot_grid(audio: str | Path, grid: BeatGrid, png: str | Path, *, plan: RenderPlan | None = None) -> Path:

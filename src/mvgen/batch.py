@@ -101,6 +101,7 @@ def prepare_all(
     device: str,
     keep_going: bool,
     grid: pipeline.GridOptions | None = None,
+    require_weights: bool = True,
 ) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None, float]]:
     """Check and plan every job before anything is generated. Each row: the shot list, its job and
     plan (or the error that stopped it), and the seconds its analysis and planning took."""
@@ -118,7 +119,9 @@ def prepare_all(
     outputs: dict[Path, Path] = {}
     for path in paths:
         try:
-            job = pipeline.prepare(path, audio=audio, out=out, model=model, device=device, grid=grid)
+            job = pipeline.prepare(
+                path, audio=audio, out=out, model=model, device=device, grid=grid, require_weights=require_weights
+            )
             target = job.out.expanduser().resolve()
             if target in outputs:
                 raise ConfigError(
@@ -153,7 +156,10 @@ def run_batch(
     progress: ProgressCallback = null_progress,
     should_stop: Callable[[], bool] = pipeline.never_stop,
     grid: pipeline.GridOptions | None = None,
+    preview: bool = False,
 ) -> BatchResult:
+    """``preview``: write each job's animatic (OUT.preview.mp4) instead of rendering it: no model,
+    no weights needed."""
     paths = expand_sources(sources)
     prepared = prepare_all(
         paths,
@@ -163,6 +169,7 @@ def run_batch(
         device=device,
         keep_going=keep_going,
         grid=grid,
+        require_weights=not preview,
     )
     results: list[JobResult] = []
     for path, _, _, err, _ in prepared:
@@ -187,11 +194,15 @@ def run_batch(
             t0 = time.monotonic()
             res = JobResult(str(path), "ok", out=str(job.out))
             try:
-                r = pipeline.render(
-                    job, force=force, only=only, backend=backend, device=device, progress=progress, pool=pool,
-                    plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
-                    planned_s=planned_s,
-                )  # fmt: skip
+                if preview:
+                    r = pipeline.render_preview(job, plan_=plan, progress=progress, should_stop=should_stop)
+                    res.out = str(r.out)
+                else:
+                    r = pipeline.render(
+                        job, force=force, only=only, backend=backend, device=device, progress=progress,
+                        pool=pool, plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
+                        planned_s=planned_s,
+                    )  # fmt: skip
                 res.generated, res.cached = r.generated, r.cached
             except Interrupted as exc:
                 res.fail("interrupted", exc)

@@ -159,7 +159,7 @@ class _StopFlag:
 
 
 def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
-              summary_json, batch_mode, grid):  # fmt: skip
+              summary_json, batch_mode, grid, preview=False):  # fmt: skip
     from mvgen import api
     from mvgen.console import make_console, print_summary
 
@@ -171,7 +171,7 @@ def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype
             result = api.render_batch(
                 list(sources), audio=audio, out=out, model=model, device=device, offload=offload, dtype=dtype,
                 force=force, only=ids,
-                keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid,
+                keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid, preview=preview,
             )  # fmt: skip
     finally:
         console.close()
@@ -221,13 +221,17 @@ _state = _State()
 @click.option(
     "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
 )
+@click.option(
+    "--preview", is_flag=True,
+    help="Write an animatic (OUT.preview.mp4: a card per shot, real cuts and audio) instead; no model runs.",
+)  # fmt: skip
 def render(shots, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet, bpm, offset,
-           beats_file, summary_json):  # fmt: skip
+           beats_file, summary_json, preview):  # fmt: skip
     """Render SHOTS (one or more shot lists) to music videos."""
     _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, offload=offload,
               dtype=dtype, keep_going=keep_going,
               wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
-              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file))  # fmt: skip
+              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file), preview=preview)  # fmt: skip
 
 
 @cli.command()
@@ -294,29 +298,13 @@ def plan(shots, audio, model, bpm, offset, beats_file, as_json, plot) -> None:
     if plot:
         api.plot_grid(job.audio.path, grid, plot, plan=p)
         click.echo(f"plot: {plot}", err=as_json)
+    sheet = api.cut_sheet(job, p)
     if as_json:
-        click.echo(json.dumps(p.to_json(), indent=2))
+        click.echo(json.dumps(sheet.to_json(), indent=2))
         return
-    click.echo(
-        f"{job.shotlist.path} | model {p.model} | {p.tempo_bpm:.1f} BPM | fit {p.fit} | "
-        f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g})"
-    )
-    click.echo(
-        f"{'#':>4}  {'id':<16} {'start':>8} {'end':>8} {'dur':>6} {'beats':>6} {'frames':>6} {'seed':>6} "
-        f"{'in':<6} prompt"
-    )
-    for s in p.shots:
-        prompt = s.prompt if len(s.prompt) <= 48 else s.prompt[:45] + "..."
-        rep = f"{s.id}" + (f" (x{s.repeat + 1})" if s.repeat else "")
-        how = "chain" if s.chain else {"crossfade": "xfade"}.get(s.blend, s.blend)  # how the shot begins
-        click.echo(
-            f"{s.index + 1:>4}  {rep:<16} {s.start_s:8.3f} {s.end_s:8.3f} {s.end_s - s.start_s:6.2f} "
-            f"{s.length_beats:6.2f} {s.num_frames:6d} {s.seed:>6} {how:<6} {prompt}"
-        )
-    unique = len(p.unique_shots())
-    click.echo(
-        f"{len(p.shots)} slots, {unique} distinct shots to generate, {p.duration_s:.3f}s, {p.total_frames} frames"
-    )
+    from mvgen.console import print_cut_sheet
+
+    print_cut_sheet(sheet, str(job.shotlist.path), sys.stdout)
 
 
 @cli.command()

@@ -37,14 +37,30 @@ def print_error(
             print(prefix + line, file=out, flush=True)
 
 
+def _take(e: ProgressEvent) -> str:
+    return f" take {e.extra['take']}/{e.extra['takes']}" if e.extra.get("takes", 1) > 1 else ""
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``1h02m``."""
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    s = int(round(seconds))
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 def describe(e: ProgressEvent) -> str | None:
     """The plain-text line for an event (None: not worth a line)."""
     if e.event == "stage":
         return f"[{e.stage}] {e.message or ''}".rstrip()
     if e.event == "shot_start":
-        return f"shot {e.index + 1}/{e.total} {e.shot}: generating ({e.steps} steps)"
+        return f"shot {e.index + 1}/{e.total} {e.shot}{_take(e)}: generating ({e.steps} steps)"
     if e.event == "shot_done":
-        return f"shot {e.index + 1}/{e.total} {e.shot}: done in {e.seconds:.1f}s"
+        eta = e.extra.get("eta_s")
+        left = f", about {_duration(eta)} left" if eta is not None and e.index + 1 < (e.total or 0) else ""
+        return f"shot {e.index + 1}/{e.total} {e.shot}{_take(e)}: done in {e.seconds:.1f}s{left}"
     if e.event == "shot_cached":
         return f"shot {e.shot}: cached"
     if e.event == "shot_failed":
@@ -113,7 +129,7 @@ class RichConsole:
         self.console = Console(file=stream)
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, transient=False,
+            TextColumn("{task.fields[eta]}"), console=self.console, transient=False,
         )  # fmt: skip
         self.shots_task = None
         self.steps_task = None
@@ -125,17 +141,20 @@ class RichConsole:
         if e.event == "stage":
             self.console.print(f"[bold]{e.stage}[/bold] {e.message or ''}")
             if e.stage == "generate" and e.total:
-                self.shots_task = p.add_task("shots", total=e.total)
+                self.shots_task = p.add_task("shots", total=e.total, eta="")
             if e.stage == "assemble" and e.total:
-                self.encode_task = p.add_task("encode", total=e.total)
+                self.encode_task = p.add_task("encode", total=e.total, eta="")
         elif e.event == "shot_start":
             if self.steps_task is not None:
                 p.remove_task(self.steps_task)
-            self.steps_task = p.add_task(f"  {e.shot}", total=e.steps)
+            self.steps_task = p.add_task(f"  {e.shot}{_take(e)}", total=e.steps, eta="")
         elif e.event == "step" and self.steps_task is not None:
             p.update(self.steps_task, completed=e.step)
+            if self.shots_task is not None and "eta_s" in e.extra:
+                p.update(self.shots_task, eta=f"about {_duration(e.extra['eta_s'])} left")
         elif e.event in ("shot_done", "shot_failed") and self.shots_task is not None:
-            p.advance(self.shots_task)
+            if e.extra.get("take", 1) == e.extra.get("takes", 1):  # the bar counts shots, not takes
+                p.advance(self.shots_task)
             if e.event == "shot_failed":
                 self.console.print(f"[red]shot {e.shot} failed:[/red] {e.message}")
         elif e.event == "encode" and self.encode_task is not None:
@@ -210,3 +229,51 @@ def print_summary(jobs, stream: TextIO) -> None:
         )
     done = sum(1 for j in jobs if j.status == "ok")
     print(f"{done}/{len(jobs)} jobs done", file=stream)
+
+
+def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
+    """``mvgen plan``: the cut sheet as a table, then the totals."""
+    from rich.console import Console as RichOut
+    from rich.table import Table
+
+    from mvgen.timeline import timecode
+
+    p = sheet.plan
+    out = RichOut(file=stream, width=None if stream.isatty() else 200, highlight=False, soft_wrap=False)
+    out.print(
+        f"{source} | model {p.model} | {p.tempo_bpm:.1f} BPM ({p.beats_per_bar}/4) | fit {p.fit} | "
+        f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g})",
+        markup=False,
+    )
+    names = ("#", "id", "start", "end", "beats", "bars", "frames", "seed", "takes", "in", "clip", "est GPU",
+             "warnings", "prompt")  # fmt: skip
+    rows = []
+    for r in sheet.rows:
+        s = r.shot
+        how = "chain" if s.chain else {"crossfade": "xfade"}.get(s.blend, s.blend)  # how the shot begins
+        clip = {"partly": f"{r.takes_cached}/{s.takes} cached"}.get(r.status, r.status)
+        est = "-" if r.status in ("cached", "repeat") else ("unknown" if r.est_gpu_s is None else f"{r.est_gpu_s:.1f}s")
+        rows.append((
+            str(s.index + 1), s.id, timecode(s.start_s), timecode(s.end_s), f"{s.length_beats:.2f}",
+            f"{s.length_beats / p.beats_per_bar:.2f}", str(s.num_frames), str(s.seed), str(s.takes), how, clip,
+            est, "; ".join(r.warnings), s.prompt,
+        ))  # fmt: skip
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for c, name in enumerate(names):
+        # Every column but the prompt keeps its full width; the prompt takes what is left.
+        widest = max([len(name)] + [len(row[c]) for row in rows])
+        table.add_column(name, justify="left" if name in ("id", "in", "clip", "warnings", "prompt") else "right",
+                         no_wrap=True, overflow="ellipsis", min_width=None if name == "prompt" else widest,
+                         max_width=60 if name == "prompt" else None)  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
+    out.print(table, markup=False)
+    t = sheet.totals()
+    est = "unknown (no measured rate for this model yet)" if t["est_gpu_s"] is None else (
+        f"{_duration(t['est_gpu_s'])} ({t['rate_source']})"
+    )  # fmt: skip
+    out.print(
+        f"{t['slots']} slots: {t['new_shots']} new shots ({t['generations']} generations), {t['cached_shots']} cached, "
+        f"{t['repeats']} repeats | {p.duration_s:.3f}s, {p.total_frames} frames | est. GPU time {est}",
+        markup=False,
+    )

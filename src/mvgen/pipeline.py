@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,9 @@ from mvgen.errors import (
     SetupError,
 )
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
+from mvgen.estimate import EtaClock, prior_rate
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
+from mvgen.takes import TakeBook
 from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video, precheck_lengths
 
 if TYPE_CHECKING:
@@ -358,6 +360,124 @@ class BackendPool:
         self.release_unless(set())
 
 
+def never_stop() -> bool:
+    return False
+
+
+def _audio_json(job: Job, plan_: RenderPlan) -> dict[str, Any]:
+    return {
+        "path": str(job.audio.path),
+        "sha256": job.audio_sha256,
+        "duration_s": round(job.audio.duration_s, 6),
+        "tempo_bpm": round(plan_.tempo_bpm, 3),
+        "beats_source": plan_.beats_source,
+        "sample_rate": job.audio.sample_rate,
+        "channels": job.audio.channels,
+    }
+
+
+def _video_json(path: Path, plan_: RenderPlan) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "width": plan_.width,
+        "height": plan_.height,
+        "fps": plan_.fps,
+        "frames": plan_.total_frames,
+        "duration_s": round(plan_.duration_s, 6),
+        "gen_width": plan_.gen_width,
+        "gen_height": plan_.gen_height,
+        "native_fps": plan_.native_fps,
+    }
+
+
+def render_preview(
+    job: Job,
+    *,
+    plan_: RenderPlan | None = None,
+    progress: ProgressCallback = null_progress,
+    should_stop: Callable[[], bool] = never_stop,
+) -> RenderResult:
+    """Write the job's animatic (``OUT.preview.mp4`` + ``OUT.preview.json``): every slot a card, cut
+    and blended exactly as the render would, with the real audio; no model runs."""
+    from mvgen.media.preview import preview_path, render_preview as draw
+
+    t0 = time.monotonic()
+    plan_ = plan_ or plan(job, analyze(job))
+    out = preview_path(job.out)
+    progress(
+        ProgressEvent(
+            "stage", stage="preview", total=plan_.total_frames,
+            message=f"animatic of {len(plan_.shots)} slots, {plan_.total_frames} frames to {out.name}",
+        )
+    )  # fmt: skip
+
+    def on_frame(frame: int) -> None:
+        if frame % 48 == 0 or frame == plan_.total_frames - 1:
+            progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
+            _stop_check(should_stop)
+
+    info = draw(plan_, job.audio, out, on_frame=on_frame)
+    seconds = time.monotonic() - t0
+    manifest = {
+        "mvgen_version": __version__,
+        "preview": True,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "shotlist": str(job.shotlist.path),
+        "audio": _audio_json(job, plan_),
+        "video": _video_json(out, plan_),
+        "fit": plan_.fit,
+        "shots": [
+            {"id": s.id, "prompt": s.prompt, "seed": s.seed, "start_s": round(s.start_s, 6),
+             "end_s": round(s.end_s, 6), "start_frame": s.start_frame, "end_frame": s.end_frame,
+             "num_frames": s.num_frames, "transition": "chain" if s.chain else s.blend,
+             "blend_frames": s.blend_frames, "takes": s.takes}
+            for s in plan_.shots
+        ],  # fmt: skip
+        "timings_s": {"total_s": round(seconds, 3)},
+        "verified": info,
+    }
+    path = manifest_path_for(out)
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+    progress(ProgressEvent("done", seconds=seconds, message=str(out), extra={"generated": 0, "cached": 0}))
+    return RenderResult(out, path, manifest, 0, 0, seconds)
+
+
+def clip_key(ident: dict[str, str], plan_: RenderPlan, shot, *, seed: int | None = None,
+             image_sha256: str | None = None) -> str:  # fmt: skip
+    """The cache key of one take of a planned shot (``seed``: the take's; default the shot's)."""
+    return shot_key(
+        model_id=ident["id"], model_revision=ident["revision"], prompt=shot.prompt, negative=shot.negative,
+        seed=shot.seed if seed is None else seed, width=plan_.gen_width, height=plan_.gen_height,
+        num_frames=shot.num_frames, steps=plan_.steps, guidance=plan_.guidance,
+        max_sequence_length=plan_.max_sequence_length, image_sha256=image_sha256,
+    )  # fmt: skip
+
+
+def known_keys(plan_: RenderPlan, ident: dict[str, str], cache: ShotCache, takes: TakeBook,
+               regenerates: Callable[[Any], bool], conditioning: dict[int, str],
+               last_frames: dict[str, tuple[Any, str]]) -> list[str | None]:  # fmt: skip
+    """Each slot's clip key as far as it can be known before generating: the chosen take's for a
+    shot with takes once all its takes are cached; a chained shot's once the clip before it is
+    cached (its key includes that clip's last frame). None: decided when the slot's turn comes."""
+    keys: list[str | None] = []
+    for s in plan_.shots:
+        image_sha = None
+        if s.chain:
+            prev = keys[-1]
+            if prev is None or regenerates(plan_.shots[s.index - 1]) or cache.get(prev) is None:
+                keys.append(None)
+                continue
+            image_sha = conditioning[s.index] = _last_frame(cache, prev, last_frames)[1]
+        candidates = [clip_key(ident, plan_, s, seed=seed, image_sha256=image_sha) for seed in s.take_seeds()]
+        if s.takes == 1:
+            keys.append(candidates[0])
+        elif not regenerates(s) and all(cache.get(k) is not None for k in candidates):
+            keys.append(takes.choose(s, candidates))
+        else:
+            keys.append(None)
+    return keys
+
+
 # Bump when assembly changes the output for the same inputs (encoder settings, retiming...).
 ASSEMBLY_VERSION = 1
 
@@ -383,10 +503,6 @@ def _up_to_date(job: Job, rkey: str) -> dict[str, Any] | None:
         return previous
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def never_stop() -> bool:
-    return False
 
 
 class PartialRender(MvgenError):
@@ -495,33 +611,19 @@ def _render_locked(
     gen = pool.get(job.model)
     ident = gen.identity()
 
-    def key_for(s, image_sha256: str | None = None) -> str:
-        return shot_key(
-            model_id=ident["id"], model_revision=ident["revision"], prompt=s.prompt, negative=s.negative,
-            seed=s.seed, width=plan_.gen_width, height=plan_.gen_height, num_frames=s.num_frames,
-            steps=plan_.steps, guidance=plan_.guidance, max_sequence_length=plan_.max_sequence_length,
-            image_sha256=image_sha256,
-        )  # fmt: skip
+    def key_for(s, image_sha256: str | None = None, seed: int | None = None) -> str:
+        return clip_key(ident, plan_, s, seed=seed, image_sha256=image_sha256)
 
     def regenerates(s) -> bool:
         return force or bool(only and s.id in only)
 
-    # A chained shot's key includes its conditioning frame (the last frame of the slot before it), known
-    # once that clip exists: None here means "decided when its turn comes".
-    keys: list[str | None] = []
+    takes = TakeBook(cache, plan_)
     conditioning: dict[int, str] = {}  # slot index -> hash of its conditioning frame
     anchors: dict[str, tuple[Any, Any]] = {}  # chain root's key -> its colour statistics
     last_frames: dict[str, tuple[Any, str]] = {}  # clip key -> (its last frame, that frame's hash)
-    for s in plan_.shots:
-        if not s.chain:
-            keys.append(key_for(s))
-            continue
-        prev = keys[-1]
-        ready = prev is not None and not regenerates(plan_.shots[s.index - 1]) and cache.get(prev) is not None
-        if ready:
-            conditioning[s.index] = _last_frame(cache, prev, last_frames)[1]
-        keys.append(key_for(s, conditioning[s.index]) if ready else None)
+    keys = known_keys(plan_, ident, cache, takes, regenerates, conditioning, last_frames)
     outcomes: dict[str, ShotOutcome] = {}
+    slot_seconds: dict[int, float] = {}  # slot index -> seconds spent generating its take(s) this run
     todo = []
     queued: set[str] = set()
     for k, s in zip(keys, plan_.shots, strict=True):
@@ -534,14 +636,15 @@ def _render_locked(
             todo.append(s)
             if k is not None:
                 queued.add(k)
-    regenerate = {keys[s.index] for s in todo if regenerates(s)}
+    regenerate: set[str] = set()
 
     progress(
         ProgressEvent(
             "stage",
             stage="generate",
             total=len(todo),
-            message=f"{len(todo)} shot(s) to generate, {len(outcomes)} cached",
+            message=f"{len(todo)} shot(s) to generate, {len(outcomes)} cached"
+            + (f" ({sum(s.takes for s in todo)} takes)" if any(s.takes > 1 for s in todo) else ""),
         )
     )
     t0 = time.monotonic()
@@ -549,54 +652,48 @@ def _render_locked(
         progress(ProgressEvent("info", message=f"loading model {job.model.name}"))
         gen.load()  # before the first shot, so that its seconds are its own
         timings["load_model_s"] = time.monotonic() - t0
+    eta = EtaClock(plan_, todo, prior_rate(cache, ident["id"], job.model.preset.step_cost_s))
     failed: dict[str, str] = {}
-    for n, s in enumerate(todo):
-        _stop_check(should_stop)
-        image = None
-        if s.chain:
-            prev = keys[s.index - 1]
-            if prev is None or prev not in outcomes:  # the shot before it failed (--keep-going)
-                failed[s.id] = f"shot {s.id!r}: not generated: the shot it chains from failed"
-                progress(
-                    ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=failed[s.id])
-                )
-                continue
-            image, image_sha = _last_frame(cache, prev, last_frames)
-            conditioning[s.index] = image_sha
-            keys[s.index] = key_for(s, image_sha)
-            if regenerates(s):
-                regenerate.add(keys[s.index])
-        k = keys[s.index]
-        assert k is not None
-        if k in outcomes:  # the same chained picture as an earlier slot's
-            continue
+
+    def produce(s, n: int, k: str, seed: int, take: int, image) -> bool:
+        """Generate one take of a slot into the cache (or find that another process did); False
+        when it failed and --keep-going carries on."""
         with shot_lock(k):
             cache.sweep(k)  # a killed writer's half-written folder for this key, if any
             # Another process may have generated it while we waited for its lock.
             if k not in regenerate and cache.get(k) is not None:
                 outcomes[k] = ShotOutcome(k, True, 0.0)
                 progress(ProgressEvent("shot_cached", shot=s.id, index=n, total=len(todo)))
-                continue
+                eta.skip(s)
+                return True
+            label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
             progress(
                 ProgressEvent(
-                    "shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps, message=s.prompt
+                    "shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps,
+                    message=label + s.prompt, extra={"take": take + 1, "takes": s.takes},
                 )
-            )
+            )  # fmt: skip
             ts = time.monotonic()
+            eta.start()
 
-            def on_step(step: int, steps: int, _s=s, _n=n) -> None:
-                progress(ProgressEvent("step", shot=_s.id, index=_n, total=len(todo), step=step, steps=steps))
+            def on_step(step: int, steps: int) -> None:
+                progress(
+                    ProgressEvent(
+                        "step", shot=s.id, index=n, total=len(todo), step=step, steps=steps,
+                        extra=eta.at_step(s, step, steps),
+                    )
+                )  # fmt: skip
                 _stop_check(should_stop)
 
-            def notify(message: str, _s=s) -> None:
-                progress(ProgressEvent("warning", shot=_s.id, message=message))
+            def notify(message: str) -> None:
+                progress(ProgressEvent("warning", shot=s.id, message=message))
 
             latents = cache.latents_path(k)
             if k in regenerate:
                 latents.unlink(missing_ok=True)
             try:
                 frames = gen.generate(
-                    _request_for(plan_, s, image), on_step, latents_path=latents, notify=notify
+                    replace(_request_for(plan_, s, image), seed=seed), on_step, latents_path=latents, notify=notify
                 )
             except Interrupted:
                 raise
@@ -612,16 +709,17 @@ def _render_locked(
                 progress(
                     ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=err.message)
                 )
-                continue
+                return False
             drift = None
             if s.chain:
                 frames, before, after = _anchor(cache, plan_, keys, s.index, frames, anchors)
                 drift = {"before": round(before, 3), "after": round(after, 3)}
             meta = {
-                "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
+                "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": seed,
                 "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
                 "fps": plan_.native_fps, "model": ident, "steps": plan_.steps, "guidance": plan_.guidance,
                 "image_sha256": conditioning.get(s.index), "colour_drift": drift,
+                "take_score": takes.score_frames(k, frames, s.prompt) if s.takes > 1 else None,
             }  # fmt: skip
             seconds = time.monotonic() - ts
             meta["seconds"] = round(seconds, 3)
@@ -637,7 +735,43 @@ def _render_locked(
                 raise
             latents.unlink(missing_ok=True)
             outcomes[k] = ShotOutcome(k, False, seconds)
-            progress(ProgressEvent("shot_done", shot=s.id, index=n, total=len(todo), seconds=seconds))
+            slot_seconds[s.index] = slot_seconds.get(s.index, 0.0) + seconds
+            eta.done(s, seconds)
+            progress(
+                ProgressEvent(
+                    "shot_done", shot=s.id, index=n, total=len(todo), seconds=seconds,
+                    extra={"take": take + 1, "takes": s.takes, **eta.remaining()},
+                )
+            )  # fmt: skip
+            return True
+
+    for n, s in enumerate(todo):
+        _stop_check(should_stop)
+        image, image_sha = None, None
+        if s.chain:
+            prev = keys[s.index - 1]
+            if prev is None or prev not in outcomes:  # the shot before it failed (--keep-going)
+                failed[s.id] = f"shot {s.id!r}: not generated: the shot it chains from failed"
+                progress(
+                    ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=failed[s.id])
+                )
+                continue
+            image, image_sha = _last_frame(cache, prev, last_frames)
+            conditioning[s.index] = image_sha
+        candidates = [key_for(s, image_sha, seed) for seed in s.take_seeds()]
+        if regenerates(s):
+            regenerate.update(candidates)
+        ok = True
+        for take, (k, seed) in enumerate(zip(candidates, s.take_seeds(), strict=True)):
+            if k in outcomes:  # the same picture as an earlier slot's (a chain repeated by a loop)
+                continue
+            if k not in regenerate and cache.get(k) is not None:
+                outcomes[k] = ShotOutcome(k, True, 0.0)
+                eta.skip(s)
+                continue
+            ok = produce(s, n, k, seed, take, image) and ok
+        if ok:
+            keys[s.index] = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
     timings["generate_s"] = time.monotonic() - t0
     generated = sum(1 for o in outcomes.values() if not o.cached)
     if failed:
@@ -680,21 +814,19 @@ def _render_locked(
         out_sha = sha256_file(job.out)
     timings["assemble_s"] = time.monotonic() - t0
 
-    first_use: set[str] = set()
     shot_rows = []
     for k, s in zip(keys, plan_.shots, strict=True):
-        o = outcomes[k]
-        reused = k in first_use
-        first_use.add(k)
+        seconds = slot_seconds.get(s.index)  # None: nothing generated for this slot in this run
+        chosen = takes.manifest_fields(s)
         shot_rows.append({
-            "id": s.id, "prompt": s.prompt, "negative": s.negative, "seed": s.seed,
+            "id": s.id, "prompt": s.prompt, "negative": s.negative,
+            "seed": s.take_seeds()[chosen["take"] - 1],
             "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
             "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
             "repeat": s.repeat, "segment": s.segment, "transition": "chain" if s.chain else s.blend,
             "blend_frames": s.blend_frames,
             "image_sha256": conditioning.get(s.index), "colour_drift": _meta_of(cache, k).get("colour_drift"),
-            "cache_key": k, "cached": o.cached or reused,
-            "seconds": 0.0 if (o.cached or reused) else round(o.seconds, 3),
+            "cache_key": k, "cached": seconds is None, "seconds": round(seconds or 0.0, 3), **chosen,
         })  # fmt: skip
     total = time.monotonic() - t_start
     manifest = {
@@ -702,26 +834,8 @@ def _render_locked(
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "shotlist": str(job.shotlist.path),
         "model": {**ident, "family": job.model.preset.family},
-        "audio": {
-            "path": str(job.audio.path),
-            "sha256": job.audio_sha256,
-            "duration_s": round(job.audio.duration_s, 6),
-            "tempo_bpm": round(plan_.tempo_bpm, 3),
-            "beats_source": plan_.beats_source,
-            "sample_rate": job.audio.sample_rate,
-            "channels": job.audio.channels,
-        },
-        "video": {
-            "path": str(job.out),
-            "width": plan_.width,
-            "height": plan_.height,
-            "fps": plan_.fps,
-            "frames": plan_.total_frames,
-            "duration_s": round(plan_.duration_s, 6),
-            "gen_width": plan_.gen_width,
-            "gen_height": plan_.gen_height,
-            "native_fps": plan_.native_fps,
-        },
+        "audio": _audio_json(job, plan_),
+        "video": _video_json(job.out, plan_),
         "generation": {"steps": plan_.steps, "guidance": plan_.guidance, "backend": backend},
         "fit": plan_.fit,
         "shots": shot_rows,
@@ -735,7 +849,7 @@ def _render_locked(
         if is_disk_full(exc):
             raise EncodeError(f"{job.manifest_path}: disk full while writing the manifest") from None
         raise
-    cached_slots = len(plan_.shots) - generated
+    cached_slots = sum(1 for r in shot_rows if r["cached"])
     progress(
         ProgressEvent(
             "done",

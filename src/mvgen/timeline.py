@@ -8,7 +8,7 @@ the song: ``loop`` repeats it, ``stretch`` scales it, ``trim`` ends the video af
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from mvgen.audio.grid import BeatGrid, GridAxis
@@ -17,7 +17,15 @@ from mvgen.config.schema import ZOOM_BEATS, Blend, ShotList, Unit
 from mvgen.errors import ConfigError
 
 PLAN_VERSION = 1
+TAKE_STRIDE = 1_000_003  # seed distance between two takes of a shot (far from the seed + i of neighbours)
+SEED_LIMIT = 2**63
 MAX_PLANNED_SHOTS = 20_000
+
+
+def timecode(seconds: float) -> str:
+    """``m:ss.ss``, as the cut sheet, the animatic and the report show times."""
+    m, s = divmod(max(seconds, 0.0), 60.0)
+    return f"{int(m)}:{s:05.2f}"
 
 
 class FieldError(ConfigError):
@@ -50,9 +58,15 @@ class PlannedShot:
     camera: dict[str, Any] | None = None  # {"zoom": [start, end], "pan": [start, end], "pulse": p}
     segment: int = 0  # > 0: a chained continuation of a shot longer than one model call
     span: tuple[int, int] | None = None  # (start frame, frames) of the whole shot a segment belongs to
+    takes: int = 1  # seeds tried; the best-scoring take is used (see take_seeds)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def take_seeds(self) -> list[int]:
+        """Take k (0-based) uses seed + k * TAKE_STRIDE: take 1 is the shot's own seed, so a shot with
+        one take, or a take pinned with ``mvgen pick``, renders exactly as before."""
+        return [(self.seed + k * TAKE_STRIDE) % SEED_LIMIT for k in range(self.takes)]
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class RenderPlan:
     shots: tuple[PlannedShot, ...]
     version: int = PLAN_VERSION
     beats_s: tuple[float, ...] = ()  # the grid's beats (camera pulses land on them)
+    beats_per_bar: int = 4
+    sections_s: tuple[float, ...] = ()  # the grid's section boundaries (the preview colours by them)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,10 +101,15 @@ class RenderPlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RenderPlan:
+        names = {f.name for f in fields(PlannedShot)} - {"span"}  # `mvgen plan --json` adds columns
         shots = tuple(
-            PlannedShot(**{**s, "span": tuple(s["span"]) if s.get("span") else None}) for s in data["shots"]
-        )
-        return cls(**{**data, "shots": shots, "beats_s": tuple(data.get("beats_s", ()))})
+            PlannedShot(**{k: v for k, v in s.items() if k in names}, span=tuple(s["span"]) if s.get("span") else None)
+            for s in data["shots"]
+        )  # fmt: skip
+        top = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in top}, "shots": shots,
+                      "beats_s": tuple(data.get("beats_s", ())),
+                      "sections_s": tuple(data.get("sections_s", ()))})  # fmt: skip
 
     def unique_shots(self) -> list[PlannedShot]:
         """One shot per distinct generation (loop repeats share a clip)."""
@@ -294,6 +315,8 @@ def plan_video(
                 num_frames=preset.valid_frames(needed),
                 length_beats=round(beats * scale, 6),
                 chain=transition == "chain" and len(planned) > 0,  # the first shot has nothing before it
+                # A chained shot continues the chosen picture before it: one take.
+                takes=1 if transition == "chain" and planned else (src.takes or shots.generation.takes),
                 blend=blend if planned else "cut",
                 camera=(
                     {"zoom": list(src.camera.zoom), "pan": list(src.camera.pan), "pulse": src.camera.pulse}
@@ -328,6 +351,8 @@ def plan_video(
         total_frames=total_frames,
         shots=tuple(planned),
         beats_s=tuple(round(b, 6) for b in grid.beats_s),
+        beats_per_bar=grid.beats_per_bar,
+        sections_s=tuple(round(t, 6) for t in grid.sections_s),
     )
 
 
@@ -386,6 +411,7 @@ def _extend_long_shots(
                     num_frames=preset.valid_frames(max(1, math.ceil(frames / fps * preset.fps - 1e-9))),
                     length_beats=round(s.length_beats * frames / s.slot_frames, 6),
                     chain=s.chain if k == 0 else True,
+                    takes=s.takes if k == 0 else 1,
                     blend=s.blend if k == 0 else "cut",
                     blend_frames=s.blend_frames if k == 0 else 0,
                     segment=k,

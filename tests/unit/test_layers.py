@@ -1,4 +1,4 @@
-"""Imports flow one way (STYLE.md): cli|console -> api -> batch -> pipeline -> generate|media|cache|locks
+"""Imports flow one way (STYLE.md): cli|console -> api -> batch -> pipeline|cutsheet -> generate|media|cache|locks|estimate|takes
 -> timeline -> config|audio -> errors|progress|files|ffmpeg. A module may import its own layer or
 lower ones, never a higher one; importing ``mvgen`` itself must stay cheap (see test_cli)."""
 
@@ -13,8 +13,8 @@ LAYERS = {
     "errors": 0, "progress": 0, "files": 0, "ffmpeg": 0,
     "config": 1, "audio": 1, "families": 1,
     "timeline": 2,
-    "cache": 3, "media": 3, "generate": 3, "locks": 3,
-    "pipeline": 4,
+    "cache": 3, "media": 3, "generate": 3, "locks": 3, "estimate": 3, "takes": 3,
+    "pipeline": 4, "cutsheet": 4,
     "batch": 5,
     "api": 6,
     "cli": 7, "console": 7, "__main__": 8, "__init__": 0,

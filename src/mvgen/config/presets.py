@@ -49,6 +49,12 @@ class ModelPreset(BaseModel):
     guidance: float = Field(ge=0)
     dtype: Dtype = "bfloat16"
     vram_gb: float = Field(ge=0, description="rough peak VRAM at the native size")
+    step_cost_s: float | None = Field(
+        None,
+        gt=0,
+        description="measured seconds per denoising step per megapixel-frame (for estimates); "
+        "null: unknown until this machine has rendered with the model",
+    )
     max_sequence_length: int = Field(gt=0)
     render_scale: float = Field(1.0, gt=0, le=1, description="generate at this fraction of the output size")
 

@@ -129,12 +129,18 @@ class VideoSettings(_Strict):
     fps: float = Field(24.0, gt=0, le=120, description="output frame rate (constant)")
 
 
+MAX_TAKES = 16
+
+
 class GenerationSettings(_Strict):
     """Sampler settings. ``None``: the model preset's value."""
 
     steps: int | None = Field(None, ge=1, le=500, description="denoising steps")
     guidance: float | None = Field(None, ge=0, le=50, description="classifier-free guidance scale")
     seed: int = Field(0, ge=0, lt=2**63, description="shot i (0-based) uses seed + i unless it sets its own")
+    takes: int = Field(
+        1, ge=1, le=MAX_TAKES, description="seeds tried per shot; the best-scoring take is used"
+    )
 
 
 class Blend(_Strict):
@@ -211,6 +217,7 @@ class Shot(_Strict):
     prompt: str = Field(min_length=1, max_length=4000)
     length: Length | None = None
     seed: int | None = Field(None, ge=0, lt=2**63)
+    takes: int | None = Field(None, ge=1, le=MAX_TAKES)
     transition: Transition | None = None
     camera: Camera | None = None
 

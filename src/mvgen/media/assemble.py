@@ -179,13 +179,26 @@ def assemble(
     x264_preset: str = "medium",
 ) -> dict[str, object]:
     """Write ``out`` (atomically) from one cached clip per plan shot; return what ffmpeg reads back."""
-    from moviepy import VideoClip
-
     if len(clips) != len(plan.shots):
         raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(clips)}")
     timeline = _Timeline(plan, clips, on_frame)
+    return encode(plan, timeline.frame, audio, out, x264_preset=x264_preset)
+
+
+def encode(
+    plan: RenderPlan,
+    frame_function: Callable[[float], np.ndarray],
+    audio: AudioInfo,
+    out: Path,
+    *,
+    x264_preset: str = "medium",
+) -> dict[str, object]:
+    """Encode ``plan.total_frames`` frames (``frame_function(t)``) to H.264, mux the source audio,
+    and write ``out`` atomically; return what ffmpeg reads back from it."""
+    from moviepy import VideoClip
+
     # +0.5 frame: moviepy writes int(duration * fps) frames, and float error must not drop the last.
-    clip = VideoClip(frame_function=timeline.frame, duration=(plan.total_frames + 0.5) / plan.fps)
+    clip = VideoClip(frame_function=frame_function, duration=(plan.total_frames + 0.5) / plan.fps)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".video.mp4", dir=out.parent)
     os.close(fd)

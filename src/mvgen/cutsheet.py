@@ -1,0 +1,133 @@
+"""The cut sheet: the plan as an editor and a producer read it before paying for a render.
+
+Per slot: where it sits (timecode, beats, bars), what it costs (frames, takes, whether its clip is
+already cached, estimated GPU seconds) and what to look at (warnings: looped, trimmed, slowed down,
+over the model's frames per call). Totals: new shots, cached shots, estimated GPU time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from mvgen.cache import ShotCache
+from mvgen.estimate import Rate, prior_rate, work_units
+from mvgen.timeline import PlannedShot, RenderPlan, timecode  # noqa: F401 (re-exported)
+
+SPEED_TOLERANCE = 0.05  # a clip retimed by more than 5 % to fill its slot is flagged
+
+
+def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[str]:
+    out = []
+    if shot.repeat:
+        out.append(f"looped (pass {shot.repeat + 1})")
+    if shot.end_frame < shot.start_frame + shot.slot_frames:
+        out.append("trimmed at the song's end")
+    needed = math.ceil(shot.slot_frames / plan.fps * plan.native_fps - 1e-9)
+    if needed > max_frames:
+        out.append(f"over max frames ({needed} > {max_frames})")
+    clip_s = shot.num_frames / plan.native_fps
+    slot_s = shot.slot_frames / plan.fps
+    # (A clip is never much longer than its slot: frames are rounded up by at most one frame-rule step.)
+    if slot_s > clip_s * (1 + SPEED_TOLERANCE):
+        out.append(f"slowed down x{slot_s / clip_s:.2f}")
+    return out
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    shot: PlannedShot
+    status: str  # cached | new | repeat (a loop's repeat: the same clip) | partly (some takes cached)
+    takes_cached: int
+    est_gpu_s: float | None  # None: unknown (no measured rate); 0 for cached shots and repeats
+    warnings: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "cached": self.status in ("cached", "repeat"),
+            "takes_cached": self.takes_cached,
+            "est_gpu_s": None if self.est_gpu_s is None else round(self.est_gpu_s, 1),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class CutSheet:
+    plan: RenderPlan
+    rows: tuple[SheetRow, ...]
+    rate: Rate | None
+
+    @property
+    def new_shots(self) -> int:
+        return sum(1 for r in self.rows if r.status in ("new", "partly"))
+
+    @property
+    def cached_shots(self) -> int:
+        return sum(1 for r in self.rows if r.status == "cached")
+
+    @property
+    def repeats(self) -> int:
+        return sum(1 for r in self.rows if r.status == "repeat")
+
+    @property
+    def generations(self) -> int:
+        return sum(r.shot.takes - r.takes_cached for r in self.rows if r.status in ("new", "partly"))
+
+    @property
+    def est_gpu_s(self) -> float | None:
+        costs = [r.est_gpu_s for r in self.rows if r.status in ("new", "partly")]
+        return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 1)
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "slots": len(self.rows),
+            "new_shots": self.new_shots,
+            "cached_shots": self.cached_shots,
+            "repeats": self.repeats,
+            "generations": self.generations,
+            "est_gpu_s": self.est_gpu_s,
+            "rate_source": self.rate.source if self.rate else None,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.plan.to_json()
+        for shot, row in zip(data["shots"], self.rows, strict=True):
+            shot.update(row.to_json(), bars=round(row.shot.length_beats / self.plan.beats_per_bar, 3))
+        data["totals"] = self.totals()
+        return data
+
+
+def cut_sheet(plan: RenderPlan, ident: dict[str, str], cache: ShotCache, *, max_frames: int,
+              step_cost_s: float | None) -> CutSheet:  # fmt: skip
+    """Rows for every slot of ``plan``, checked against the cache under the model's identity."""
+    from mvgen.pipeline import clip_key, known_keys
+    from mvgen.takes import TakeBook
+
+    keys = known_keys(plan, ident, cache, TakeBook(cache, plan), lambda s: False, {}, {})
+    rate = prior_rate(cache, ident["id"], step_cost_s)
+    rows = []
+    seen: set[tuple] = set()
+    for key, shot in zip(keys, plan.shots, strict=True):
+        warnings = tuple(shot_warnings(plan, shot, max_frames))
+        if key is not None:
+            identity: tuple = ("key", key)
+        elif shot.chain:  # its picture depends on the slot before it
+            identity = ("slot", shot.index)
+        else:
+            identity = ("source", shot.source_index, shot.num_frames, shot.seed)
+        if identity in seen:
+            rows.append(SheetRow(shot, "repeat", shot.takes, 0.0, warnings))
+            continue
+        seen.add(identity)
+        if key is not None and cache.get(key) is not None:
+            rows.append(SheetRow(shot, "cached", shot.takes, 0.0, warnings))
+            continue
+        have = 0
+        if shot.takes > 1 and not shot.chain:
+            have = sum(cache.get(clip_key(ident, plan, shot, seed=seed)) is not None for seed in shot.take_seeds())
+        todo = shot.takes - have
+        est = None if rate is None else rate.seconds_per_unit * work_units(plan, shot) * todo
+        rows.append(SheetRow(shot, "partly" if have else "new", have, est, warnings))
+    return CutSheet(plan, tuple(rows), rate)
