@@ -24,6 +24,7 @@ __all__ = [
     "beat_grid",
     "cut_sheet",
     "load_project",
+    "pick_take",
     "plot_grid",
     "plan_video",
     "render_batch",
@@ -96,6 +97,38 @@ def plot_grid(audio: str | Path, grid: BeatGrid, png: str | Path, *, plan: Rende
         raise ConfigError(
             f"{png}: cannot write the plot: {exc.strerror or exc}", hint="pass --plot a writable path"
         ) from None
+
+
+def pick_take(shots: str | Path, shot_id: str, take: int) -> tuple[int, Path]:
+    """Pin take ``take`` (1-based) of a shot: write its seed and ``takes: 1`` into the shot list, so
+    every later render uses that take (from the cache: nothing is generated). Returns (seed, file)."""
+    from mvgen.config.edit import set_shot_keys
+    from mvgen.config.loader import load_shotlist, locate
+    from mvgen.errors import ConfigError
+    from mvgen.files import atomic_write_text
+    from mvgen.timeline import take_seed
+
+    loaded = load_shotlist(shots)
+    ids = loaded.shots.shot_ids()
+    if shot_id not in ids:
+        raise ConfigError(f"{loaded.path}: no shot with id {shot_id!r}", hint=f"ids: {', '.join(ids[:20])}")
+    i = ids.index(shot_id)
+    shot, gen = loaded.shots.shots[i], loaded.shots.generation
+    takes = shot.takes or gen.takes
+    if not 1 <= take <= takes:
+        pinned = takes == 1 and shot.takes == 1 and shot.seed is not None
+        raise ConfigError(
+            f"{locate(loaded, ('shots', i))}: shot {shot_id!r} has {takes} take(s); TAKE must be 1 to {takes} (got {take})",
+            hint=f"it is pinned (seed {shot.seed}): remove its `seed:` and `takes:` to choose again"
+            if pinned else f"set `takes:` on the shot or in `generation:` to render more takes",
+        )
+    seed = take_seed(shot.seed if shot.seed is not None else gen.seed + i, take - 1)
+    text = set_shot_keys(loaded, i, {"seed": seed, "takes": 1})
+    try:
+        atomic_write_text(loaded.path, text)
+    except OSError as exc:
+        raise ConfigError(f"{loaded.path}: cannot write the shot list: {exc.strerror or exc}") from None
+    return seed, loaded.path
 
 
 def render_video(

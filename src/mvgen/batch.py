@@ -157,10 +157,19 @@ def run_batch(
     should_stop: Callable[[], bool] = pipeline.never_stop,
     grid: pipeline.GridOptions | None = None,
     preview: bool = False,
+    otio: str | None = None,
 ) -> BatchResult:
     """``preview``: write each job's animatic (OUT.preview.mp4) instead of rendering it: no model,
     no weights needed."""
     paths = expand_sources(sources)
+    otio_path = None
+    if otio is not None:
+        from mvgen.otio_export import check_otio_path, require_otio
+
+        if len(paths) > 1:
+            raise ConfigError("--otio applies to one shot list")
+        otio_path = check_otio_path(otio)
+        require_otio()
     prepared = prepare_all(
         paths,
         audio=audio,
@@ -195,13 +204,15 @@ def run_batch(
             res = JobResult(str(path), "ok", out=str(job.out))
             try:
                 if preview:
-                    r = pipeline.render_preview(job, plan_=plan, progress=progress, should_stop=should_stop)
+                    r = pipeline.render_preview(
+                        job, plan_=plan, progress=progress, should_stop=should_stop, otio=otio_path
+                    )
                     res.out = str(r.out)
                 else:
                     r = pipeline.render(
                         job, force=force, only=only, backend=backend, device=device, progress=progress,
                         pool=pool, plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
-                        planned_s=planned_s,
+                        planned_s=planned_s, otio=otio_path,
                     )  # fmt: skip
                 res.generated, res.cached = r.generated, r.cached
             except Interrupted as exc:

@@ -159,7 +159,7 @@ class _StopFlag:
 
 
 def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
-              summary_json, batch_mode, grid, preview=False):  # fmt: skip
+              summary_json, batch_mode, grid, preview=False, otio=None):  # fmt: skip
     from mvgen import api
     from mvgen.console import make_console, print_summary
 
@@ -172,6 +172,7 @@ def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype
                 list(sources), audio=audio, out=out, model=model, device=device, offload=offload, dtype=dtype,
                 force=force, only=ids,
                 keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid, preview=preview,
+                otio=otio,
             )  # fmt: skip
     finally:
         console.close()
@@ -222,16 +223,20 @@ _state = _State()
     "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
 )
 @click.option(
+    "--otio", metavar="PATH.otio",
+    help="Also write an OpenTimelineIO timeline of the edit (one clip per shot, media beside it; one shot list only).",
+)  # fmt: skip
+@click.option(
     "--preview", is_flag=True,
     help="Write an animatic (OUT.preview.mp4: a card per shot, real cuts and audio) instead; no model runs.",
 )  # fmt: skip
 def render(shots, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet, bpm, offset,
-           beats_file, summary_json, preview):  # fmt: skip
+           beats_file, summary_json, otio, preview):  # fmt: skip
     """Render SHOTS (one or more shot lists) to music videos."""
     _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, offload=offload,
               dtype=dtype, keep_going=keep_going,
               wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
-              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file), preview=preview)  # fmt: skip
+              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file), preview=preview, otio=otio)  # fmt: skip
 
 
 @cli.command()
@@ -305,6 +310,19 @@ def plan(shots, audio, model, bpm, offset, beats_file, as_json, plot) -> None:
     from mvgen.console import print_cut_sheet
 
     print_cut_sheet(sheet, str(job.shotlist.path), sys.stdout)
+
+
+@cli.command()
+@_shots_arg
+@click.argument("shot_id", metavar="SHOT_ID")
+@click.argument("take", type=int)
+def pick(shots, shot_id, take) -> None:
+    """Use take TAKE (1-based, as in the manifest) of shot SHOT_ID from now on: writes its seed and
+    `takes: 1` into SHOTS. The take is in the cache, so the next render generates nothing for it."""
+    from mvgen import api
+
+    seed, path = api.pick_take(shots, shot_id, take)
+    click.echo(f"{path}: shot {shot_id} pinned to take {take} (seed {seed}, takes: 1)")
 
 
 @cli.command()

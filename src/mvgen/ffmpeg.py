@@ -49,17 +49,25 @@ def _last_error_line(stderr: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def run_ffmpeg(args: list[str], *, what: str, stdin: bytes | None = None) -> str:
-    """Run ``ffmpeg -hide_banner -nostdin <args>``; return stderr; raise ``EncodeError`` on failure."""
+def _run(args: list[str], what: str, stdin: bytes | None) -> subprocess.CompletedProcess[bytes]:
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin" if stdin is None else "-y", *args]
     log.debug("ffmpeg: %s", cmd)
     proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
-    stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
         if proc.returncode < 0:
             raise EncodeError(f"{what}: ffmpeg was killed by signal {-proc.returncode}")
-        raise EncodeError(f"{what}: ffmpeg failed: {_last_error_line(stderr)}")
-    return stderr
+        raise EncodeError(f"{what}: ffmpeg failed: {_last_error_line(proc.stderr.decode('utf-8', 'replace'))}")
+    return proc
+
+
+def run_ffmpeg(args: list[str], *, what: str, stdin: bytes | None = None) -> str:
+    """Run ``ffmpeg -hide_banner -nostdin <args>``; return stderr; raise ``EncodeError`` on failure."""
+    return _run(args, what, stdin).stderr.decode("utf-8", "replace")
+
+
+def run_ffmpeg_bytes(args: list[str], *, what: str) -> bytes:
+    """Run ffmpeg writing to stdout (``... -``); return what it wrote."""
+    return _run(args, what, None).stdout
 
 
 def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:

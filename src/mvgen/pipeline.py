@@ -364,6 +364,23 @@ def never_stop() -> bool:
     return False
 
 
+def _write_report(job: Job, plan_: RenderPlan, manifest: dict[str, Any], cache: ShotCache,
+                  previous: dict[str, Any] | None, progress: ProgressCallback) -> dict[str, str] | None:  # fmt: skip
+    """The contact sheet, beat plot and OUT.html (kept when the video was not re-encoded and they
+    are all there). A failure here is a warning: the video and manifest are what the render is for."""
+    from mvgen.report import report_paths, write_report
+
+    paths = report_paths(job.out)
+    if previous is not None and previous.get("report") and all(p.is_file() for p in paths.values()):
+        return previous["report"]
+    try:
+        return write_report(job.out, plan_, analyze(job), job.audio.path, manifest, cache)
+    except Exception as exc:  # noqa: BLE001
+        log.debug("report failed", exc_info=True)
+        progress(ProgressEvent("warning", message=f"report not written: {type(exc).__name__}: {exc}"))
+        return None
+
+
 def _audio_json(job: Job, plan_: RenderPlan) -> dict[str, Any]:
     return {
         "path": str(job.audio.path),
@@ -390,12 +407,22 @@ def _video_json(path: Path, plan_: RenderPlan) -> dict[str, Any]:
     }
 
 
+def _write_otio(job: Job, plan_: RenderPlan, video: Path, path: Path, rows: list[dict[str, Any]],
+                progress: ProgressCallback) -> Path:  # fmt: skip
+    from mvgen.otio_export import media_folder, write_otio
+
+    progress(ProgressEvent("info", message=f"writing {path.name} and {media_folder(path).name}/"))
+    title = job.shotlist.shots.title or job.shotlist.path.stem
+    return write_otio(path, video, job.audio.path, plan_, rows, title)
+
+
 def render_preview(
     job: Job,
     *,
     plan_: RenderPlan | None = None,
     progress: ProgressCallback = null_progress,
     should_stop: Callable[[], bool] = never_stop,
+    otio: Path | None = None,
 ) -> RenderResult:
     """Write the job's animatic (``OUT.preview.mp4`` + ``OUT.preview.json``): every slot a card, cut
     and blended exactly as the render would, with the real audio; no model runs."""
@@ -436,6 +463,8 @@ def render_preview(
         "timings_s": {"total_s": round(seconds, 3)},
         "verified": info,
     }
+    if otio is not None:
+        manifest["otio"] = str(_write_otio(job, plan_, out, otio, manifest["shots"], progress))
     path = manifest_path_for(out)
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     progress(ProgressEvent("done", seconds=seconds, message=str(out), extra={"generated": 0, "cached": 0}))
@@ -534,6 +563,7 @@ def render(
     keep_going: bool = False,
     should_stop: Callable[[], bool] = never_stop,
     planned_s: float = 0.0,
+    otio: Path | None = None,
 ) -> RenderResult:
     """Render a prepared job end to end and write ``OUT.mp4`` and ``OUT.json``.
 
@@ -558,7 +588,7 @@ def render(
             ),
         ):
             return _render_locked(job, force, only, backend, progress, cache or ShotCache(), pool, plan_,
-                                  keep_going, should_stop, planned_s)  # fmt: skip
+                                  keep_going, should_stop, planned_s, otio)  # fmt: skip
     finally:
         if own_pool:
             pool.close()
@@ -581,6 +611,7 @@ def _render_locked(
     keep_going: bool,
     should_stop: Callable[[], bool],
     planned_s: float,
+    otio: Path | None = None,
 ) -> RenderResult:
     from mvgen.locks import shot_lock
     from mvgen.media.assemble import assemble
@@ -843,6 +874,9 @@ def _render_locked(
         "output": {"sha256": out_sha, "render_key": rkey, "reencoded": previous is None},
         "verified": stream_info,
     }
+    manifest["report"] = _write_report(job, plan_, manifest, cache, previous, progress)
+    if otio is not None:
+        manifest["otio"] = str(_write_otio(job, plan_, job.out, otio, shot_rows, progress))
     try:
         atomic_write_text(job.manifest_path, json.dumps(manifest, indent=2) + "\n")
     except OSError as exc:

@@ -22,6 +22,11 @@ SEED_LIMIT = 2**63
 MAX_PLANNED_SHOTS = 20_000
 
 
+def take_seed(seed: int, take: int) -> int:
+    """The seed of take ``take`` (0-based) of a shot whose own seed is ``seed``."""
+    return (seed + take * TAKE_STRIDE) % SEED_LIMIT
+
+
 def timecode(seconds: float) -> str:
     """``m:ss.ss``, as the cut sheet, the animatic and the report show times."""
     m, s = divmod(max(seconds, 0.0), 60.0)
@@ -66,7 +71,7 @@ class PlannedShot:
     def take_seeds(self) -> list[int]:
         """Take k (0-based) uses seed + k * TAKE_STRIDE: take 1 is the shot's own seed, so a shot with
         one take, or a take pinned with ``mvgen pick``, renders exactly as before."""
-        return [(self.seed + k * TAKE_STRIDE) % SEED_LIMIT for k in range(self.takes)]
+        return [take_seed(self.seed, k) for k in range(self.takes)]
 
 
 @dataclass(frozen=True)

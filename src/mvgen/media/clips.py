@@ -58,3 +58,21 @@ def read_clip(path: Path) -> np.ndarray:
 def read_last_frame(path: Path) -> np.ndarray:
     """The last frame of a cached clip, exactly as generated (the clip is lossless)."""
     return np.ascontiguousarray(read_clip(path)[-1])
+
+
+def read_frames_at(path: Path, indices: list[int], width: int, height: int) -> dict[int, np.ndarray]:
+    """The frames of a video at the given indices (one decoding pass), as uint8 (h, w, 3)."""
+    from mvgen.ffmpeg import run_ffmpeg_bytes
+
+    wanted = sorted(set(indices))
+    if not wanted:
+        return {}
+    select = "+".join(f"eq(n\\,{i})" for i in wanted)
+    raw = run_ffmpeg_bytes(
+        ["-i", str(path), "-vf", f"select={select}", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        what=f"reading frames of {path.name}",
+    )  # fmt: skip
+    size = width * height * 3
+    frames = [np.frombuffer(raw[k * size : (k + 1) * size], np.uint8).reshape(height, width, 3)
+              for k in range(len(raw) // size)]  # fmt: skip
+    return dict(zip(wanted, frames, strict=False))

@@ -1,0 +1,147 @@
+"""What a render leaves beside its video for people: a contact sheet, the beat grid with the cuts,
+and ``OUT.html``, a self-contained report (pictures inlined, no network) with the video, the
+per-shot table (prompt, seed, times, cached, seconds, take scores) and the totals."""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from mvgen.audio.grid import BeatGrid
+from mvgen.cache import ShotCache
+from mvgen.timeline import RenderPlan, timecode
+
+log = logging.getLogger(__name__)
+
+
+def report_paths(out: Path) -> dict[str, Path]:
+    return {
+        "html": out.with_suffix(".html"),
+        "contact_sheet": out.with_name(out.stem + ".contact.png"),
+        "beat_plot": out.with_name(out.stem + ".beats.png"),
+    }
+
+
+def _slot_frames(out: Path, plan: RenderPlan) -> dict[int, Any]:
+    from mvgen.media.clips import read_frames_at
+
+    mids = [(s.start_frame + s.end_frame - 1) // 2 for s in plan.shots]
+    return read_frames_at(out, mids, plan.width, plan.height)
+
+
+def write_contact_sheet(out: Path, plan: RenderPlan, rows: list[dict[str, Any]], cache: ShotCache, png: Path) -> Path:
+    """One frame per slot from the finished video (its middle frame); a slot with takes gets a row
+    of every take's middle frame, the chosen one outlined."""
+    from mvgen.media.clips import read_clip
+    from mvgen.media.contact import Cell, contact_sheet
+
+    frames = _slot_frames(out, plan)
+    lines = []
+    for s, row in zip(plan.shots, rows, strict=True):
+        mid = (s.start_frame + s.end_frame - 1) // 2
+        caption = f"{s.index + 1} {s.id}"
+        detail = f"{timecode(s.start_s)}  seed {row['seed']}" + ("  cached" if row["cached"] else "")
+        if not row.get("takes") or s.repeat:
+            lines.append([Cell(frames[mid], caption, detail)])
+            continue
+        cells = []
+        for t in row["takes"]:
+            entry = cache.get(t["cache_key"])
+            if entry is None:
+                continue
+            clip = read_clip(entry.clip)
+            cells.append(
+                Cell(clip[len(clip) // 2], f"{caption} take {t['take']}", f"score {t['score']:.3f}  seed {t['seed']}",
+                     chosen=t["take"] == row["take"])
+            )  # fmt: skip
+        lines.append(cells or [Cell(frames[mid], caption, detail)])
+    return contact_sheet(lines, png, title=f"{out.name}: {len(plan.shots)} slots")
+
+
+def _data_uri(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;background:#111318;color:#e8e8ea}
+h1{font-size:22px;margin:0 0 4px} .meta{color:#9a9aa2;margin-bottom:16px}
+video{width:min(100%,960px)} video,img{max-width:100%;border-radius:4px;background:#000} section{margin:20px 0}
+table{border-collapse:collapse;width:100%} th,td{padding:4px 8px;border-bottom:1px solid #2a2c33;text-align:left;vertical-align:top}
+th{color:#b8b8c0;font-weight:600} td.n{text-align:right;font-variant-numeric:tabular-nums} tr.shot{cursor:pointer}
+tr.shot:hover{background:#1c1f27} .totals td{font-weight:600} .dim{color:#8a8a92}
+"""
+
+_SCRIPT = """
+document.querySelectorAll('tr.shot').forEach(function (row) {
+  row.addEventListener('click', function () {
+    var v = document.getElementById('video');
+    if (v) { v.currentTime = parseFloat(row.dataset.start); v.play().catch(function () {}); }
+  });
+});
+"""
+
+
+def render_html(manifest: dict[str, Any], out: Path, pictures: dict[str, Path]) -> str:
+    """The report page for a render's manifest (pictures inlined as data URIs)."""
+    e = html.escape
+    v, a, m = manifest["video"], manifest["audio"], manifest["model"]
+    rows = []
+    for i, r in enumerate(manifest["shots"], 1):
+        takes = ""
+        if r.get("takes"):
+            takes = ", ".join(
+                ("<b>" if t["take"] == r["take"] else "") + f"{t['take']}: {t['score']:.3f}"
+                + ("</b>" if t["take"] == r["take"] else "")
+                for t in r["takes"]
+            )
+        rows.append(
+            f'<tr class="shot" data-start="{r["start_s"]}"><td class="n">{i}</td><td>{e(r["id"])}</td>'
+            f'<td class="n">{timecode(r["start_s"])}</td><td class="n">{timecode(r["end_s"])}</td>'
+            f'<td>{e(r["prompt"])}</td><td class="n">{r["seed"]}</td><td>{e(r["transition"])}</td>'
+            f'<td>{takes or "-"}</td><td>{"yes" if r["cached"] else "no"}</td>'
+            f'<td class="n">{r["seconds"]:.1f}</td></tr>'
+        )
+    generated = sum(1 for r in manifest["shots"] if not r["cached"])
+    gpu_s = sum(r["seconds"] for r in manifest["shots"])
+    timings = manifest.get("timings_s", {})
+    pics = "".join(
+        f'<section><h2>{e(label)}</h2><img alt="{e(label)}" src="{_data_uri(path)}"></section>'
+        for label, path in (("Beat grid and cuts", pictures.get("beat_plot")), ("Contact sheet", pictures.get("contact_sheet")))
+        if path is not None and path.is_file()
+    )  # fmt: skip
+    title = e(Path(manifest["shotlist"]).name)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mvgen report: {title}</title>
+<style>{_CSS}</style></head><body>
+<h1>{title} &rarr; {e(out.name)}</h1>
+<div class="meta">mvgen {e(manifest["mvgen_version"])} &middot; {e(manifest["created_utc"])} &middot; model {e(m.get("name", m["id"]))}
+({e(m.get("family", ""))}) &middot; {a["tempo_bpm"]:.1f} BPM &middot; {v["width"]}x{v["height"]} @ {v["fps"]:g} fps &middot;
+{v["duration_s"]:.2f} s &middot; fit {e(manifest["fit"])}</div>
+<section><video id="video" controls preload="metadata" src="{e(out.name)}"></video></section>
+<section><h2>Shots</h2><table id="shots"><thead><tr><th>#</th><th>id</th><th>start</th><th>end</th><th>prompt</th>
+<th>seed</th><th>in</th><th>takes (score)</th><th>cached</th><th>seconds</th></tr></thead><tbody>
+{"".join(rows)}
+</tbody><tfoot><tr class="totals"><td></td><td colspan="3">{len(manifest["shots"])} slots</td>
+<td>{generated} generated, {len(manifest["shots"]) - generated} cached</td><td colspan="4" class="dim">
+total {timings.get("total_s", 0):.1f} s (generate {timings.get("generate_s", 0):.1f} s, assemble {timings.get("assemble_s", 0):.1f} s)</td>
+<td class="n">{gpu_s:.1f}</td></tr></tfoot></table></section>
+{pics}
+<script>{_SCRIPT}</script>
+</body></html>
+"""
+
+
+def write_report(out: Path, plan: RenderPlan, grid: BeatGrid, audio: Path, manifest: dict[str, Any],
+                 cache: ShotCache) -> dict[str, str]:  # fmt: skip
+    """Write the contact sheet, the beat plot and OUT.html beside ``out``; return their paths."""
+    from mvgen.files import atomic_write_text
+    from mvgen.media.plot import plot_grid
+
+    paths = report_paths(out)
+    write_contact_sheet(out, plan, manifest["shots"], cache, paths["contact_sheet"])
+    plot_grid(audio, grid, paths["beat_plot"], cuts=[(s.start_s, s.id) for s in plan.shots[1:]])
+    atomic_write_text(paths["html"], render_html(manifest, out, paths))
+    return {k: str(p) for k, p in paths.items()}
