@@ -70,6 +70,16 @@ def run_ffmpeg_bytes(args: list[str], *, what: str) -> bytes:
     return _run(args, what, None).stdout
 
 
+def decode_rgb(path: Path, *, what: str) -> tuple[bytes, int, int]:
+    """Every frame of a video's first stream as packed rgb24 bytes, with the frame width and height
+    (read from the same ffmpeg run: one process, every frame, nothing estimated from the duration)."""
+    proc = _run(["-i", str(path), "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], what, None)
+    v = _VIDEO_RE.search(proc.stderr.decode("utf-8", "replace"))
+    if v is None:
+        raise EncodeError(f"{what}: no video stream in {path.name}")
+    return proc.stdout, int(v.group(3)), int(v.group(4))
+
+
 def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:
     """Start ffmpeg reading raw frames on stdin (the caller writes, closes and waits)."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]

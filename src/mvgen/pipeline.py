@@ -508,7 +508,7 @@ def known_keys(plan_: RenderPlan, ident: dict[str, str], cache: ShotCache, takes
 
 
 # Bump when assembly changes the output for the same inputs (encoder settings, retiming...).
-ASSEMBLY_VERSION = 1
+ASSEMBLY_VERSION = 2  # 2: every clip's last frame is used (it was dropped when reading clips)
 
 
 def render_key(plan_: RenderPlan, keys: list[str], audio_sha256: str) -> str:

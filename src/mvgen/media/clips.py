@@ -33,26 +33,15 @@ def write_clip(path: Path, frames: np.ndarray, fps: float) -> None:
 
 
 def read_clip(path: Path) -> np.ndarray:
-    """All frames of one cached clip as uint8 (n, h, w, 3)."""
-    from moviepy.video.io.ffmpeg_reader import FFMPEG_VideoReader
+    """All frames of one cached clip as uint8 (n, h, w, 3). (Not moviepy's reader: it counts frames
+    from the duration and drops the last one of a short clip.)"""
+    from mvgen.ffmpeg import decode_rgb
 
-    reader = FFMPEG_VideoReader(str(path))
-    proc = reader.proc
-    try:
-        n = int(reader.n_frames)
-        frames = [reader.read_frame() for _ in range(n)]
-    finally:
-        reader.close()
-        # moviepy closes ffmpeg's pipes only when ffmpeg is still running; after a full read it has
-        # exited, and the pipes would be left to the garbage collector (a ResourceWarning).
-        if proc is not None:
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
-            proc.wait()
-    if not frames:
+    raw, w, h = decode_rgb(path, what=f"reading clip {path.name}")
+    n = len(raw) // (w * h * 3)
+    if n == 0:
         raise EncodeError(f"{path}: cached clip has no frames (delete it or re-run with --force)")
-    return np.stack(frames)
+    return np.frombuffer(raw, np.uint8, count=n * w * h * 3).reshape(n, h, w, 3).copy()
 
 
 def read_last_frame(path: Path) -> np.ndarray:

@@ -35,7 +35,8 @@ def contact_sheet(rows: list[list[Cell]], png: Path, *, title: str = "") -> Path
     first = next(c.frame for row in rows for c in row)
     cell_h = max(2, round(CELL_W * first.shape[0] / first.shape[1]))
     text_h, pad = 34, 8
-    columns = min(COLUMNS, max(len(row) for row in rows)) if any(len(r) > 1 for r in rows) else COLUMNS
+    singles = sum(1 for row in rows if len(row) == 1)
+    columns = min(COLUMNS, max(singles, max(len(row) for row in rows)))
     # Single-take shots flow in a grid; a shot with takes gets a row of its own.
     lines: list[list[Cell]] = []
     flow: list[Cell] = []
