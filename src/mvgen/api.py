@@ -120,7 +120,8 @@ def pick_take(shots: str | Path, shot_id: str, take: int) -> tuple[int, Path]:
         raise ConfigError(
             f"{locate(loaded, ('shots', i))}: shot {shot_id!r} has {takes} take(s); TAKE must be 1 to {takes} (got {take})",
             hint=f"it is pinned (seed {shot.seed}): remove its `seed:` and `takes:` to choose again"
-            if pinned else f"set `takes:` on the shot or in `generation:` to render more takes",
+            if pinned
+            else "set `takes:` on the shot or in `generation:` to render more takes",
         )
     seed = take_seed(shot.seed if shot.seed is not None else gen.seed + i, take - 1)
     text = set_shot_keys(loaded, i, {"seed": seed, "takes": 1})

@@ -120,7 +120,13 @@ def prepare_all(
     for path in paths:
         try:
             job = pipeline.prepare(
-                path, audio=audio, out=out, model=model, device=device, grid=grid, require_weights=require_weights
+                path,
+                audio=audio,
+                out=out,
+                model=model,
+                device=device,
+                grid=grid,
+                require_weights=require_weights,
             )
             target = job.out.expanduser().resolve()
             if target in outputs:

@@ -252,7 +252,11 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
         s = r.shot
         how = "chain" if s.chain else {"crossfade": "xfade"}.get(s.blend, s.blend)  # how the shot begins
         clip = {"partly": f"{r.takes_cached}/{s.takes} cached"}.get(r.status, r.status)
-        est = "-" if r.status in ("cached", "repeat") else ("unknown" if r.est_gpu_s is None else f"{r.est_gpu_s:.1f}s")
+        est = (
+            "-"
+            if r.status in ("cached", "repeat")
+            else ("unknown" if r.est_gpu_s is None else f"{r.est_gpu_s:.1f}s")
+        )
         rows.append((
             str(s.index + 1), s.id, timecode(s.start_s), timecode(s.end_s), f"{s.length_beats:.2f}",
             f"{s.length_beats / p.beats_per_bar:.2f}", str(s.num_frames), str(s.seed), str(s.takes), how, clip,

@@ -126,7 +126,9 @@ def cut_sheet(plan: RenderPlan, ident: dict[str, str], cache: ShotCache, *, max_
             continue
         have = 0
         if shot.takes > 1 and not shot.chain:
-            have = sum(cache.get(clip_key(ident, plan, shot, seed=seed)) is not None for seed in shot.take_seeds())
+            have = sum(
+                cache.get(clip_key(ident, plan, shot, seed=seed)) is not None for seed in shot.take_seeds()
+            )
         todo = shot.takes - have
         est = None if rate is None else rate.seconds_per_unit * work_units(plan, shot) * todo
         rows.append(SheetRow(shot, "partly" if have else "new", have, est, warnings))

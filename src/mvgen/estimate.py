@@ -96,4 +96,3 @@ class EtaClock:
     def remaining(self) -> dict[str, float]:
         rate = self._rate()
         return {} if rate is None else {"eta_s": round(rate * self.left, 1)}
-

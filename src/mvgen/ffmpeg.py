@@ -56,7 +56,9 @@ def _run(args: list[str], what: str, stdin: bytes | None) -> subprocess.Complete
     if proc.returncode != 0:
         if proc.returncode < 0:
             raise EncodeError(f"{what}: ffmpeg was killed by signal {-proc.returncode}")
-        raise EncodeError(f"{what}: ffmpeg failed: {_last_error_line(proc.stderr.decode('utf-8', 'replace'))}")
+        raise EncodeError(
+            f"{what}: ffmpeg failed: {_last_error_line(proc.stderr.decode('utf-8', 'replace'))}"
+        )
     return proc
 
 

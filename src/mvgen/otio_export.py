@@ -31,7 +31,8 @@ def require_otio():
         import opentimelineio as otio
     except ImportError:
         raise SetupError(
-            "--otio needs the opentimelineio package", hint='pip install "mvgen[otio]" (or: pip install opentimelineio)'
+            "--otio needs the opentimelineio package",
+            hint='pip install "mvgen[otio]" (or: pip install opentimelineio)',
         ) from None
     return otio
 
@@ -48,8 +49,26 @@ def _export_slots(video: Path, plan: RenderPlan, folder: Path) -> list[Path]:
     tmp.mkdir(parents=True)
     cuts = [s.start_frame for s in plan.shots[1:]]
     keys = "+".join(f"eq(n,{f})" for f in cuts) or "0"
-    args = ["-y", "-i", str(video), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
-            "-pix_fmt", "yuv420p", "-force_key_frames", f"expr:{keys}", "-f", "segment", "-reset_timestamps", "1"]
+    args = [
+        "-y",
+        "-i",
+        str(video),
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "16",
+        "-pix_fmt",
+        "yuv420p",
+        "-force_key_frames",
+        f"expr:{keys}",
+        "-f",
+        "segment",
+        "-reset_timestamps",
+        "1",
+    ]
     if cuts:
         args += ["-segment_frames", ",".join(map(str, cuts))]
     else:
@@ -57,7 +76,9 @@ def _export_slots(video: Path, plan: RenderPlan, folder: Path) -> list[Path]:
     run_ffmpeg([*args, str(tmp / "%05d.mp4")], what="exporting the shots for the OTIO timeline")  # fmt: skip
     parts = sorted(tmp.glob("*.mp4"))
     if len(parts) != len(plan.shots):
-        raise SetupError(f"exporting shots for OTIO: expected {len(plan.shots)} pieces, ffmpeg made {len(parts)}")
+        raise SetupError(
+            f"exporting shots for OTIO: expected {len(plan.shots)} pieces, ffmpeg made {len(parts)}"
+        )
     names = []
     for s, part in zip(plan.shots, parts, strict=True):
         name = f"{s.index + 1:03d}-{s.id}.mp4"
@@ -68,7 +89,9 @@ def _export_slots(video: Path, plan: RenderPlan, folder: Path) -> list[Path]:
     return [folder / n for n in names]
 
 
-def write_otio(path: Path, video: Path, audio: Path, plan: RenderPlan, shots: list[dict[str, Any]], title: str) -> Path:
+def write_otio(
+    path: Path, video: Path, audio: Path, plan: RenderPlan, shots: list[dict[str, Any]], title: str
+) -> Path:
     """Write the timeline (and its media folder) for a finished render."""
     from mvgen.files import atomic_path
 
@@ -77,13 +100,17 @@ def write_otio(path: Path, video: Path, audio: Path, plan: RenderPlan, shots: li
     media = _export_slots(video, plan, media_folder(path))
 
     def span(frames: int):
-        return otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(frames, rate))
+        return otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(frames, rate)
+        )
 
     track = otio.schema.Track(name="mvgen shots", kind=otio.schema.TrackKind.Video)
     for s, row, file in zip(plan.shots, shots, media, strict=True):
         frames = s.end_frame - s.start_frame
         ref = otio.schema.ExternalReference(target_url=file.resolve().as_uri(), available_range=span(frames))
-        meta = {k: row.get(k) for k in ("id", "prompt", "seed", "take", "cache_key", "transition", "blend_frames")}
+        meta = {
+            k: row.get(k) for k in ("id", "prompt", "seed", "take", "cache_key", "transition", "blend_frames")
+        }
         meta["start_s"], meta["media"] = s.start_s, f"{file.parent.name}/{file.name}"
         track.append(otio.schema.Clip(name=s.id, media_reference=ref, source_range=span(frames),
                                       metadata={"mvgen": meta}))  # fmt: skip

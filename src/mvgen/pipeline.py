@@ -32,8 +32,8 @@ from mvgen.errors import (
     MvgenError,
     SetupError,
 )
-from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.estimate import EtaClock, prior_rate
+from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
 from mvgen.takes import TakeBook
 from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video, precheck_lengths
@@ -426,7 +426,8 @@ def render_preview(
 ) -> RenderResult:
     """Write the job's animatic (``OUT.preview.mp4`` + ``OUT.preview.json``): every slot a card, cut
     and blended exactly as the render would, with the real audio; no model runs."""
-    from mvgen.media.preview import preview_path, render_preview as draw
+    from mvgen.media.preview import preview_path
+    from mvgen.media.preview import render_preview as draw
 
     t0 = time.monotonic()
     plan_ = plan_ or plan(job, analyze(job))
@@ -454,10 +455,19 @@ def render_preview(
         "video": _video_json(out, plan_),
         "fit": plan_.fit,
         "shots": [
-            {"id": s.id, "prompt": s.prompt, "seed": s.seed, "start_s": round(s.start_s, 6),
-             "end_s": round(s.end_s, 6), "start_frame": s.start_frame, "end_frame": s.end_frame,
-             "num_frames": s.num_frames, "transition": "chain" if s.chain else s.blend,
-             "blend_frames": s.blend_frames, "takes": s.takes}
+            {
+                "id": s.id,
+                "prompt": s.prompt,
+                "seed": s.seed,
+                "start_s": round(s.start_s, 6),
+                "end_s": round(s.end_s, 6),
+                "start_frame": s.start_frame,
+                "end_frame": s.end_frame,
+                "num_frames": s.num_frames,
+                "transition": "chain" if s.chain else s.blend,
+                "blend_frames": s.blend_frames,
+                "takes": s.takes,
+            }
             for s in plan_.shots
         ],  # fmt: skip
         "timings_s": {"total_s": round(seconds, 3)},
@@ -724,7 +734,10 @@ def _render_locked(
                 latents.unlink(missing_ok=True)
             try:
                 frames = gen.generate(
-                    replace(_request_for(plan_, s, image), seed=seed), on_step, latents_path=latents, notify=notify
+                    replace(_request_for(plan_, s, image), seed=seed),
+                    on_step,
+                    latents_path=latents,
+                    notify=notify,
                 )
             except Interrupted:
                 raise

@@ -32,7 +32,9 @@ def _slot_frames(out: Path, plan: RenderPlan) -> dict[int, Any]:
     return read_frames_at(out, mids, plan.width, plan.height)
 
 
-def write_contact_sheet(out: Path, plan: RenderPlan, rows: list[dict[str, Any]], cache: ShotCache, png: Path) -> Path:
+def write_contact_sheet(
+    out: Path, plan: RenderPlan, rows: list[dict[str, Any]], cache: ShotCache, png: Path
+) -> Path:
     """One frame per slot from the finished video (its middle frame); a slot with takes gets a row
     of every take's middle frame, the chosen one outlined."""
     from mvgen.media.clips import read_clip
@@ -93,7 +95,8 @@ def render_html(manifest: dict[str, Any], out: Path, pictures: dict[str, Path]) 
         takes = ""
         if r.get("takes"):
             takes = ", ".join(
-                ("<b>" if t["take"] == r["take"] else "") + f"{t['take']}: {t['score']:.3f}"
+                ("<b>" if t["take"] == r["take"] else "")
+                + f"{t['take']}: {t['score']:.3f}"
                 + ("</b>" if t["take"] == r["take"] else "")
                 for t in r["takes"]
             )
@@ -101,7 +104,7 @@ def render_html(manifest: dict[str, Any], out: Path, pictures: dict[str, Path]) 
             f'<tr class="shot" data-start="{r["start_s"]}"><td class="n">{i}</td><td>{e(r["id"])}</td>'
             f'<td class="n">{timecode(r["start_s"])}</td><td class="n">{timecode(r["end_s"])}</td>'
             f'<td>{e(r["prompt"])}</td><td class="n">{r["seed"]}</td><td>{e(r["transition"])}</td>'
-            f'<td>{takes or "-"}</td><td>{"yes" if r["cached"] else "no"}</td>'
+            f"<td>{takes or '-'}</td><td>{'yes' if r['cached'] else 'no'}</td>"
             f'<td class="n">{r["seconds"]:.1f}</td></tr>'
         )
     generated = sum(1 for r in manifest["shots"] if not r["cached"])

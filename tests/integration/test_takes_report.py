@@ -131,7 +131,9 @@ def _check_in_chromium(page_path: Path, manifest: dict, screenshot: Path) -> Non
     length, and a screenshot of the table is not blank."""
     from playwright.sync_api import sync_playwright
 
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium"
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), (
+        "Debian's chromium is needed: apt-get install chromium"
+    )
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -143,7 +145,14 @@ def _check_in_chromium(page_path: Path, manifest: dict, screenshot: Path) -> Non
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("request", lambda req: errors.append("network: " + req.url) if not req.url.startswith(("file:", "data:")) else None)
+            page.on(
+                "request",
+                lambda req: (
+                    errors.append("network: " + req.url)
+                    if not req.url.startswith(("file:", "data:"))
+                    else None
+                ),
+            )
             page.goto(page_path.as_uri())
             page.wait_for_load_state("load")
             rows = page.locator("#shots tbody tr")

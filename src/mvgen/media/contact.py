@@ -65,7 +65,9 @@ def contact_sheet(rows: list[list[Cell]], png: Path, *, title: str = "") -> Path
             x, y = pad + c * (CELL_W + pad), head + pad + r * (cell_h + text_h + pad)
             sheet.paste(Image.fromarray(cell.frame).resize((CELL_W, cell_h), Image.BILINEAR), (x, y))
             if cell.chosen:
-                draw.rectangle((x - 3, y - 3, x + CELL_W + 2, y + cell_h + 2), outline=(255, 200, 40), width=3)
+                draw.rectangle(
+                    (x - 3, y - 3, x + CELL_W + 2, y + cell_h + 2), outline=(255, 200, 40), width=3
+                )
             draw.text((x, y + cell_h + 3), cell.caption, font=_font(13), fill=(240, 240, 240))
             draw.text((x, y + cell_h + 19), cell.detail, font=_font(11), fill=(170, 170, 170))
     png.parent.mkdir(parents=True, exist_ok=True)

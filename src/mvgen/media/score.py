@@ -55,12 +55,7 @@ def score(metrics: dict[str, Any]) -> float:
     """One number from a take's metrics (higher is better)."""
     motion = metrics["motion"]
     motion_term = min(motion / MOTION_GOOD, 1.0) - max(0.0, motion - MOTION_NOISE) * 4.0
-    value = (
-        0.3 * motion_term
-        - 10.0 * metrics["flicker"]
-        - 1.0 * metrics["black"]
-        - 0.5 * metrics["frozen"]
-    )
+    value = 0.3 * motion_term - 10.0 * metrics["flicker"] - 1.0 * metrics["black"] - 0.5 * metrics["frozen"]
     if metrics.get("prompt_match") is not None:
         value += 2.0 * metrics["prompt_match"]
     return round(float(value), 6)
