@@ -79,8 +79,16 @@ def cut_sheet(job: Job, plan: RenderPlan):
     from mvgen.cache import ShotCache
     from mvgen.cutsheet import cut_sheet as build
     from mvgen.generate import get_backend
+    from mvgen.generate.tiny import tiny_root
 
-    ident = get_backend("local", job.model).identity()
+    ident = None
+    if (
+        job.model.source != "builtin"
+        or (tiny_root(job.model.preset.family) / "t2v" / "model_index.json").is_file()
+    ):
+        ident = get_backend(
+            "local", job.model
+        ).identity()  # reads the model folder's fingerprint, loads nothing
     preset = job.model.preset
     return build(plan, ident, ShotCache(), max_frames=preset.max_frames, step_cost_s=preset.step_cost_s)
 

@@ -99,14 +99,19 @@ class CutSheet:
         return data
 
 
-def cut_sheet(plan: RenderPlan, ident: dict[str, str], cache: ShotCache, *, max_frames: int,
+def cut_sheet(plan: RenderPlan, ident: dict[str, str] | None, cache: ShotCache, *, max_frames: int,
               step_cost_s: float | None) -> CutSheet:  # fmt: skip
-    """Rows for every slot of ``plan``, checked against the cache under the model's identity."""
+    """Rows for every slot of ``plan``, checked against the cache under the model's identity
+    (``None``: the model is not built yet, so nothing can be cached)."""
     from mvgen.pipeline import clip_key, known_keys
     from mvgen.takes import TakeBook
 
-    keys = known_keys(plan, ident, cache, TakeBook(cache, plan), lambda s: False, {}, {})
-    rate = prior_rate(cache, ident["id"], step_cost_s)
+    if ident is None:
+        keys: list[str | None] = [None] * len(plan.shots)
+        rate = Rate(step_cost_s, "preset") if step_cost_s else None
+    else:
+        keys = known_keys(plan, ident, cache, TakeBook(cache, plan), lambda s: False, {}, {})
+        rate = prior_rate(cache, ident["id"], step_cost_s)
     rows = []
     seen: set[tuple] = set()
     for key, shot in zip(keys, plan.shots, strict=True):
@@ -125,7 +130,7 @@ def cut_sheet(plan: RenderPlan, ident: dict[str, str], cache: ShotCache, *, max_
             rows.append(SheetRow(shot, "cached", shot.takes, 0.0, warnings))
             continue
         have = 0
-        if shot.takes > 1 and not shot.chain:
+        if shot.takes > 1 and not shot.chain and ident is not None:
             have = sum(
                 cache.get(clip_key(ident, plan, shot, seed=seed)) is not None for seed in shot.take_seeds()
             )

@@ -91,7 +91,7 @@ def test_plan_table_shows_how_each_shot_begins(tmp_path, mvgen, empty_cache):
     r = mvgen("plan", str(_project(tmp_path, "tiny")))
     assert r.code == 0, r
     rows = [line.split() for line in r.out.splitlines() if line.strip()[:1].isdigit() and "slots" not in line]
-    assert [(row[1], row[8]) for row in rows] == [("a", "cut"), ("b", "chain"), ("c", "cut"), ("d", "chain")]
+    assert [(row[1], row[9]) for row in rows] == [("a", "cut"), ("b", "chain"), ("c", "cut"), ("d", "chain")]
 
 
 def test_chain_needs_an_image_to_video_model(tmp_path, mvgen, empty_cache):
