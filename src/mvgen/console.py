@@ -76,6 +76,8 @@ def describe(e: ProgressEvent) -> str | None:
         return f"=== job {e.index + 1}/{e.total}: {e.message} in {e.seconds:.1f}s" + (
             f": {err}" if err else ""
         )
+    if e.event == "done" and e.extra.get("preview"):
+        return f"wrote the animatic {e.message} ({e.seconds:.1f}s)"
     if e.event == "done":
         gen, cached = e.extra.get("generated", 0), e.extra.get("cached", 0)
         return f"wrote {e.message} ({gen} generated, {cached} cached, {e.seconds:.1f}s)"

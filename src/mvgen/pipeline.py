@@ -477,7 +477,11 @@ def render_preview(
         manifest["otio"] = str(_write_otio(job, plan_, out, otio, manifest["shots"], progress))
     path = manifest_path_for(out)
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
-    progress(ProgressEvent("done", seconds=seconds, message=str(out), extra={"generated": 0, "cached": 0}))
+    progress(
+        ProgressEvent(
+            "done", seconds=seconds, message=str(out), extra={"generated": 0, "cached": 0, "preview": True}
+        )
+    )
     return RenderResult(out, path, manifest, 0, 0, seconds)
 
 

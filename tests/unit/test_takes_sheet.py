@@ -111,3 +111,67 @@ def test_set_shot_keys_edits_in_place_and_keeps_comments(tmp_path: Path):
     assert parsed.shots[2].seed == 3 and parsed.shots[2].prompt.strip() == "a folded prompt"
     with pytest.raises(ConfigError):
         set_shot_keys(loaded, 1, {"seed": -1})  # never writes what does not load back
+
+
+def _tiny_clip(folder: Path) -> Path:
+    """A CLIP with random weights at a few hundred kB (character-level BPE vocabulary, no merges)."""
+    import json
+    import string
+
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    chars = sorted(set(string.ascii_lowercase + string.digits + ",.-'"))
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
+    folder.mkdir()
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tok = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=len(vocab) - 2,
+                         eos_token_id=len(vocab) - 1, **small),
+        vision_config=dict(image_size=32, patch_size=8, **small),
+        projection_dim=16,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    CLIPModel(cfg).save_pretrained(folder)
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(folder)
+    return folder
+
+
+def test_prompt_match_with_a_local_clip_and_without_one(tmp_path, monkeypatch):
+    import torch
+    from transformers import CLIPModel, CLIPProcessor
+
+    from mvgen.media import score as score_mod
+
+    folder = _tiny_clip(tmp_path / "clip")
+    frames = (np.random.default_rng(1).random((6, 40, 60, 3)) * 255).astype(np.uint8)
+    monkeypatch.delenv(score_mod.SCORE_MODEL_ENV, raising=False)
+    assert score_mod.score_take(frames, "a red car")["prompt_match"] is None  # off by default
+
+    monkeypatch.setenv(score_mod.SCORE_MODEL_ENV, str(folder))
+    score_mod._prompt_model.cache_clear()
+    got = score_mod.score_take(frames, "a red car")
+    # the cosine of the image and text embeddings, computed here from the model's own towers
+    model, proc = CLIPModel.from_pretrained(folder).eval(), CLIPProcessor.from_pretrained(folder)
+    inputs = proc(text=["a red car"], images=[frames[3]], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        img = model.visual_projection(model.vision_model(pixel_values=inputs["pixel_values"]).pooler_output)
+        txt = model.text_projection(model.text_model(input_ids=inputs["input_ids"]).pooler_output)
+    cosine = float(torch.nn.functional.cosine_similarity(img, txt)[0])
+    assert got["prompt_match"] == pytest.approx(cosine, abs=1e-5)
+    without = {k: v for k, v in got.items() if k not in ("prompt_match", "score")}
+    assert got["score"] == pytest.approx(
+        score({**without, "prompt_match": None}) + 2.0 * got["prompt_match"], abs=1e-5
+    )
+    assert score_mod.prompt_match(frames[3], "blue sea") != got["prompt_match"]
+
+    monkeypatch.setenv(score_mod.SCORE_MODEL_ENV, str(tmp_path / "missing"))
+    score_mod._prompt_model.cache_clear()
+    assert score_mod.prompt_match(frames[3], "a red car") is None  # never downloads; just off
+    score_mod._prompt_model.cache_clear()

@@ -66,7 +66,9 @@ def _prompt_model(spec: str):
     """(model, processor) of a locally available CLIP, or None (never downloads)."""
     try:
         from transformers import CLIPModel, CLIPProcessor
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         model = CLIPModel.from_pretrained(spec, local_files_only=True).eval()
         processor = CLIPProcessor.from_pretrained(spec, local_files_only=True)
         return model, processor
@@ -88,11 +90,8 @@ def prompt_match(frame: np.ndarray, prompt: str) -> float | None:
     model, processor = loaded
     inputs = processor(text=[prompt], images=[frame], return_tensors="pt", padding=True, truncation=True)
     with torch.no_grad():
-        img = model.get_image_features(pixel_values=inputs["pixel_values"])
-        txt = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-    img = img / img.norm(dim=-1, keepdim=True)
-    txt = txt / txt.norm(dim=-1, keepdim=True)
-    return round(float((img * txt).sum()), 6)
+        out = model(**inputs)  # image_embeds / text_embeds: projected and L2-normalised
+    return round(float((out.image_embeds * out.text_embeds).sum()), 6)
 
 
 def score_take(frames: np.ndarray, prompt: str) -> dict[str, Any]:
