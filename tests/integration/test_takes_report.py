@@ -43,9 +43,18 @@ def _frame_count(path: Path) -> int:
 def test_takes_are_generated_once_scored_and_the_best_used_then_pick_changes_it(tmp_path, mvgen, cache_dir):
     synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
     shots = write(tmp_path / "s.yaml", SHOTS)
-    r = mvgen("render", shots, "--json")
+    r = mvgen("render", shots, "--json", "--log-format", "json")
     assert r.code == 0, r
     assert json.loads(r.out)[0]["generated"] == 7  # 3 + 1 + 3 takes
+    # Progress: every take announced with its number, every step with the time left from the pace
+    # measured so far, counting down to the last step of the last take.
+    events = [json.loads(line) for line in r.err.splitlines() if line.startswith("{")]
+    starts = [(e["shot"], e["extra"]["take"], e["extra"]["takes"]) for e in events if e["event"] == "shot_start"]
+    assert starts == [("a", 1, 3), ("a", 2, 3), ("a", 3, 3), ("b", 1, 1), ("c", 1, 3), ("c", 2, 3), ("c", 3, 3)]
+    etas = [e["extra"]["eta_s"] for e in events if e["event"] == "step"]
+    assert len(etas) == 7 * 2 and etas[-1] == 0.0 and etas[0] > 0
+    done = [e for e in events if e["event"] == "shot_done"]
+    assert len(done) == 7 and all("eta_s" in e["extra"] for e in done)
     m = json.loads((tmp_path / "s.json").read_text())
     rows = {s["id"]: s for s in m["shots"]}
     cache = ShotCache(cache_dir)
