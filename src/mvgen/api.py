@@ -86,9 +86,8 @@ def cut_sheet(job: Job, plan: RenderPlan):
         job.model.source != "builtin"
         or (tiny_root(job.model.preset.family) / "t2v" / "model_index.json").is_file()
     ):
-        ident = get_backend(
-            "local", job.model
-        ).identity()  # reads the model folder's fingerprint, loads nothing
+        # reads the model folders' fingerprints, loads nothing
+        ident = pipeline.model_identity(get_backend("local", job.model), plan)
     preset = job.model.preset
     return build(plan, ident, ShotCache(), max_frames=preset.max_frames, step_cost_s=preset.step_cost_s)
 

@@ -485,6 +485,12 @@ def render_preview(
     return RenderResult(out, path, manifest, 0, 0, seconds)
 
 
+def model_identity(gen, plan_: RenderPlan) -> dict[str, str]:
+    """The model's identity for cache keys; with chained shots, the image-to-video sibling's revision too."""
+    ident = gen.identity()
+    return {**ident, "i2v_revision": gen.i2v_revision()} if any(s.chain for s in plan_.shots) else ident
+
+
 def clip_key(ident: dict[str, str], plan_: RenderPlan, shot, *, seed: int | None = None,
              image_sha256: str | None = None) -> str:  # fmt: skip
     """The cache key of one take of a planned shot (``seed``: the take's; default the shot's)."""
@@ -493,6 +499,7 @@ def clip_key(ident: dict[str, str], plan_: RenderPlan, shot, *, seed: int | None
         seed=shot.seed if seed is None else seed, width=plan_.gen_width, height=plan_.gen_height,
         num_frames=shot.num_frames, steps=plan_.steps, guidance=plan_.guidance,
         max_sequence_length=plan_.max_sequence_length, image_sha256=image_sha256,
+        i2v_revision=ident.get("i2v_revision") if image_sha256 is not None else None,
     )  # fmt: skip
 
 
@@ -654,7 +661,7 @@ def _render_locked(
     )
 
     gen = pool.get(job.model)
-    ident = gen.identity()
+    ident = model_identity(gen, plan_)
 
     def key_for(s, image_sha256: str | None = None, seed: int | None = None) -> str:
         return clip_key(ident, plan_, s, seed=seed, image_sha256=image_sha256)

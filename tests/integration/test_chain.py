@@ -129,3 +129,37 @@ def test_long_shot_is_extended_by_chained_segments(tmp_path, mvgen, cache_dir, s
     assert all(s["num_frames"] <= 33 for s in rows)  # tiny makes at most 33 frames a call
     assert [prompt for prompt, _ in spy] == ["a long drive"] * 2  # each segment came from the one before
     assert rows[1]["colour_drift"] is not None and rows[2]["colour_drift"] is not None
+
+
+def test_new_image_to_video_weights_regenerate_only_the_chained_shots(
+    tmp_path, mvgen, tiny_models, monkeypatch
+):
+    """A chained shot's key includes the image-to-video sibling's content hash: changing only the
+    sibling's weights regenerates the chained shots and nothing else."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny_models, cache / "models", symlinks=False)  # a private copy to change
+    monkeypatch.setenv("MVGEN_CACHE_DIR", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    shots = _project(tmp_path, "tiny")
+    assert mvgen("render", shots).code == 0
+    before = {s["id"]: s for s in json.loads((tmp_path / "s.json").read_text())["shots"]}
+    assert before["b"]["cache_key"] != before["a"]["cache_key"]
+
+    weights = next((cache / "models" / "tiny-v1" / "i2v" / "transformer").glob("*.safetensors"))
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 0.01
+    save_file(tensors, weights)
+    r = mvgen("render", shots, "--json")
+    assert r.code == 0, r
+    after = {s["id"]: s for s in json.loads((tmp_path / "s.json").read_text())["shots"]}
+    assert json.loads(r.out)[0]["generated"] == 2
+    assert [after[i]["cached"] for i in "abcd"] == [True, False, True, False]
+    assert (
+        after["a"]["cache_key"] == before["a"]["cache_key"]
+        and after["b"]["cache_key"] != before["b"]["cache_key"]
+    )

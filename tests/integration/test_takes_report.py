@@ -49,8 +49,18 @@ def test_takes_are_generated_once_scored_and_the_best_used_then_pick_changes_it(
     # Progress: every take announced with its number, every step with the time left from the pace
     # measured so far, counting down to the last step of the last take.
     events = [json.loads(line) for line in r.err.splitlines() if line.startswith("{")]
-    starts = [(e["shot"], e["extra"]["take"], e["extra"]["takes"]) for e in events if e["event"] == "shot_start"]
-    assert starts == [("a", 1, 3), ("a", 2, 3), ("a", 3, 3), ("b", 1, 1), ("c", 1, 3), ("c", 2, 3), ("c", 3, 3)]
+    starts = [
+        (e["shot"], e["extra"]["take"], e["extra"]["takes"]) for e in events if e["event"] == "shot_start"
+    ]
+    assert starts == [
+        ("a", 1, 3),
+        ("a", 2, 3),
+        ("a", 3, 3),
+        ("b", 1, 1),
+        ("c", 1, 3),
+        ("c", 2, 3),
+        ("c", 3, 3),
+    ]
     etas = [e["extra"]["eta_s"] for e in events if e["event"] == "step"]
     assert len(etas) == 7 * 2 and etas[-1] == 0.0 and etas[0] > 0
     done = [e for e in events if e["event"] == "shot_done"]

@@ -51,6 +51,9 @@ class Backend(Protocol):
     def identity(self) -> dict[str, str]:
         """``{"id": ..., "revision": ...}``: what goes into cache keys and the manifest."""
 
+    def i2v_revision(self) -> str:
+        """The revision of the image-to-video sibling (in chained shots' cache keys)."""
+
     def generate(
         self,
         request: ShotRequest,

@@ -114,6 +114,7 @@ class LocalBackend:
         self.i2v_pipe = None
         self.low_memory = False
         self._identity: dict[str, str] | None = None
+        self._i2v_revision: str | None = None
         self._where: tuple[str, str] | None = None
         self.family = get_family(model.preset.family)
 
@@ -149,6 +150,17 @@ class LocalBackend:
             model_id = self.model.location if self.model.source != "local" else self.model.spec
             self._identity = {"id": model_id, "name": self.model.name, "revision": revision}
         return self._identity
+
+    def i2v_revision(self) -> str:
+        """A chained shot's pixels depend on the image-to-video weights too: their content hash (a
+        folder) or hub snapshot, computed once and without loading anything."""
+        if self._i2v_revision is None:
+            location, index = self._i2v_location()
+            if self.model.source == "builtin" or (index is None and Path(location).is_dir()):
+                self._i2v_revision = "sha256:" + folder_fingerprint(Path(location))
+            else:
+                self._i2v_revision = index.parent.name if index is not None else "main"
+        return self._i2v_revision
 
     def load(self) -> None:
         if self.pipe is not None:
