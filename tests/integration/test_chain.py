@@ -12,12 +12,12 @@ import diffusers
 import numpy as np
 import pytest
 
-from mvgen.media.clips import read_last_frame
+from mvgen.media.clips import read_clip, read_last_frame
 from tests.conftest import write
 from tests.synth import steady_beats, synth_track
 
 I2V = {"tiny": "WanImageToVideoPipeline", "tiny-ltx": "LTXImageToVideoPipeline",
-       "tiny-cogvideox": "CogVideoXImageToVideoPipeline"}  # fmt: skip
+       "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline"}  # fmt: skip
 
 SHOTS = """version: 1
 model: {model}
@@ -73,6 +73,10 @@ def test_chained_shots_start_from_the_previous_last_frame(model, tmp_path, mvgen
         assert image.shape == last.shape and np.array_equal(image, last)
         digest = hashlib.sha256(f"{last.shape}".encode() + last.tobytes()).hexdigest()
         assert rows[chained]["image_sha256"] == digest
+        # the chained clip has the planned frame count (HunyuanVideo-I2V drops its image frames:
+        # mvgen asks for them on top)
+        chained_clip = next((cache_dir / "shots").glob(f"*/{rows[chained]['cache_key']}/clip.mp4"))
+        assert len(read_clip(chained_clip)) == rows[chained]["num_frames"]
 
 
 def test_changing_a_prompt_rerenders_that_shot_and_its_chain(tmp_path, mvgen, cache_dir, spy):

@@ -33,6 +33,10 @@ class Family:
     # image-to-video sibling (where the family has one) in i2v/
     build_tiny: Callable[[Path], None] | None = None
     tiny_i2v: bool = True  # whether the tiny build includes the image-to-video sibling
+    tiny_version: int = 1  # bumped when the tiny build gains parts (a new folder is built once)
+    # Frames the image-to-video pipeline drops from the front of its output (HunyuanVideo-I2V drops
+    # the latent frame that holds the image): asked for on top, so a chained shot gets its planned count.
+    i2v_dropped_frames: int = 0
 
     @property
     def pipelines(self) -> tuple[str, ...]:

@@ -293,7 +293,8 @@ class LocalBackend:
                 negative_prompt=request.negative or None,
                 height=request.height,
                 width=request.width,
-                num_frames=request.num_frames,
+                num_frames=request.num_frames
+                + (self.family.i2v_dropped_frames if request.image is not None else 0),
                 num_inference_steps=steps,
                 guidance_scale=request.guidance,
                 generator=generator,

@@ -23,7 +23,8 @@ TINY_VERSION = 1
 
 def tiny_root(family: str = "wan") -> Path:
     # The Wan build keeps its original folder name, so that clips cached by earlier versions stay valid.
-    name = f"tiny-v{TINY_VERSION}" if family == "wan" else f"tiny-{family}-v{TINY_VERSION}"
+    version = max(TINY_VERSION, FAMILIES[family].tiny_version)
+    name = f"tiny-v{version}" if family == "wan" else f"tiny-{family}-v{version}"
     return cache_root() / "models" / name
 
 
