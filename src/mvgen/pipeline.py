@@ -381,6 +381,64 @@ def _write_report(job: Job, plan_: RenderPlan, manifest: dict[str, Any], cache: 
         return None
 
 
+@dataclass
+class TakeResult:
+    cached: bool  # another process had made it by the time its lock was ours
+    seconds: float = 0.0
+    score: dict[str, Any] | None = None  # take metrics and score (shots with several takes)
+    colour_drift: dict[str, float] | None = None
+
+
+def generate_take(gen, cache: ShotCache, plan_: RenderPlan, s, k: str, seed: int, *, ident: dict[str, str],
+                  conditioning: str | None, image, regenerate: bool, anchor, on_start, on_step, notify) -> TakeResult:  # fmt: skip
+    """Generate one take of a slot into the cache under its key's lock (or find that another
+    process did). ``anchor`` colour-anchors a chained shot's frames; exceptions propagate."""
+    from mvgen.locks import shot_lock
+    from mvgen.media.clips import write_clip
+
+    with shot_lock(k):
+        cache.sweep(k)  # a killed writer's half-written folder for this key, if any
+        # Another process may have generated it while we waited for its lock.
+        if not regenerate and cache.get(k) is not None:
+            return TakeResult(True)
+        on_start()
+        ts = time.monotonic()
+        latents = cache.latents_path(k)
+        if regenerate:
+            latents.unlink(missing_ok=True)
+        request = replace(_request_for(plan_, s, image), seed=seed)
+        frames = gen.generate(request, on_step, latents_path=latents, notify=notify)
+        drift = None
+        if anchor is not None:
+            frames, before, after = anchor(frames)
+            drift = {"before": round(before, 3), "after": round(after, 3)}
+        score = None
+        if s.takes > 1:
+            from mvgen.media.score import score_take
+
+            score = score_take(frames, s.prompt)
+        meta = {
+            "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": seed,
+            "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
+            "fps": plan_.native_fps, "model": ident, "steps": plan_.steps, "guidance": plan_.guidance,
+            "image_sha256": conditioning, "colour_drift": drift, "take_score": score,
+        }  # fmt: skip
+        seconds = time.monotonic() - ts
+        meta["seconds"] = round(seconds, 3)
+        try:
+            with cache.writer(k, meta) as folder:
+                write_clip(folder / "clip.mp4", frames, plan_.native_fps)
+        except (OSError, MvgenError) as exc:
+            if is_disk_full(exc):
+                raise EncodeError(
+                    f"disk full while storing shot {s.id!r} in the cache ({cache.root})",
+                    hint="free space there (or set MVGEN_CACHE_DIR) and re-run: finished shots are kept",
+                ) from None
+            raise
+        latents.unlink(missing_ok=True)
+        return TakeResult(False, seconds, score, drift)
+
+
 def _audio_json(job: Job, plan_: RenderPlan) -> dict[str, Any]:
     return {
         "path": str(job.audio.path),
@@ -634,9 +692,7 @@ def _render_locked(
     planned_s: float,
     otio: Path | None = None,
 ) -> RenderResult:
-    from mvgen.locks import shot_lock
     from mvgen.media.assemble import assemble
-    from mvgen.media.clips import write_clip
 
     t_start = time.monotonic() - planned_s  # the job's time includes its up-front analysis
     timings: dict[str, float] = {}
@@ -708,97 +764,66 @@ def _render_locked(
     failed: dict[str, str] = {}
 
     def produce(s, n: int, k: str, seed: int, take: int, image) -> bool:
-        """Generate one take of a slot into the cache (or find that another process did); False
-        when it failed and --keep-going carries on."""
-        with shot_lock(k):
-            cache.sweep(k)  # a killed writer's half-written folder for this key, if any
-            # Another process may have generated it while we waited for its lock.
-            if k not in regenerate and cache.get(k) is not None:
-                outcomes[k] = ShotOutcome(k, True, 0.0)
-                progress(ProgressEvent("shot_cached", shot=s.id, index=n, total=len(todo)))
-                eta.skip(s)
-                return True
-            label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
+        """Generate one take of a slot (or find that another process did); False when it failed
+        and --keep-going carries on."""
+        label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
+
+        def on_start() -> None:
             progress(
                 ProgressEvent(
                     "shot_start", shot=s.id, index=n, total=len(todo), steps=plan_.steps,
                     message=label + s.prompt, extra={"take": take + 1, "takes": s.takes},
                 )
             )  # fmt: skip
-            ts = time.monotonic()
             eta.start()
 
-            def on_step(step: int, steps: int) -> None:
-                progress(
-                    ProgressEvent(
-                        "step", shot=s.id, index=n, total=len(todo), step=step, steps=steps,
-                        extra=eta.at_step(s, step, steps),
-                    )
-                )  # fmt: skip
-                _stop_check(should_stop)
-
-            def notify(message: str) -> None:
-                progress(ProgressEvent("warning", shot=s.id, message=message))
-
-            latents = cache.latents_path(k)
-            if k in regenerate:
-                latents.unlink(missing_ok=True)
-            try:
-                frames = gen.generate(
-                    replace(_request_for(plan_, s, image), seed=seed),
-                    on_step,
-                    latents_path=latents,
-                    notify=notify,
-                )
-            except Interrupted:
-                raise
-            except Exception as exc:
-                err = (
-                    exc
-                    if isinstance(exc, MvgenError)
-                    else GenerationError(f"shot {s.id!r}: generation failed: {type(exc).__name__}: {exc}")
-                )
-                if not keep_going:
-                    raise err from exc
-                failed[s.id] = err.message
-                progress(
-                    ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=err.message)
-                )
-                return False
-            drift = None
-            if s.chain:
-                frames, before, after = _anchor(cache, plan_, keys, s.index, frames, anchors)
-                drift = {"before": round(before, 3), "after": round(after, 3)}
-            meta = {
-                "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": seed,
-                "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
-                "fps": plan_.native_fps, "model": ident, "steps": plan_.steps, "guidance": plan_.guidance,
-                "image_sha256": conditioning.get(s.index), "colour_drift": drift,
-                "take_score": takes.score_frames(k, frames, s.prompt) if s.takes > 1 else None,
-            }  # fmt: skip
-            seconds = time.monotonic() - ts
-            meta["seconds"] = round(seconds, 3)
-            try:
-                with cache.writer(k, meta) as folder:
-                    write_clip(folder / "clip.mp4", frames, plan_.native_fps)
-            except (OSError, MvgenError) as exc:
-                if is_disk_full(exc):
-                    raise EncodeError(
-                        f"disk full while storing shot {s.id!r} in the cache ({cache.root})",
-                        hint="free space there (or set MVGEN_CACHE_DIR) and re-run: finished shots are kept",
-                    ) from None
-                raise
-            latents.unlink(missing_ok=True)
-            outcomes[k] = ShotOutcome(k, False, seconds)
-            slot_seconds[s.index] = slot_seconds.get(s.index, 0.0) + seconds
-            eta.done(s, seconds)
+        def on_step(step: int, steps: int) -> None:
             progress(
                 ProgressEvent(
-                    "shot_done", shot=s.id, index=n, total=len(todo), seconds=seconds,
-                    extra={"take": take + 1, "takes": s.takes, **eta.remaining()},
+                    "step", shot=s.id, index=n, total=len(todo), step=step, steps=steps,
+                    extra=eta.at_step(s, step, steps),
                 )
             )  # fmt: skip
+            _stop_check(should_stop)
+
+        def notify(message: str) -> None:
+            progress(ProgressEvent("warning", shot=s.id, message=message))
+
+        anchor = (lambda frames: _anchor(cache, plan_, keys, s.index, frames, anchors)) if s.chain else None
+        try:
+            r = generate_take(gen, cache, plan_, s, k, seed, ident=ident, conditioning=conditioning.get(s.index),
+                              image=image, regenerate=k in regenerate, anchor=anchor, on_start=on_start,
+                              on_step=on_step, notify=notify)  # fmt: skip
+        except Interrupted:
+            raise
+        except Exception as exc:
+            err = (
+                exc
+                if isinstance(exc, MvgenError)
+                else GenerationError(f"shot {s.id!r}: generation failed: {type(exc).__name__}: {exc}")
+            )
+            if not keep_going:
+                raise err from exc
+            failed[s.id] = err.message
+            progress(ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=err.message))
+            return False
+        if r.cached:
+            outcomes[k] = ShotOutcome(k, True, 0.0)
+            progress(ProgressEvent("shot_cached", shot=s.id, index=n, total=len(todo)))
+            eta.skip(s)
             return True
+        if s.takes > 1:
+            takes.metrics[k] = r.score
+        outcomes[k] = ShotOutcome(k, False, r.seconds)
+        slot_seconds[s.index] = slot_seconds.get(s.index, 0.0) + r.seconds
+        eta.done(s, r.seconds)
+        progress(
+            ProgressEvent(
+                "shot_done", shot=s.id, index=n, total=len(todo), seconds=r.seconds,
+                extra={"take": take + 1, "takes": s.takes, **eta.remaining()},
+            )
+        )  # fmt: skip
+        return True
 
     for n, s in enumerate(todo):
         _stop_check(should_stop)

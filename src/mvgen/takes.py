@@ -22,11 +22,6 @@ class TakeBook:
         self.metrics: dict[str, dict[str, Any]] = {}  # clip key -> metrics and score
         self.chosen: dict[int, tuple[int, list[str]]] = {}  # slot index -> (take index, take keys)
 
-    def score_frames(self, key: str, frames, prompt: str) -> dict[str, Any]:
-        """Score a take just generated (stored in its cache entry's meta)."""
-        self.metrics[key] = score_take(frames, prompt)
-        return self.metrics[key]
-
     def metrics_of(self, key: str, prompt: str) -> dict[str, Any]:
         if key not in self.metrics:
             entry = self.cache.get(key)
