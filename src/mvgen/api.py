@@ -151,13 +151,19 @@ def render_video(
     force: bool = False,
     only: set[str] | None = None,
     progress: ProgressCallback = null_progress,
+    backend: str | None = None,
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
 ) -> RenderResult:
     """Render a shot list to ``OUT.mp4`` + ``OUT.json``. ``offload``: auto | none | model | sequential
-    (CUDA memory levers); ``dtype``: override the preset's (CUDA only)."""
+    (CUDA memory levers); ``dtype``: override the preset's (CUDA only); ``backend``: local | ray
+    (default: the shot list's ``backend:``), with ``ray_address`` (None: a local Ray started on
+    demand; "auto": the running cluster) and ``ray_workers`` (default: one per GPU, else per CPU)."""
     job = load_project(shots, audio=audio, out=out, model=model, device=device)
     return pipeline.render(
-        job, force=force, only=only, device=device, offload=offload, dtype=dtype, progress=progress
-    )
+        job, force=force, only=only, device=device, offload=offload, dtype=dtype, progress=progress,
+        backend=backend or job.shotlist.shots.backend, ray_address=ray_address, ray_workers=ray_workers,
+    )  # fmt: skip
 
 
 def render_batch(sources: list[str], **options) -> BatchResult:

@@ -154,7 +154,9 @@ def run_batch(
     device: str = "auto",
     offload: str = "auto",
     dtype: str | None = None,
-    backend: str = "local",
+    backend: str | None = None,
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
     force: bool = False,
     only: set[str] | None = None,
     keep_going: bool = False,
@@ -193,7 +195,20 @@ def run_batch(
             invalid.fail("invalid", err)
             results.append(invalid)
     runnable = [(p, j, pl, secs) for p, j, pl, e, secs in prepared if e is None]
-    pool = BackendPool(backend, device, offload=offload, dtype=dtype)
+    if backend == "ray" or any(
+        j is not None and j.shotlist.shots.backend == "ray" for _, j, _, _ in runnable
+    ):
+        from mvgen.distributed import require_ray
+
+        require_ray()  # before anything runs: exit 4 with the install hint
+    pool = BackendPool(
+        backend or "local",
+        device,
+        offload=offload,
+        dtype=dtype,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
+    )
     stopped = False
     many = len(runnable) > 1  # job events only mean something in a batch
     try:
@@ -216,7 +231,8 @@ def run_batch(
                     res.out = str(r.out)
                 else:
                     r = pipeline.render(
-                        job, force=force, only=only, backend=backend, device=device, progress=progress,
+                        job, force=force, only=only, backend=backend or job.shotlist.shots.backend,
+                        device=device, progress=progress,
                         pool=pool, plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
                         planned_s=planned_s, otio=otio_path,
                     )  # fmt: skip

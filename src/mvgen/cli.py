@@ -120,6 +120,22 @@ def _render_options(f):
         ),
         click.option("--log-file", metavar="PATH", help="Also append the log (plain lines or JSON) to PATH."),
         click.option("--quiet", "-q", is_flag=True, help="Print only the final line."),
+        click.option(
+            "--backend",
+            type=click.Choice(["local", "ray"]),
+            help="Where shots are generated: this machine, or a Ray cluster (default: the shot list's `backend:`, else local).",
+        ),
+        click.option(
+            "--ray-address",
+            metavar="ADDR",
+            help="Ray cluster to join (auto: the running one); default: start a local Ray.",
+        ),
+        click.option(
+            "--ray-workers",
+            type=click.IntRange(1, 1024),
+            metavar="N",
+            help="Ray workers (default: one per GPU in the cluster, or per CPU without GPUs).",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -159,7 +175,8 @@ class _StopFlag:
 
 
 def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
-              summary_json, batch_mode, grid, preview=False, otio=None):  # fmt: skip
+              summary_json, batch_mode, grid, preview=False, otio=None, backend=None, ray_address=None,
+              ray_workers=None):  # fmt: skip
     from mvgen import api
     from mvgen.console import make_console, print_summary
 
@@ -172,7 +189,7 @@ def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype
                 list(sources), audio=audio, out=out, model=model, device=device, offload=offload, dtype=dtype,
                 force=force, only=ids,
                 keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid, preview=preview,
-                otio=otio,
+                otio=otio, backend=backend, ray_address=ray_address, ray_workers=ray_workers,
             )  # fmt: skip
     finally:
         console.close()
@@ -230,13 +247,14 @@ _state = _State()
     "--preview", is_flag=True,
     help="Write an animatic (OUT.preview.mp4: a card per shot, real cuts and audio) instead; no model runs.",
 )  # fmt: skip
-def render(shots, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet, bpm, offset,
-           beats_file, summary_json, otio, preview):  # fmt: skip
+def render(shots, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
+           backend, ray_address, ray_workers, bpm, offset, beats_file, summary_json, otio, preview):  # fmt: skip
     """Render SHOTS (one or more shot lists) to music videos."""
     _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, offload=offload,
               dtype=dtype, keep_going=keep_going,
               wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
-              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file), preview=preview, otio=otio)  # fmt: skip
+              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file), preview=preview, otio=otio,
+              backend=backend, ray_address=ray_address, ray_workers=ray_workers)  # fmt: skip
 
 
 @cli.command()
@@ -258,13 +276,17 @@ def batch(
     log_format,
     log_file,
     quiet,
+    backend,
+    ray_address,
+    ray_workers,
     summary_json,
 ):
     """Render every shot list in folders or glob patterns, in order, with a summary."""
     _run_jobs(sources, audio=None, out=None, model=model, force=force, only=only, device=device, offload=offload,
               dtype=dtype,
               keep_going=keep_going, wait=wait, log_format=log_format, log_file=log_file, quiet=quiet,
-              summary_json=summary_json, batch_mode=True, grid=None)  # fmt: skip
+              summary_json=summary_json, batch_mode=True, grid=None, backend=backend, ray_address=ray_address,
+              ray_workers=ray_workers)  # fmt: skip
 
 
 @cli.command()

@@ -329,8 +329,11 @@ class BackendPool:
     and closed when no later job needs it, so memory is free before the next model loads."""
 
     def __init__(
-        self, backend: str = "local", device: str = "auto", *, offload: str = "auto", dtype: str | None = None
-    ) -> None:
+        self, backend: str = "local", device: str = "auto", *, offload: str = "auto", dtype: str | None = None,
+        ray_address: str | None = None, ray_workers: int | None = None,
+    ) -> None:  # fmt: skip
+        self.ray_address = ray_address
+        self.ray_workers = ray_workers
         self.backend = backend
         self.device = device
         self.offload = offload
@@ -346,8 +349,9 @@ class BackendPool:
 
         k = self.key(model)
         if k not in self._backends:
+            # With Ray the driver's backend only names the model (cache keys); workers load it.
             self._backends[k] = get_backend(
-                self.backend, model, device=self.device, offload=self.offload, dtype=self.dtype
+                "local", model, device=self.device, offload=self.offload, dtype=self.dtype
             )
         return self._backends[k]
 
@@ -437,6 +441,79 @@ def generate_take(gen, cache: ShotCache, plan_: RenderPlan, s, k: str, seed: int
             raise
         latents.unlink(missing_ok=True)
         return TakeResult(False, seconds, score, drift)
+
+
+def _generate_on_ray(job: Job, plan_: RenderPlan, todo, keys: list[str | None], ident: dict[str, str],
+                     cache: ShotCache, takes: TakeBook, regenerates, outcomes: dict[str, ShotOutcome],
+                     slot_seconds: dict[int, float], conditioning: dict[int, str], failed: dict[str, str],
+                     placement: dict[int, dict[str, Any]], pool: BackendPool, progress: ProgressCallback,
+                     should_stop, keep_going: bool) -> None:  # fmt: skip
+    """Generate ``todo`` on Ray workers (see distributed.py) and record what came back as the local
+    loop would: keys, outcomes, takes, conditioning hashes; plus where each slot ran."""
+    import os
+
+    from mvgen.distributed import RayPool, make_groups
+    from mvgen.estimate import work_units
+    from mvgen.media.clips import read_clip
+    from mvgen.media.colour import colour_stats
+
+    # Workers use the driver's cache path (shared where a shared file system mounts it there);
+    # MVGEN_RAY_WORKER_CACHE_DIR names another (a node-local disk).
+    rp = RayPool(job, device=pool.device, offload=pool.offload, dtype=pool.dtype, address=pool.ray_address,
+                 workers=pool.ray_workers, worker_cache_dir=os.environ.get("MVGEN_RAY_WORKER_CACHE_DIR"))  # fmt: skip
+    try:
+        shared = rp.shared_cache(cache.root.parent)
+        groups = make_groups(plan_, todo, keys, lambda s: work_units(plan_, s) * s.takes)
+        progress(
+            ProgressEvent(
+                "info",
+                message=f"Ray: {len(groups)} group(s) of shots on {len(rp.workers)} worker(s); "
+                f"{'shared cache' if shared else 'clips come back through the object store'}",
+            )
+        )
+        regen = [s.index for s in plan_.shots if regenerates(s)]
+        plan_json = plan_.to_json()
+
+        def submit_args(grp):
+            # What a worker may not find in its own cache: the frame a group's first chained shot
+            # continues, and the colour statistics of chain roots outside the group.
+            frames: dict[str, tuple[Any, str]] = {}
+            anchors: dict[str, Any] = {}
+            for i in grp.slots:
+                if plan_.shots[i].chain and i - 1 not in grp.slots and keys[i - 1] is not None:
+                    frames[keys[i - 1]] = _last_frame(cache, keys[i - 1], {})
+                    root = i - 1
+                    while root > 0 and plan_.shots[root].chain:
+                        root -= 1
+                    if root not in grp.slots and keys[root] is not None:
+                        anchors[keys[root]] = colour_stats(read_clip(_cached_clip(cache, keys[root])))
+            return plan_json, grp.slots, list(keys), ident, regen, anchors, frames, shared
+
+        submit_args.plan = plan_
+        results, failures, attempts = rp.run(groups, submit_args, progress, should_stop, keep_going)
+    finally:
+        rp.close()
+    failed.update(failures)
+    for r in sorted(results, key=lambda r: r.index):
+        for k, (clip, meta) in r.clips.items():  # not a shared cache: store what came back
+            if cache.get(k) is None:
+                with cache.writer(k, meta) as folder:
+                    (folder / "clip.mp4").write_bytes(clip)
+        keys[r.index] = r.key
+        if r.image_sha256 is not None:
+            conditioning[r.index] = r.image_sha256
+        if len(r.candidates) > 1:
+            takes.metrics.update(r.metrics)
+            takes.chosen[r.index] = (r.take, r.candidates)
+            for k in r.candidates:
+                takes.metrics_of(k, plan_.shots[r.index].prompt)
+        for k in r.generated:
+            outcomes[k] = ShotOutcome(k, False, r.seconds if k == r.key else 0.0)
+        outcomes.setdefault(r.key, ShotOutcome(r.key, True, 0.0))
+        if r.generated:
+            slot_seconds[r.index] = r.seconds
+        placement[r.index] = {"pid": r.pid, "worker": r.worker, "started": round(r.started, 3),
+                              "finished": round(r.finished, 3), "attempts": attempts.get(r.index, 1)}  # fmt: skip
 
 
 def _audio_json(job: Job, plan_: RenderPlan) -> dict[str, Any]:
@@ -643,6 +720,8 @@ def render(
     should_stop: Callable[[], bool] = never_stop,
     planned_s: float = 0.0,
     otio: Path | None = None,
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
 ) -> RenderResult:
     """Render a prepared job end to end and write ``OUT.mp4`` and ``OUT.json``.
 
@@ -655,7 +734,9 @@ def render(
     from mvgen.locks import job_lock
 
     own_pool = pool is None
-    pool = pool or BackendPool(backend, device, offload=offload, dtype=dtype)
+    pool = pool or BackendPool(
+        backend, device, offload=offload, dtype=dtype, ray_address=ray_address, ray_workers=ray_workers
+    )
     try:
         with job_lock(
             job.out,
@@ -756,7 +837,7 @@ def _render_locked(
         )
     )
     t0 = time.monotonic()
-    if todo and not gen.loaded:
+    if todo and not gen.loaded and backend != "ray":  # Ray: each worker loads its own
         progress(ProgressEvent("info", message=f"loading model {job.model.name}"))
         gen.load()  # before the first shot, so that its seconds are its own
         timings["load_model_s"] = time.monotonic() - t0
@@ -825,33 +906,40 @@ def _render_locked(
         )  # fmt: skip
         return True
 
-    for n, s in enumerate(todo):
-        _stop_check(should_stop)
-        image, image_sha = None, None
-        if s.chain:
-            prev = keys[s.index - 1]
-            if prev is None or prev not in outcomes:  # the shot before it failed (--keep-going)
-                failed[s.id] = f"shot {s.id!r}: not generated: the shot it chains from failed"
-                progress(
-                    ProgressEvent("shot_failed", shot=s.id, index=n, total=len(todo), message=failed[s.id])
-                )
-                continue
-            image, image_sha = _last_frame(cache, prev, last_frames)
-            conditioning[s.index] = image_sha
-        candidates = [key_for(s, image_sha, seed) for seed in s.take_seeds()]
-        if regenerates(s):
-            regenerate.update(candidates)
-        ok = True
-        for take, (k, seed) in enumerate(zip(candidates, s.take_seeds(), strict=True)):
-            if k in outcomes:  # the same picture as an earlier slot's (a chain repeated by a loop)
-                continue
-            if k not in regenerate and cache.get(k) is not None:
-                outcomes[k] = ShotOutcome(k, True, 0.0)
-                eta.skip(s)
-                continue
-            ok = produce(s, n, k, seed, take, image) and ok
-        if ok:
-            keys[s.index] = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
+    placement: dict[int, dict[str, Any]] = {}  # Ray: slot index -> where and when it was generated
+    if backend == "ray" and todo:
+        _generate_on_ray(job, plan_, todo, keys, ident, cache, takes, regenerates, outcomes, slot_seconds,
+                         conditioning, failed, placement, pool, progress, should_stop, keep_going)  # fmt: skip
+    else:
+        for n, s in enumerate(todo):
+            _stop_check(should_stop)
+            image, image_sha = None, None
+            if s.chain:
+                prev = keys[s.index - 1]
+                if prev is None or prev not in outcomes:  # the shot before it failed (--keep-going)
+                    failed[s.id] = f"shot {s.id!r}: not generated: the shot it chains from failed"
+                    progress(
+                        ProgressEvent(
+                            "shot_failed", shot=s.id, index=n, total=len(todo), message=failed[s.id]
+                        )
+                    )
+                    continue
+                image, image_sha = _last_frame(cache, prev, last_frames)
+                conditioning[s.index] = image_sha
+            candidates = [key_for(s, image_sha, seed) for seed in s.take_seeds()]
+            if regenerates(s):
+                regenerate.update(candidates)
+            ok = True
+            for take, (k, seed) in enumerate(zip(candidates, s.take_seeds(), strict=True)):
+                if k in outcomes:  # the same picture as an earlier slot's (a chain repeated by a loop)
+                    continue
+                if k not in regenerate and cache.get(k) is not None:
+                    outcomes[k] = ShotOutcome(k, True, 0.0)
+                    eta.skip(s)
+                    continue
+                ok = produce(s, n, k, seed, take, image) and ok
+            if ok:
+                keys[s.index] = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
     timings["generate_s"] = time.monotonic() - t0
     generated = sum(1 for o in outcomes.values() if not o.cached)
     if failed:
@@ -907,6 +995,7 @@ def _render_locked(
             "blend_frames": s.blend_frames,
             "image_sha256": conditioning.get(s.index), "colour_drift": _meta_of(cache, k).get("colour_drift"),
             "cache_key": k, "cached": seconds is None, "seconds": round(seconds or 0.0, 3), **chosen,
+            **({"ray": placement[s.index]} if s.index in placement else {}),
         })  # fmt: skip
     total = time.monotonic() - t_start
     manifest = {

@@ -14,7 +14,7 @@ LAYERS = {
     "config": 1, "audio": 1, "families": 1,
     "timeline": 2,
     "cache": 3, "media": 3, "generate": 3, "locks": 3, "estimate": 3, "takes": 3,
-    "pipeline": 4, "cutsheet": 4, "report": 4, "otio_export": 4,
+    "pipeline": 4, "cutsheet": 4, "report": 4, "otio_export": 4, "distributed": 4,
     "batch": 5,
     "api": 6,
     "cli": 7, "console": 7, "__main__": 8, "__init__": 0,

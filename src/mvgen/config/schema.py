@@ -233,6 +233,7 @@ class ShotList(_Strict):
     version: Literal[1] = 1
     title: str | None = None
     model: str = Field(DEFAULT_MODEL, min_length=1, description="preset name | repo id | local folder")
+    backend: Literal["local", "ray"] = Field("local", description="local: this machine; ray: a Ray cluster")
     audio: AudioValue | None = Field(None, description="a path, or {path, bpm, offset_s | beats_file}")
     output: str | None = Field(None, min_length=1, description="relative to the shot list's folder")
     video: VideoSettings = VideoSettings()

@@ -1,0 +1,381 @@
+"""Shots across a Ray cluster: one actor per GPU (or per CPU in CPU mode) holds the model loaded once
+and renders the groups of shots sent to it; the driver plans, collects and assembles.
+
+A *group* is what must run in order on one worker: a shot and the chained shots that continue it
+(with takes, the chain continues the chosen take). Groups are independent, so they run in parallel,
+the largest first. Workers write finished shots into the cache when the driver's cache directory is
+theirs too (a shared file system: atomic, locked, as in a local render); otherwise the clip comes
+back through Ray's object store and the driver stores it. Either way the cache ends up exactly as a
+local render leaves it. A group whose worker dies is sent again (once) to a live worker; the shots
+it had finished are already cached and are not generated again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mvgen.errors import ConfigError, GenerationError, Interrupted, MvgenError, SetupError
+from mvgen.progress import ProgressCallback, ProgressEvent
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2  # a group is sent at most twice: a dead worker's group is re-rendered once
+POLL_S = 0.25  # how often the driver forwards workers' events while it waits
+STEP_EVENTS_S = 0.5  # a worker reports denoising steps at most this often
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise SetupError(
+            "--backend ray needs Ray", hint='pip install "mvgen[ray]" (or: pip install "ray>=2.40")'
+        ) from None
+    return ray
+
+
+def connect(address: str | None, workers: int | None) -> bool:
+    """Join the cluster at ``address`` ("auto": the running one) or start a local one; True when
+    this call started Ray (the caller shuts it down)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=max(workers or os.cpu_count() or 1, 1), **kwargs)
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ...: all say "no cluster"
+        raise SetupError(
+            f"--ray-address {address or '(local)'}: cannot start or join Ray: {exc}",
+            hint="`ray start --head` on the head node, then --ray-address auto (or the head's address)",
+        ) from None
+    return True
+
+
+@dataclass
+class Group:
+    slots: list[int]  # plan indices, in order
+    work: float  # for scheduling: the largest first
+    attempts: int = 0
+
+
+@dataclass
+class SlotResult:
+    index: int
+    key: str
+    candidates: list[str]
+    take: int  # 0-based chosen take
+    metrics: dict[str, dict[str, Any]]  # take key -> metrics (slots with takes)
+    seconds: float  # generation seconds spent on this slot's takes in this attempt
+    generated: list[str]  # keys generated (not found cached)
+    image_sha256: str | None
+    colour_drift: dict[str, float] | None
+    pid: int
+    worker: int
+    started: float
+    finished: float
+    clips: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)  # not shared: the bytes
+
+
+def make_groups(plan, todo, keys, work_of) -> list[Group]:
+    """Group the slots to generate: a chained slot joins the group that produces the clip it
+    continues (its own slot's group, or the group of the slot that generates the same clip)."""
+    group_of: dict[int, int] = {}
+    producer: dict[str, int] = {}
+    groups: list[Group] = []
+    for s in todo:
+        g = None
+        if s.chain:
+            p = s.index - 1
+            if p in group_of:
+                g = group_of[p]
+            elif keys[p] is not None and keys[p] in producer:
+                g = group_of[producer[keys[p]]]
+        if g is None:
+            groups.append(Group([], 0.0))
+            g = len(groups) - 1
+        groups[g].slots.append(s.index)
+        groups[g].work += work_of(s)
+        group_of[s.index] = g
+        if keys[s.index] is not None:
+            producer.setdefault(keys[s.index], s.index)
+    for grp in groups:
+        grp.slots.sort()
+    return sorted(groups, key=lambda grp: -grp.work)
+
+
+def _worker_class():
+    ray = require_ray()
+
+    @ray.remote(max_restarts=MAX_ATTEMPTS, max_task_retries=0)
+    class ShotWorker:
+        """One model, loaded once, rendering the groups it is sent."""
+
+        def __init__(self, model: dict, device: str, offload: str, dtype: str | None, threads: int,
+                     cache_dir: str | None, index: int) -> None:  # fmt: skip
+            if cache_dir:
+                os.environ["MVGEN_CACHE_DIR"] = cache_dir
+            import torch
+
+            from mvgen.config.presets import resolve_model
+            from mvgen.generate.local import LocalBackend
+
+            if threads > 0:
+                torch.set_num_threads(threads)
+            ref = resolve_model(model["spec"], base_dir=Path(model["base_dir"]), require_weights=True)
+            self.gen = LocalBackend(ref, device=device, offload=offload, dtype=dtype)
+            self.index = index
+
+        def pid(self) -> int:
+            return os.getpid()
+
+        def cache_dir(self) -> str:
+            from mvgen.files import cache_root
+
+            return str(cache_root())
+
+        def sees(self, path: str) -> bool:
+            return Path(path).exists()
+
+        def run_group(self, plan_json: dict, slots: list[int], keys: list[str | None], ident: dict[str, str],
+                      regenerate: list[int], anchors: dict, frames: dict, shared: bool, queue) -> list[SlotResult]:  # fmt: skip
+            return run_group(self.gen, self.index, plan_json, slots, keys, ident, set(regenerate), anchors, frames,
+                             shared, queue)  # fmt: skip
+
+    return ShotWorker
+
+
+def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[str | None], ident: dict[str, str],
+              regenerate: set[int], anchors: dict, frames: dict, shared: bool, queue) -> list[SlotResult]:  # fmt: skip
+    """Render one group on this worker (see the module's docstring); events go to ``queue``."""
+    from mvgen.cache import ShotCache
+    from mvgen.pipeline import _last_frame, clip_key, generate_take
+    from mvgen.takes import TakeBook
+    from mvgen.timeline import RenderPlan
+
+    plan = RenderPlan.from_json(plan_json)
+    cache = ShotCache()
+    takes = TakeBook(cache, plan)
+    keys = list(keys)
+    last_frames: dict[str, tuple[Any, str]] = dict(frames)  # the driver's, for clips made elsewhere
+    pid = os.getpid()
+    if not gen.loaded:
+        gen.load()
+
+    last_step = [0.0]
+
+    def emit(event: str, **kw) -> None:
+        """Send an event to the driver without waiting for it (calls from one worker to the queue
+        keep their order); denoising steps at most every STEP_EVENTS_S, the last one always."""
+        if queue is None:
+            return
+        if event == "step" and kw["step"] < kw["steps"]:
+            now = time.monotonic()
+            if now - last_step[0] < STEP_EVENTS_S:
+                return
+            last_step[0] = now
+        kw.setdefault("extra", {})
+        kw.setdefault("total", len(plan.shots))
+        kw["extra"] = {**kw["extra"], "pid": pid, "worker": worker}
+        queue.actor.put_nowait.remote(ProgressEvent(event, **kw))
+
+    results = []
+    for idx in slots:
+        s = plan.shots[idx]
+        started = time.time()
+        image = image_sha = None
+        if s.chain:
+            prev = keys[idx - 1]
+            if prev is None:
+                raise GenerationError(f"shot {s.id!r}: the shot it chains from was not generated")
+            image, image_sha = _last_frame(cache, prev, last_frames)
+        candidates = [clip_key(ident, plan, s, seed=seed, image_sha256=image_sha) for seed in s.take_seeds()]
+        seconds, generated, clips, drift = 0.0, [], {}, None
+        for take, (k, seed) in enumerate(zip(candidates, s.take_seeds(), strict=True)):
+            r = generate_take(gen, cache, plan, s, k, seed, ident=ident, conditioning=image_sha, image=image,
+                              regenerate=idx in regenerate, **_callbacks(emit, cache, plan, keys, anchors, s, take))  # fmt: skip
+            if not shared:  # the driver stores what it lacks (made here now, or cached here before)
+                entry = cache.get(k)
+                clips[k] = (entry.clip.read_bytes(), entry.meta())
+            if r.cached:
+                continue
+            seconds += r.seconds
+            generated.append(k)
+            drift = r.colour_drift
+            if s.takes > 1:
+                takes.metrics[k] = r.score
+            if not shared:
+                entry = cache.get(k)
+                clips[k] = (entry.clip.read_bytes(), entry.meta())
+            emit(
+                "shot_done",
+                shot=s.id,
+                index=idx,
+                seconds=r.seconds,
+                extra={"take": take + 1, "takes": s.takes},
+            )
+        chosen = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
+        keys[idx] = chosen
+        best = candidates.index(chosen)
+        results.append(
+            SlotResult(
+                index=idx, key=chosen, candidates=candidates, take=best,
+                metrics={k: takes.metrics[k] for k in candidates if k in takes.metrics}, seconds=seconds,
+                generated=generated, image_sha256=image_sha, colour_drift=drift, pid=pid, worker=worker,
+                started=started, finished=time.time(), clips=clips,
+            )
+        )  # fmt: skip
+    return results
+
+
+def _callbacks(emit, cache, plan, keys, anchors, s, take) -> dict[str, Any]:
+    """generate_take's callbacks for one take on a worker: events to the driver, chain anchoring."""
+    from mvgen.pipeline import _anchor
+
+    label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
+    return {
+        "on_start": lambda: emit("shot_start", shot=s.id, index=s.index, steps=plan.steps, message=label + s.prompt,
+                                 extra={"take": take + 1, "takes": s.takes}),
+        "on_step": lambda step, steps: emit("step", shot=s.id, index=s.index, step=step, steps=steps),
+        "notify": lambda message: emit("warning", shot=s.id, message=message),
+        "anchor": (lambda frames: _anchor(cache, plan, keys, s.index, frames, anchors)) if s.chain else None,
+    }  # fmt: skip
+
+
+class RayPool:
+    """The driver's side: workers, the events queue, and the loop that hands out groups."""
+
+    def __init__(self, job, *, device: str, offload: str, dtype: str | None, address: str | None,
+                 workers: int | None, threads: int = 1, worker_cache_dir: str | None = None) -> None:  # fmt: skip
+        ray = require_ray()
+        self.ray = ray
+        self.started = connect(address, workers)
+        from ray.util.queue import Queue
+
+        n = workers or self._default_workers(device)
+        gpus = 1 if device in ("cuda", "auto") and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        worker_cls = _worker_class().options(num_gpus=gpus, num_cpus=0 if gpus else 1)
+        model = {"spec": job.model.spec, "base_dir": str(job.shotlist.base_dir)}
+        if worker_cache_dir is None:  # the driver's path: the same cache where a shared file system has it
+            from mvgen.files import cache_root
+
+            worker_cache_dir = str(cache_root())
+        actor_device = "cuda" if gpus else ("cpu" if device == "auto" else device)
+        self.workers = [
+            worker_cls.remote(model, actor_device, offload, dtype, threads, worker_cache_dir, i)
+            for i in range(n)
+        ]
+        self.queue = Queue(actor_options={"num_cpus": 0})
+        self.pids: dict[int, int] = {}
+
+    def _default_workers(self, device: str) -> int:
+        res = self.ray.cluster_resources()
+        if device in ("cuda", "auto") and res.get("GPU", 0) >= 1:
+            return int(res["GPU"])
+        return max(1, int(res.get("CPU", 1)))
+
+    def shared_cache(self, root: Path) -> bool:
+        """Whether the workers see the driver's cache directory (a token file written here is there)."""
+        probe = root / f".ray-probe-{uuid.uuid4().hex}"
+        root.mkdir(parents=True, exist_ok=True)
+        probe.write_text("mvgen")
+        try:
+            dirs = self.ray.get([w.cache_dir.remote() for w in self.workers])
+            seen = self.ray.get([w.sees.remote(str(probe)) for w in self.workers])
+            return all(Path(d) == root for d in dirs) and all(seen)
+        finally:
+            probe.unlink(missing_ok=True)
+
+    def drain(self, progress: ProgressCallback) -> None:
+        from ray.util.queue import Empty
+
+        while True:
+            try:
+                events = self.queue.get_nowait_batch(max(1, self.queue.qsize()))
+            except Empty:
+                return
+            if not events:
+                return
+            for e in events:
+                progress(e)
+
+    def run(self, groups: list[Group], submit_args, progress: ProgressCallback, should_stop,
+            keep_going: bool) -> tuple[list[SlotResult], dict[str, str], dict[int, int]]:  # fmt: skip
+        """Run every group; return the slot results, the failures (shot id -> message) and how many
+        times each slot was sent (slot index -> attempts)."""
+        ray = self.ray
+        pending = list(groups)
+        running: dict[Any, tuple[Group, int]] = {}
+        idle = list(range(len(self.workers)))
+        results: list[SlotResult] = []
+        failed: dict[str, str] = {}
+        attempts: dict[int, int] = {}
+        while pending or running:
+            while pending and idle:
+                grp, w = pending.pop(0), idle.pop(0)
+                grp.attempts += 1
+                for i in grp.slots:
+                    attempts[i] = grp.attempts
+                ref = self.workers[w].run_group.remote(*submit_args(grp), self.queue)
+                running[ref] = (grp, w)
+            done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+            self.drain(progress)
+            if should_stop():
+                for ref in running:
+                    ray.cancel(ref, force=True)
+                raise Interrupted("interrupted; finished shots are cached, re-run to resume")
+            for ref in done:
+                grp, w = running.pop(ref)
+                try:
+                    results += ray.get(ref)
+                    idle.append(w)
+                except ray.exceptions.RayActorError as exc:  # the worker died (killed, out of memory)
+                    idle.append(w)  # Ray restarts it (max_restarts); the model loads again there
+                    if grp.attempts < MAX_ATTEMPTS:
+                        progress(ProgressEvent("warning", message=f"a worker died ({type(exc).__name__}); "
+                                               f"sending its {len(grp.slots)} shot(s) again"))  # fmt: skip
+                        pending.insert(0, grp)
+                    else:
+                        self._fail(grp, submit_args, failed, f"worker died {grp.attempts} times", keep_going)
+                except ray.exceptions.RayTaskError as exc:
+                    idle.append(w)
+                    cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
+                    message = (
+                        cause.message if isinstance(cause, MvgenError) else f"{type(cause).__name__}: {cause}"
+                    )
+                    self._fail(grp, submit_args, failed, message, keep_going)
+        self.drain(progress)
+        return results, failed, attempts
+
+    @staticmethod
+    def _fail(grp: Group, submit_args, failed: dict[str, str], message: str, keep_going: bool) -> None:
+        plan = submit_args.plan
+        ids = [plan.shots[i].id for i in grp.slots]
+        if not keep_going:
+            raise GenerationError(f"shot {ids[0]!r}: generation failed on a Ray worker: {message}")
+        for sid in ids:
+            failed.setdefault(sid, f"shot {sid!r}: generation failed on a Ray worker: {message}")
+
+    def close(self) -> None:
+        for w in self.workers:
+            with contextlib.suppress(Exception):  # already gone
+                self.ray.kill(w)
+        self.workers = []
+        if self.started:
+            self.ray.shutdown()
+
+
+def check_backend(backend: str) -> None:
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"--backend must be local or ray (got {backend!r})")
+    if backend == "ray":
+        require_ray()

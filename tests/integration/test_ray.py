@@ -1,0 +1,180 @@
+"""`--backend ray` on a local Ray with two CPU workers and the tiny model: the same video as a local
+render, a worker killed mid-shot, a chain kept in order on one worker while cut shots run on the
+other, clips coming back through the object store when the workers do not share the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import av
+import numpy as np
+import pytest
+import ray  # noqa: E402 - a test dependency: `pip install -e ".[test]"` installs it
+
+from tests.conftest import write
+from tests.synth import steady_beats, synth_track
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (starting one costs several seconds): two CPUs, two workers."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+SHOTS = """version: 1
+model: tiny
+audio: t.wav
+video: {width: 256, height: 160, fps: 24}
+generation: {steps: 2, seed: 9}
+timing: {fit: trim}
+shots:
+  - {id: a, prompt: a red city, length: 2}
+  - {id: b, prompt: the city at night, length: 2, transition: chain}
+  - {id: c, prompt: a blue sea, length: 2, takes: 2}
+  - {id: d, prompt: a storm at sea, length: 2, transition: chain}
+  - {id: e, prompt: a desert, length: 2}
+  - {id: f, prompt: a forest, length: 2}
+"""
+
+
+def _frames(path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.float32)
+
+
+def _manifest(path):
+    return json.loads(path.read_text())
+
+
+def test_ray_render_matches_a_local_one(tmp_path, mvgen, cache_dir, local_ray, monkeypatch):
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = write(tmp_path / "s.yaml", SHOTS)
+    r = mvgen(
+        "render", shots, "--backend", "ray", "--ray-workers", "2", "--out", tmp_path / "ray.mp4", "--json"
+    )
+    assert r.code == 0, r
+    assert json.loads(r.out)[0]["generated"] == 7  # 6 shots, c with 2 takes
+    assert "shared cache" in r.err  # the workers write into the driver's cache themselves
+    ray_m = _manifest(tmp_path / "ray.json")
+    assert {s["ray"]["pid"] for s in ray_m["shots"]} != {os.getpid()}
+    assert len({s["ray"]["worker"] for s in ray_m["shots"]}) == 2  # both workers took shots
+
+    monkeypatch.setenv("MVGEN_CACHE_DIR", str(tmp_path / "local-cache"))
+    (tmp_path / "local-cache").mkdir()
+    (tmp_path / "local-cache" / "models").symlink_to(cache_dir / "models")
+    r = mvgen("render", shots, "--out", tmp_path / "local.mp4")
+    assert r.code == 0, r
+    local_m = _manifest(tmp_path / "local.json")
+
+    def pick(m):
+        return [(s["id"], s["start_s"], s["end_s"], s["seed"], s["take"], s["cache_key"]) for s in m["shots"]]
+
+    assert pick(ray_m) == pick(local_m)  # same shots, timing, chosen takes and cache keys (chains too)
+    a, b = _frames(tmp_path / "ray.mp4"), _frames(tmp_path / "local.mp4")
+    assert a.shape == b.shape and np.abs(a - b).mean() <= 1.0  # <= 1/255 on average
+
+    # The Ray render filled the cache exactly as a local one: a local re-render generates nothing.
+    monkeypatch.setenv("MVGEN_CACHE_DIR", str(cache_dir))
+    r = mvgen("render", shots, "--out", tmp_path / "again.mp4", "--json")
+    assert r.code == 0 and json.loads(r.out)[0]["generated"] == 0, r
+
+
+CHAIN = """version: 1
+model: tiny
+audio: t.wav
+video: {width: 256, height: 160, fps: 24}
+generation: {steps: 3, seed: 21}
+timing: {fit: trim}
+shots:
+  - {id: c1, prompt: a lighthouse, length: 2}
+  - {id: c2, prompt: the lighthouse at dusk, length: 2, transition: chain}
+  - {id: c3, prompt: the lighthouse at night, length: 2, transition: chain}
+  - {id: c4, prompt: the lighthouse in a storm, length: 2, transition: chain}
+  - {id: x1, prompt: a red car, length: 1}
+  - {id: x2, prompt: a blue car, length: 1}
+  - {id: x3, prompt: a green car, length: 1}
+  - {id: x4, prompt: a white car, length: 1}
+"""
+
+
+def test_a_chain_runs_in_order_on_one_worker_while_cut_shots_run_on_the_other(
+    tmp_path, mvgen, cache_dir, local_ray
+):
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = write(tmp_path / "c.yaml", CHAIN)
+    r = mvgen("render", shots, "--backend", "ray", "--ray-workers", "2")
+    assert r.code == 0, r
+    rows = {s["id"]: s for s in _manifest(tmp_path / "c.json")["shots"]}
+    chain = [rows[i]["ray"] for i in ("c1", "c2", "c3", "c4")]
+    assert len({c["pid"] for c in chain}) == 1  # one worker
+    for before, after in zip(chain, chain[1:], strict=False):
+        assert after["started"] >= before["finished"] - 1e-3  # in order, one after another
+    others = [rows[i]["ray"] for i in ("x1", "x2", "x3", "x4")]
+    elsewhere = [o for o in others if o["pid"] != chain[0]["pid"]]
+    assert elsewhere, "cut shots ran on the other worker"
+    # ... at the same time as the chain
+    assert any(
+        o["started"] < chain[-1]["finished"] and o["finished"] > chain[0]["started"] for o in elsewhere
+    )
+
+
+def test_killing_a_worker_mid_shot_still_yields_the_whole_video(tmp_path, cache_dir, local_ray):
+    """The first shot a worker starts, that worker is SIGKILLed: Ray restarts it, the group is sent
+    again, and the video is complete; the killed shot was sent exactly twice."""
+    from mvgen import api
+    from mvgen.progress import ProgressEvent
+
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = write(tmp_path / "k.yaml", SHOTS.replace("steps: 2", "steps: 6"))
+    killed: dict[str, int] = {}
+
+    def progress(e: ProgressEvent) -> None:
+        if e.event == "shot_start" and "pid" in e.extra and not killed:
+            killed[e.shot] = e.extra["pid"]
+            os.kill(e.extra["pid"], signal.SIGKILL)
+
+    result = api.render_video(shots, backend="ray", ray_workers=2, progress=progress)
+    assert killed
+    ((shot, pid),) = killed.items()
+    rows = {s["id"]: s for s in result.manifest["shots"]}
+    assert rows[shot]["ray"]["attempts"] == 2 and rows[shot]["ray"]["pid"] != pid
+    assert all(r["ray"]["attempts"] in (1, 2) for r in rows.values() if "ray" in r)
+    frames = _frames(tmp_path / "k.mp4")
+    assert len(frames) == result.manifest["video"]["frames"]
+    assert [s["cached"] for s in result.manifest["shots"]] == [False] * 6
+
+
+def test_workers_without_the_shared_cache_send_clips_back(tmp_path, mvgen, cache_dir, local_ray, monkeypatch):
+    """Workers whose cache is not the driver's (another node): clips come back through the object
+    store and the driver stores them, so the driver's cache is as after a local render."""
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = write(tmp_path / "n.yaml", SHOTS.replace("seed: 9", "seed: 90"))
+    elsewhere = tmp_path / "worker-cache"
+    elsewhere.mkdir()
+    (elsewhere / "models").symlink_to(cache_dir / "models")
+    monkeypatch.setenv("MVGEN_RAY_WORKER_CACHE_DIR", str(elsewhere))
+    r = mvgen("render", shots, "--backend", "ray", "--ray-workers", "2", "--log-format", "json")
+    assert r.code == 0, r
+    assert "clips come back through the object store" in r.err
+    m = _manifest(tmp_path / "n.json")
+    monkeypatch.delenv("MVGEN_RAY_WORKER_CACHE_DIR")
+    for s in m["shots"]:
+        for k in [s["cache_key"]] + [t["cache_key"] for t in s["takes"] or []]:
+            assert (next((cache_dir / "shots").glob(f"*/{k}/clip.mp4"))).is_file()
+    r = mvgen("render", shots, "--out", tmp_path / "local.mp4", "--json")
+    assert r.code == 0 and json.loads(r.out)[0]["generated"] == 0, r
+
+
+def test_without_ray_installed_exit_4_with_the_install_hint(tmp_path, mvgen, cache_dir, monkeypatch):
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = write(tmp_path / "s.yaml", SHOTS)
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray looks like
+    r = mvgen("render", shots, "--backend", "ray")
+    assert r.code == 4, r
+    assert "needs Ray" in r.err and 'pip install "mvgen[ray]"' in r.err
+    assert not (tmp_path / "s.mp4").exists() and not (cache_dir / "shots").exists()
