@@ -67,7 +67,9 @@ def main() -> None:
                     assert r.generated == 12, r.generated
                     times[workers].append(r.manifest["timings_s"]["generate_s"])
                     placed = [s["ray"] for s in r.manifest["shots"]]
-                    spans[workers].append(max(p["finished"] for p in placed) - min(p["started"] for p in placed))
+                    spans[workers].append(
+                        max(p["finished"] for p in placed) - min(p["started"] for p in placed)
+                    )
                     print(f"rep {rep + 1}: {workers} worker(s): span {spans[workers][-1]:.2f} s, "
                           f"stage {times[workers][-1]:.2f} s", flush=True)  # fmt: skip
         finally:
