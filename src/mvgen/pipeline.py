@@ -778,7 +778,15 @@ def _render_locked(
     t_start = time.monotonic() - planned_s  # the job's time includes its up-front analysis
     timings: dict[str, float] = {}
     # We hold this output's lock: temp files beside it can only be a killed run's leftovers.
-    sweep_stale_temps(job.out.parent, job.out.name)
+    from mvgen.report import report_paths
+
+    for sidecar in (job.out, job.manifest_path, *report_paths(job.out).values()):
+        sweep_stale_temps(sidecar.parent, sidecar.name)
+    if otio is not None:
+        from mvgen.otio_export import media_folder
+
+        sweep_stale_temps(otio.parent, otio.name)
+        sweep_stale_temps(otio.parent, media_folder(otio).name)
     # No progress output before the plan exists: a bad track or shot list gets one error line only.
     t0 = time.monotonic()
     if plan_ is None:  # a batch plans its jobs up front and passes the plan in
