@@ -202,7 +202,6 @@ def run_batch(
 
         require_ray()  # before anything runs: exit 4 with the install hint
     pool = BackendPool(
-        backend or "local",
         device,
         offload=offload,
         dtype=dtype,

@@ -252,7 +252,7 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
     rows = []
     for r in sheet.rows:
         s = r.shot
-        how = "chain" if s.chain else {"crossfade": "xfade"}.get(s.blend, s.blend)  # how the shot begins
+        how = {"crossfade": "xfade"}.get(s.transition, s.transition)  # how the shot begins
         clip = {"partly": f"{r.takes_cached}/{s.takes} cached"}.get(r.status, r.status)
         est = (
             "-"

@@ -13,7 +13,7 @@ from typing import Any
 
 from mvgen.cache import ShotCache
 from mvgen.estimate import Rate, prior_rate, work_units
-from mvgen.timeline import PlannedShot, RenderPlan, timecode  # noqa: F401 (re-exported)
+from mvgen.timeline import PlannedShot, RenderPlan
 
 SPEED_TOLERANCE = 0.05  # a clip retimed by more than 5 % to fill its slot is flagged
 

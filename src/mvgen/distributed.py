@@ -13,6 +13,7 @@ it had finished are already cached and are not generated again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mvgen.errors import ConfigError, GenerationError, Interrupted, MvgenError, SetupError
+from mvgen.errors import GenerationError, Interrupted, MvgenError, SetupError
 from mvgen.progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,6 @@ class SlotResult:
     seconds: float  # generation seconds spent on this slot's takes in this attempt
     generated: list[str]  # keys generated (not found cached)
     image_sha256: str | None
-    colour_drift: dict[str, float] | None
     pid: int
     worker: int
     started: float
@@ -113,7 +113,9 @@ def make_groups(plan, todo, keys, work_of) -> list[Group]:
     return sorted(groups, key=lambda grp: -grp.work)
 
 
+@functools.cache
 def _worker_class():
+    """The worker's Ray class, defined (and registered with Ray) once per process."""
     ray = require_ray()
 
     @ray.remote(max_restarts=MAX_ATTEMPTS, max_task_retries=0)
@@ -199,7 +201,7 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
                 raise GenerationError(f"shot {s.id!r}: the shot it chains from was not generated")
             image, image_sha = _last_frame(cache, prev, last_frames)
         candidates = [clip_key(ident, plan, s, seed=seed, image_sha256=image_sha) for seed in s.take_seeds()]
-        seconds, generated, clips, drift = 0.0, [], {}, None
+        seconds, generated, clips = 0.0, [], {}
         for take, (k, seed) in enumerate(zip(candidates, s.take_seeds(), strict=True)):
             r = generate_take(gen, cache, plan, s, k, seed, ident=ident, conditioning=image_sha, image=image,
                               regenerate=idx in regenerate, **_callbacks(emit, cache, plan, keys, anchors, s, take))  # fmt: skip
@@ -210,12 +212,8 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
                 continue
             seconds += r.seconds
             generated.append(k)
-            drift = r.colour_drift
             if s.takes > 1:
                 takes.metrics[k] = r.score
-            if not shared:
-                entry = cache.get(k)
-                clips[k] = (entry.clip.read_bytes(), entry.meta())
             emit(
                 "shot_done",
                 shot=s.id,
@@ -230,7 +228,7 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
             SlotResult(
                 index=idx, key=chosen, candidates=candidates, take=best,
                 metrics={k: takes.metrics[k] for k in candidates if k in takes.metrics}, seconds=seconds,
-                generated=generated, image_sha256=image_sha, colour_drift=drift, pid=pid, worker=worker,
+                generated=generated, image_sha256=image_sha, pid=pid, worker=worker,
                 started=started, finished=time.time(), clips=clips,
             )
         )  # fmt: skip
@@ -261,8 +259,10 @@ class RayPool:
         self.started = connect(address, workers)
         from ray.util.queue import Queue
 
-        n = workers or self._default_workers(device)
-        gpus = 1 if device in ("cuda", "auto") and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        resources = ray.cluster_resources()
+        gpus = 1 if device in ("cuda", "auto") and resources.get("GPU", 0) >= 1 else 0
+        # one worker per GPU, or per CPU without GPUs
+        n = workers or (int(resources["GPU"]) if gpus else max(1, int(resources.get("CPU", 1))))
         worker_cls = _worker_class().options(num_gpus=gpus, num_cpus=0 if gpus else 1)
         model = {"spec": job.model.spec, "base_dir": str(job.shotlist.base_dir)}
         if worker_cache_dir is None:  # the driver's path: the same cache where a shared file system has it
@@ -275,13 +275,6 @@ class RayPool:
             for i in range(n)
         ]
         self.queue = Queue(actor_options={"num_cpus": 0})
-        self.pids: dict[int, int] = {}
-
-    def _default_workers(self, device: str) -> int:
-        res = self.ray.cluster_resources()
-        if device in ("cuda", "auto") and res.get("GPU", 0) >= 1:
-            return int(res["GPU"])
-        return max(1, int(res.get("CPU", 1)))
 
     def shared_cache(self, root: Path) -> bool:
         """Whether the workers see the driver's cache directory (a token file written here is there)."""
@@ -308,13 +301,13 @@ class RayPool:
             for e in events:
                 progress(e)
 
-    def run(self, groups: list[Group], submit_args, progress: ProgressCallback, should_stop,
+    def run(self, groups: list[Group], submit_args, ids: list[str], progress: ProgressCallback, should_stop,
             keep_going: bool) -> tuple[list[SlotResult], dict[str, str], dict[int, int]]:  # fmt: skip
         """Run every group; return the slot results, the failures (shot id -> message) and how many
-        times each slot was sent (slot index -> attempts)."""
+        times each slot was sent (slot index -> attempts). ``ids``: the plan's shot ids, for messages."""
         ray = self.ray
         pending = list(groups)
-        running: dict[Any, tuple[Group, int]] = {}
+        running: dict[Any, tuple[Group | None, int]] = {}  # a None group: a probe of a restarting worker
         idle = list(range(len(self.workers)))
         results: list[SlotResult] = []
         failed: dict[str, str] = {}
@@ -327,6 +320,10 @@ class RayPool:
                     attempts[i] = grp.attempts
                 ref = self.workers[w].run_group.remote(*submit_args(grp), self.queue)
                 running[ref] = (grp, w)
+            if pending and not running:  # every worker is gone for good
+                for grp in pending:
+                    self._fail(grp, ids, failed, "no Ray worker left", keep_going)
+                break
             done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
             self.drain(progress)
             if should_stop():
@@ -336,30 +333,41 @@ class RayPool:
             for ref in done:
                 grp, w = running.pop(ref)
                 try:
-                    results += ray.get(ref)
-                    idle.append(w)
+                    got = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:  # the worker died (killed, out of memory)
-                    idle.append(w)  # Ray restarts it (max_restarts); the model loads again there
+                    unavailable = isinstance(exc, ray.exceptions.ActorUnavailableError)
+                    if grp is None:  # a probe: still restarting (ask again), or gone for good (drop it)
+                        if unavailable:
+                            time.sleep(POLL_S)
+                            running[self.workers[w].pid.remote()] = (None, w)
+                        continue
+                    # Ray restarts the worker (max_restarts; the model loads again): it gets work again
+                    # once it answers, so no group is sent to a worker that is still restarting.
+                    running[self.workers[w].pid.remote()] = (None, w)
                     if grp.attempts < MAX_ATTEMPTS:
                         progress(ProgressEvent("warning", message=f"a worker died ({type(exc).__name__}); "
                                                f"sending its {len(grp.slots)} shot(s) again"))  # fmt: skip
                         pending.insert(0, grp)
                     else:
-                        self._fail(grp, submit_args, failed, f"worker died {grp.attempts} times", keep_going)
+                        self._fail(grp, ids, failed, f"worker died {grp.attempts} times", keep_going)
+                    continue
                 except ray.exceptions.RayTaskError as exc:
                     idle.append(w)
                     cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
                     message = (
                         cause.message if isinstance(cause, MvgenError) else f"{type(cause).__name__}: {cause}"
                     )
-                    self._fail(grp, submit_args, failed, message, keep_going)
+                    self._fail(grp, ids, failed, message, keep_going)
+                    continue
+                idle.append(w)
+                if grp is not None:
+                    results += got
         self.drain(progress)
         return results, failed, attempts
 
     @staticmethod
-    def _fail(grp: Group, submit_args, failed: dict[str, str], message: str, keep_going: bool) -> None:
-        plan = submit_args.plan
-        ids = [plan.shots[i].id for i in grp.slots]
+    def _fail(grp: Group, all_ids: list[str], failed: dict[str, str], message: str, keep_going: bool) -> None:
+        ids = [all_ids[i] for i in grp.slots]
         if not keep_going:
             raise GenerationError(f"shot {ids[0]!r}: generation failed on a Ray worker: {message}")
         for sid in ids:
@@ -372,10 +380,3 @@ class RayPool:
         self.workers = []
         if self.started:
             self.ray.shutdown()
-
-
-def check_backend(backend: str) -> None:
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"--backend must be local or ray (got {backend!r})")
-    if backend == "ray":
-        require_ray()

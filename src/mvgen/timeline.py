@@ -68,6 +68,11 @@ class PlannedShot:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def transition(self) -> str:
+        """How the shot begins: chain | cut | crossfade | zoom."""
+        return "chain" if self.chain else self.blend
+
     def take_seeds(self) -> list[int]:
         """Take k (0-based) uses seed + k * TAKE_STRIDE: take 1 is the shot's own seed, so a shot with
         one take, or a take pinned with ``mvgen pick``, renders exactly as before."""

@@ -130,7 +130,9 @@ def test_killing_a_worker_mid_shot_still_yields_the_whole_video(tmp_path, cache_
     from mvgen.progress import ProgressEvent
 
     synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
-    shots = write(tmp_path / "k.yaml", SHOTS.replace("steps: 2", "steps: 6"))
+    # 40 steps: a shot lasts longer than its start event takes to reach the driver, so the kill
+    # lands mid-shot rather than after the shot was stored
+    shots = write(tmp_path / "k.yaml", SHOTS.replace("steps: 2", "steps: 40"))
     killed: dict[str, int] = {}
 
     def progress(e: ProgressEvent) -> None:

@@ -153,20 +153,32 @@ class _Timeline:
         return img
 
     def frame(self, t: float) -> np.ndarray:
-        plan = self.plan
-        k = min(max(int(round(t * plan.fps)), 0), plan.total_frames - 1)
-        i = bisect.bisect_right(self.starts, k) - 1
-        self.on_frame(k)
-        img = self._source(i, k)
-        shot = plan.shots[i]
-        nxt = plan.shots[i + 1] if i + 1 < len(plan.shots) else None
-        if shot.blend != "cut" and k < shot.start_frame + shot.blend_frames - shot.blend_frames // 2:
-            pos = (k - (shot.start_frame - shot.blend_frames // 2) + 0.5) / shot.blend_frames
-            img = _blend(shot.blend, self._source(i - 1, k), img, pos)
-        elif nxt is not None and nxt.blend != "cut" and k >= nxt.start_frame - nxt.blend_frames // 2:
-            pos = (k - (nxt.start_frame - nxt.blend_frames // 2) + 0.5) / nxt.blend_frames
-            img = _blend(nxt.blend, img, self._source(i + 1, k), pos)
-        return img
+        return compose_frame(self.plan, self.starts, t, self._source, self.on_frame)
+
+
+def compose_frame(
+    plan: RenderPlan,
+    starts: list[int],
+    t: float,
+    source: Callable[[int, int], np.ndarray],
+    on_frame: Callable[[int], None],
+) -> np.ndarray:
+    """The output frame at time ``t``: slot i's picture ``source(i, k)`` at output frame k, blended
+    with its neighbour's inside a crossfade or zoom centred on their cut (the render and the
+    animatic share this, so their cuts and blends are the same)."""
+    k = min(max(int(round(t * plan.fps)), 0), plan.total_frames - 1)
+    i = bisect.bisect_right(starts, k) - 1
+    on_frame(k)
+    img = source(i, k)
+    shot = plan.shots[i]
+    nxt = plan.shots[i + 1] if i + 1 < len(plan.shots) else None
+    if shot.blend != "cut" and k < shot.start_frame + shot.blend_frames - shot.blend_frames // 2:
+        pos = (k - (shot.start_frame - shot.blend_frames // 2) + 0.5) / shot.blend_frames
+        img = _blend(shot.blend, source(i - 1, k), img, pos)
+    elif nxt is not None and nxt.blend != "cut" and k >= nxt.start_frame - nxt.blend_frames // 2:
+        pos = (k - (nxt.start_frame - nxt.blend_frames // 2) + 0.5) / nxt.blend_frames
+        img = _blend(nxt.blend, img, source(i + 1, k), pos)
+    return img
 
 
 def assemble(

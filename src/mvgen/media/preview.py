@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mvgen.audio.probe import AudioInfo
-from mvgen.media.assemble import PULSE_DECAY_S, _blend, encode
+from mvgen.media.assemble import PULSE_DECAY_S, compose_frame, encode
 from mvgen.timeline import PlannedShot, RenderPlan
 
 GOLDEN = 0.618033988749895  # hue step between sections: neighbours never look alike
@@ -33,7 +33,7 @@ def _font(size: int):
 
 
 def section_index(plan: RenderPlan, t: float) -> int:
-    return bisect.bisect_right(list(plan.sections_s), t + 1e-6)
+    return bisect.bisect_right(plan.sections_s, t + 1e-6)
 
 
 def card_colour(plan: RenderPlan, shot: PlannedShot) -> tuple[int, int, int]:
@@ -66,7 +66,7 @@ def _card(plan: RenderPlan, shot: PlannedShot) -> np.ndarray:
     margin = max(4, w // 32)
     big, mid, small = _font(h // 10), _font(h // 22), _font(h // 28)
     draw.text((margin, margin), f"{shot.index + 1}  {shot.id}", font=big, fill=(255, 255, 255))
-    how = "chain" if shot.chain else shot.blend
+    how = shot.transition
     take = f" · {shot.takes} takes" if shot.takes > 1 else ""
     info = (
         f"{timecode(shot.start_s)} - {timecode(shot.end_s)} · {shot.length_beats:g} beats · {how} · "
@@ -113,26 +113,16 @@ class _Animatic:
             level = math.exp(-(t - plan.beats_s[b]) / PULSE_DECAY_S)
             r = max(3, h // (14 if b % self.downbeat_every == 0 else 22))
             cx, cy = w - 3 * r, 3 * r
-            yy, xx = np.ogrid[:h, :w]
-            mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-            img[mask] = (img[mask] * (1 - level) + 255 * level).astype(np.uint8)
+            window = img[cy - r : cy + r + 1, cx - r : cx + r + 1]  # a view: the dot's square only
+            yy, xx = np.ogrid[-r : r + 1, -r : r + 1]
+            mask = yy**2 + xx**2 <= r * r
+            window[mask] = (window[mask] * (1 - level) + 255 * level).astype(np.uint8)
         return img
 
     def frame(self, t: float) -> np.ndarray:
-        plan = self.plan
-        k = min(max(int(round(t * plan.fps)), 0), plan.total_frames - 1)
-        i = bisect.bisect_right(self.starts, k) - 1
-        self.on_frame(k)
-        img = self._decorate(self.card(i), i, k)
-        shot = plan.shots[i]
-        nxt = plan.shots[i + 1] if i + 1 < len(plan.shots) else None
-        if shot.blend != "cut" and k < shot.start_frame + shot.blend_frames - shot.blend_frames // 2:
-            pos = (k - (shot.start_frame - shot.blend_frames // 2) + 0.5) / shot.blend_frames
-            img = _blend(shot.blend, self._decorate(self.card(i - 1), i - 1, k), img, pos)
-        elif nxt is not None and nxt.blend != "cut" and k >= nxt.start_frame - nxt.blend_frames // 2:
-            pos = (k - (nxt.start_frame - nxt.blend_frames // 2) + 0.5) / nxt.blend_frames
-            img = _blend(nxt.blend, img, self._decorate(self.card(i + 1), i + 1, k), pos)
-        return img
+        return compose_frame(
+            self.plan, self.starts, t, lambda i, k: self._decorate(self.card(i), i, k), self.on_frame
+        )
 
 
 def render_preview(
