@@ -51,7 +51,7 @@ def run(n_shots: int, width: int, height: int, folder: Path) -> tuple[float, flo
     clips = []
     for i, s in enumerate(plan.shots):
         frames = rng.integers(0, 255, (s.num_frames, plan.gen_height, plan.gen_width, 3), dtype=np.uint8)
-        path = folder / f"c{n_shots}-{i}.mp4"
+        path = folder / f"c{n_shots}-{i}.mkv"
         write_clip(path, frames, plan.native_fps)
         clips.append(path)
     info = probe_audio(audio)

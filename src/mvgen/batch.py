@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mvgen import pipeline
 from mvgen.errors import BusyError, ConfigError, ExitCode, Interrupted, MvgenError
@@ -102,6 +103,7 @@ def prepare_all(
     keep_going: bool,
     grid: pipeline.GridOptions | None = None,
     require_weights: bool = True,
+    levers: dict[str, Any] | None = None,
 ) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None, float]]:
     """Check and plan every job before anything is generated. Each row: the shot list, its job and
     plan (or the error that stopped it), and the seconds its analysis and planning took."""
@@ -127,6 +129,7 @@ def prepare_all(
                 device=device,
                 grid=grid,
                 require_weights=require_weights,
+                levers=levers,
             )
             target = job.out.expanduser().resolve()
             if target in outputs:
@@ -166,9 +169,12 @@ def run_batch(
     grid: pipeline.GridOptions | None = None,
     preview: bool = False,
     otio: str | None = None,
+    levers: dict[str, Any] | None = None,
+    overlap: bool = True,
 ) -> BatchResult:
     """``preview``: write each job's animatic (OUT.preview.mp4) instead of rendering it: no model,
-    no weights needed."""
+    no weights needed. ``levers``: `generation:` values from the command line (quality, compile);
+    ``overlap``: encode beside the generation (local backend)."""
     paths = expand_sources(sources)
     otio_path = None
     if otio is not None:
@@ -187,6 +193,7 @@ def run_batch(
         keep_going=keep_going,
         grid=grid,
         require_weights=not preview,
+        levers=levers,
     )
     results: list[JobResult] = []
     for path, _, _, err, _ in prepared:
@@ -233,7 +240,7 @@ def run_batch(
                         job, force=force, only=only, backend=backend or job.shotlist.shots.backend,
                         device=device, progress=progress,
                         pool=pool, plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
-                        planned_s=planned_s, otio=otio_path,
+                        planned_s=planned_s, otio=otio_path, overlap=overlap,
                     )  # fmt: skip
                 res.generated, res.cached = r.generated, r.cached
             except Interrupted as exc:

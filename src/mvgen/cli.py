@@ -136,6 +136,23 @@ def _render_options(f):
             metavar="N",
             help="Ray workers (default: one per GPU in the cluster, or per CPU without GPUs).",
         ),
+        click.option(
+            "--quality",
+            type=click.Choice(["draft", "final"]),
+            help="draft: a third of the steps at half the size, same seeds and cuts, to OUT.draft.mp4 "
+            "(overrides `generation.quality`).",
+        ),
+        click.option(
+            "--compile/--no-compile",
+            "compile_",
+            default=None,
+            help="torch.compile the transformer's blocks (CUDA; overrides `generation.compile`).",
+        ),  # fmt: skip
+        click.option(
+            "--no-overlap",
+            is_flag=True,
+            help="Encode after all shots are generated instead of beside the generation.",
+        ),  # fmt: skip
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -176,7 +193,7 @@ class _StopFlag:
 
 def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
               summary_json, batch_mode, grid, preview=False, otio=None, backend=None, ray_address=None,
-              ray_workers=None):  # fmt: skip
+              ray_workers=None, quality=None, compile_=None, no_overlap=False):  # fmt: skip
     from mvgen import api
     from mvgen.console import make_console, print_summary
 
@@ -190,6 +207,7 @@ def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype
                 force=force, only=ids,
                 keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid, preview=preview,
                 otio=otio, backend=backend, ray_address=ray_address, ray_workers=ray_workers,
+                levers={"quality": quality, "compile": compile_}, overlap=not no_overlap,
             )  # fmt: skip
     finally:
         console.close()
@@ -248,13 +266,15 @@ _state = _State()
     help="Write an animatic (OUT.preview.mp4: a card per shot, real cuts and audio) instead; no model runs.",
 )  # fmt: skip
 def render(shots, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
-           backend, ray_address, ray_workers, bpm, offset, beats_file, summary_json, otio, preview):  # fmt: skip
+           backend, ray_address, ray_workers, quality, compile_, no_overlap, bpm, offset, beats_file, summary_json, otio,
+           preview):  # fmt: skip
     """Render SHOTS (one or more shot lists) to music videos."""
     _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, offload=offload,
               dtype=dtype, keep_going=keep_going,
               wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
               batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file), preview=preview, otio=otio,
-              backend=backend, ray_address=ray_address, ray_workers=ray_workers)  # fmt: skip
+              backend=backend, ray_address=ray_address, ray_workers=ray_workers, quality=quality,
+              compile_=compile_, no_overlap=no_overlap)  # fmt: skip
 
 
 @cli.command()
@@ -279,6 +299,9 @@ def batch(
     backend,
     ray_address,
     ray_workers,
+    quality,
+    compile_,
+    no_overlap,
     summary_json,
 ):
     """Render every shot list in folders or glob patterns, in order, with a summary."""
@@ -286,7 +309,7 @@ def batch(
               dtype=dtype,
               keep_going=keep_going, wait=wait, log_format=log_format, log_file=log_file, quiet=quiet,
               summary_json=summary_json, batch_mode=True, grid=None, backend=backend, ray_address=ray_address,
-              ray_workers=ray_workers)  # fmt: skip
+              ray_workers=ray_workers, quality=quality, compile_=compile_, no_overlap=no_overlap)  # fmt: skip
 
 
 @cli.command()

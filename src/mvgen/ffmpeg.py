@@ -82,11 +82,39 @@ def decode_rgb(path: Path, *, what: str) -> tuple[bytes, int, int]:
     return proc.stdout, int(v.group(3)), int(v.group(4))
 
 
+def widen_pipe(pipe: object) -> None:
+    """Raise a pipe's buffer to the system's limit (Linux; 1 MiB by default): raw frames are
+    megabytes each, and a 64 KiB pipe would pass one in dozens of wake-ups of both processes."""
+    import fcntl
+
+    try:
+        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as f:
+            size = int(f.read())
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, min(size, 8 << 20))  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):
+        pass  # not Linux, or not allowed: the default size works, a little slower
+
+
 def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:
     """Start ffmpeg reading raw frames on stdin (the caller writes, closes and waits)."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
     log.debug("ffmpeg: %s", cmd)
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    widen_pipe(proc.stdin)
+    return proc
+
+
+def abort_ffmpeg_writer(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a writer that will not be finished (the caller failed or was cancelled) and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stderr):
+        if pipe is not None:
+            try:
+                pipe.close()
+            except BrokenPipeError:  # unflushed bytes for a dead process
+                pass
 
 
 def finish_ffmpeg_writer(proc: subprocess.Popen[bytes], *, what: str) -> None:

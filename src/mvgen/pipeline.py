@@ -20,7 +20,7 @@ from mvgen import __version__
 from mvgen.audio.beatsfile import BeatOverride, override_grid, read_beats_file
 from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import AudioInfo, probe_audio
-from mvgen.cache import ShotCache, shot_key
+from mvgen.cache import CLIP_NAME, ShotCache, shot_key
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
 from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
 from mvgen.errors import (
@@ -64,14 +64,30 @@ def manifest_path_for(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
+def with_levers(loaded: LoadedShotList, levers: dict[str, Any] | None) -> LoadedShotList:
+    """The shot list with command-line `generation:` values (None: keep the file's)."""
+    given = {k: v for k, v in (levers or {}).items() if v is not None}
+    if not given:
+        return loaded
+    shots = loaded.shots
+    generation = shots.generation.model_copy(update=given)
+    return replace(loaded, shots=shots.model_copy(update={"generation": generation}))
+
+
+def draft_path(out: Path) -> Path:
+    """``OUT.draft.mp4``: a draft never replaces a final render."""
+    return out.with_name(out.stem + ".draft.mp4")
+
+
 def _resolve_out(loaded: LoadedShotList, out: str | None) -> Path:
     if out is not None:
         p = Path(out).expanduser()
-    elif loaded.shots.output:
-        p = loaded.base_dir / Path(loaded.shots.output).expanduser()
+    elif loaded.shots.output_settings().path:
+        p = loaded.base_dir / Path(loaded.shots.output_settings().path).expanduser()
     else:
         p = loaded.path.resolve().with_suffix(".mp4")
-    where = "--out" if out is not None else f"{locate(loaded, ('output',))}: output"
+    at = ("output",) if isinstance(loaded.shots.output, str) else ("output", "path")
+    where = "--out" if out is not None else f"{locate(loaded, at)}: output"
     if p.is_dir():
         raise ConfigError(f"{where}: {p} is a folder; name an .mp4 file")
     if p.suffix.lower() != ".mp4":
@@ -81,7 +97,7 @@ def _resolve_out(loaded: LoadedShotList, out: str | None) -> Path:
     parent = p.parent
     if parent.exists() and not parent.is_dir():
         raise ConfigError(f"{where}: {parent} is not a folder")
-    return p
+    return draft_path(p) if loaded.shots.generation.quality == "draft" else p
 
 
 def _resolve_audio(loaded: LoadedShotList, audio: str | None) -> Path:
@@ -142,10 +158,12 @@ def prepare(
     device: str = "auto",
     require_weights: bool = True,
     grid: GridOptions | None = None,
+    levers: dict[str, Any] | None = None,
 ) -> Job:
     """Check everything a render needs, cheaply: shot list, output path, audio, model, device.
-    ``require_weights=False`` (planning) accepts a hub model whose weights are not downloaded."""
-    loaded = load_shotlist(shots_path)
+    ``require_weights=False`` (planning) accepts a hub model whose weights are not downloaded.
+    ``levers``: command-line values for `generation:` keys (quality, compile) that replace the file's."""
+    loaded = with_levers(load_shotlist(shots_path), levers)
     out_path = _resolve_out(loaded, out)
     audio_path = _resolve_audio(loaded, audio)
     info = probe_audio(audio_path)
@@ -284,6 +302,16 @@ def _anchor(cache: ShotCache, plan_: RenderPlan, keys: list[str | None], index: 
     return anchor_colours(frames, anchors[root_key])
 
 
+def _frames_of(cache: ShotCache, key: str) -> int:
+    """A cached clip's frame count, from its record (or counted from the file for old records)."""
+    n = _meta_of(cache, key).get("num_frames")
+    if isinstance(n, int) and n > 0:
+        return n
+    from mvgen.media.clips import clip_frame_count
+
+    return clip_frame_count(_cached_clip(cache, key))
+
+
 def _meta_of(cache: ShotCache, key: str) -> dict[str, Any]:
     entry = cache.get(key)
     try:
@@ -308,6 +336,10 @@ def _request_for(plan_: RenderPlan, shot, image: np.ndarray | None = None):
         max_sequence_length=plan_.max_sequence_length,
         fps=plan_.native_fps,
         image=image,
+        step_cache=plan_.step_cache,
+        step_cache_threshold=plan_.step_cache_threshold,
+        compile=plan_.compile,
+        attention=plan_.attention,
     )
 
 
@@ -429,7 +461,7 @@ def generate_take(gen, cache: ShotCache, plan_: RenderPlan, s, k: str, seed: int
         meta["seconds"] = round(seconds, 3)
         try:
             with cache.writer(k, meta) as folder:
-                write_clip(folder / "clip.mp4", frames, plan_.native_fps)
+                write_clip(folder / CLIP_NAME, frames, plan_.native_fps)
         except (OSError, MvgenError) as exc:
             if is_disk_full(exc):
                 raise EncodeError(
@@ -496,7 +528,7 @@ def _generate_on_ray(job: Job, plan_: RenderPlan, todo, keys: list[str | None], 
         for k, (clip, meta) in r.clips.items():  # not a shared cache: store what came back
             if cache.get(k) is None:
                 with cache.writer(k, meta) as folder:
-                    (folder / "clip.mp4").write_bytes(clip)
+                    (folder / CLIP_NAME).write_bytes(clip)
         keys[r.index] = r.key
         if r.image_sha256 is not None:
             conditioning[r.index] = r.image_sha256
@@ -633,6 +665,7 @@ def clip_key(ident: dict[str, str], plan_: RenderPlan, shot, *, seed: int | None
         num_frames=shot.num_frames, steps=plan_.steps, guidance=plan_.guidance,
         max_sequence_length=plan_.max_sequence_length, image_sha256=image_sha256,
         i2v_revision=ident.get("i2v_revision") if image_sha256 is not None else None,
+        step_cache=f"{plan_.step_cache}:{plan_.step_cache_threshold:g}" if plan_.step_cache != "none" else None,
     )  # fmt: skip
 
 
@@ -662,7 +695,7 @@ def known_keys(plan_: RenderPlan, ident: dict[str, str], cache: ShotCache, takes
 
 
 # Bump when assembly changes the output for the same inputs (encoder settings, retiming...).
-ASSEMBLY_VERSION = 2  # 2: every clip's last frame is used (it was dropped when reading clips)
+ASSEMBLY_VERSION = 3  # 2: every clip's last frame is used; 3: clips scaled by ffmpeg, one-pass mux
 
 
 def render_key(plan_: RenderPlan, keys: list[str], audio_sha256: str) -> str:
@@ -720,8 +753,12 @@ def render(
     otio: Path | None = None,
     ray_address: str | None = None,
     ray_workers: int | None = None,
+    overlap: bool = True,
 ) -> RenderResult:
     """Render a prepared job end to end and write ``OUT.mp4`` and ``OUT.json``.
+
+    With ``overlap`` (local backend) the assembly runs beside the generation: it encodes each slot
+    as soon as that slot's clip is ready, while the model works on the next shots.
 
     Holds the job's output lock for the whole render (``BusyError`` when another process has it and
     ``wait`` is False) and a per-shot lock while generating, so concurrent renders never generate
@@ -746,7 +783,7 @@ def render(
             ),
         ):
             return _render_locked(job, force, only, backend, progress, cache or ShotCache(), pool, plan_,
-                                  keep_going, should_stop, planned_s, otio)  # fmt: skip
+                                  keep_going, should_stop, planned_s, otio, overlap)  # fmt: skip
     finally:
         if own_pool:
             pool.close()
@@ -755,6 +792,82 @@ def render(
 def _stop_check(should_stop: Callable[[], bool]) -> None:
     if should_stop():
         raise Interrupted("interrupted; finished shots are cached, re-run to resume")
+
+
+class _BesideAssembly:
+    """The assembly on a thread of its own while shots are generated: each slot's clip is handed
+    over as soon as it is final (its takes chosen), so the encoder works on the song's first
+    minutes while the model makes the last ones. It reports progress only once the generation is
+    over (``finish``), so the two never write to the display at once."""
+
+    def __init__(self, plan_: RenderPlan, job: Job, keys: list[str | None], outcomes: dict[str, ShotOutcome],
+                 cache: ShotCache, pending: set[int], progress: ProgressCallback,
+                 should_stop: Callable[[], bool]) -> None:  # fmt: skip
+        import threading
+
+        from mvgen.media.assemble import SlotClips
+
+        self.plan, self.keys, self.outcomes, self.cache = plan_, keys, outcomes, cache
+        self.pending = set(pending)  # slots still to be generated in this run
+        self.slots = SlotClips()
+        self.published: set[int] = set()
+        self.done = 0  # frames encoded so far
+        self.info: dict[str, object] | None = None
+        self.error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self._announce = threading.Event()
+        self._progress, self._should_stop = progress, should_stop
+        self.publish()
+        self._thread = threading.Thread(target=self._run, args=(job,), name="mvgen-assembly", daemon=True)
+        self._thread.start()
+
+    def _on_frame(self, frame: int) -> None:
+        from mvgen.media.assemble import AssemblyCancelled
+
+        if self._cancelled.is_set():
+            raise AssemblyCancelled("the render stopped")
+        self.done = frame
+        if self._announce.is_set() and (frame % 48 == 0 or frame == self.plan.total_frames - 1):
+            self._progress(ProgressEvent("encode", step=frame + 1, steps=self.plan.total_frames))
+            _stop_check(self._should_stop)
+
+    def _run(self, job: Job) -> None:
+        from mvgen.media.assemble import assemble
+
+        try:
+            self.info = assemble(self.plan, self.slots, job.audio, job.out, on_frame=self._on_frame)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by finish()
+            self.error = exc
+
+    def slot_done(self, index: int) -> None:
+        self.pending.discard(index)
+        self.publish()
+
+    def publish(self) -> None:
+        """Hand over every slot whose clip is now final."""
+        for s in self.plan.shots:
+            k = self.keys[s.index]
+            if s.index in self.published or s.index in self.pending or k is None or k not in self.outcomes:
+                continue
+            self.published.add(s.index)
+            self.slots.publish(s.index, _cached_clip(self.cache, k), _frames_of(self.cache, k))
+
+    def finish(self) -> dict[str, object]:
+        """Wait for the encode (every slot is final now); its result, or its error raised here."""
+        self.pending.clear()
+        self.publish()
+        self._announce.set()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.info is not None
+        return self.info
+
+    def cancel(self) -> None:
+        """Stop the encode and wait until its temp file is gone (the old output stays untouched)."""
+        self._cancelled.set()
+        self.slots.cancel()
+        self._thread.join()
 
 
 def _render_locked(
@@ -770,8 +883,9 @@ def _render_locked(
     should_stop: Callable[[], bool],
     planned_s: float,
     otio: Path | None = None,
+    overlap: bool = True,
 ) -> RenderResult:
-    from mvgen.media.assemble import assemble
+    from mvgen.media.assemble import SlotClips, assemble
 
     t_start = time.monotonic() - planned_s  # the job's time includes its up-front analysis
     timings: dict[str, float] = {}
@@ -915,11 +1029,16 @@ def _render_locked(
         return True
 
     placement: dict[int, dict[str, Any]] = {}  # Ray: slot index -> where and when it was generated
-    if backend == "ray" and todo:
-        _generate_on_ray(job, plan_, todo, keys, ident, cache, takes, regenerates, outcomes, slot_seconds,
-                         conditioning, failed, placement, pool, progress, should_stop, keep_going)  # fmt: skip
-    else:
-        for n, s in enumerate(todo):
+    beside = None
+    if overlap and todo and backend != "ray":
+        beside = _BesideAssembly(
+            plan_, job, keys, outcomes, cache, {s.index for s in todo}, progress, should_stop
+        )
+    try:
+        if backend == "ray" and todo:
+            _generate_on_ray(job, plan_, todo, keys, ident, cache, takes, regenerates, outcomes, slot_seconds,
+                             conditioning, failed, placement, pool, progress, should_stop, keep_going)  # fmt: skip
+        for n, s in enumerate(todo if backend != "ray" else []):
             _stop_check(should_stop)
             image, image_sha = None, None
             if s.chain:
@@ -948,9 +1067,17 @@ def _render_locked(
                 ok = produce(s, n, k, seed, take, image) and ok
             if ok:
                 keys[s.index] = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
+            if beside is not None:
+                beside.slot_done(s.index)
+    except BaseException:
+        if beside is not None:
+            beside.cancel()
+        raise
     timings["generate_s"] = time.monotonic() - t0
     generated = sum(1 for o in outcomes.values() if not o.cached)
     if failed:
+        if beside is not None:
+            beside.cancel()
         raise PartialRender(
             f"{job.shotlist.path}: {len(failed)} shot(s) failed ({', '.join(sorted(failed))}); "
             f"{job.out.name} was not written",
@@ -958,7 +1085,12 @@ def _render_locked(
             generated=generated,
             cached=len(outcomes) - generated,
         )
-    _stop_check(should_stop)
+    try:
+        _stop_check(should_stop)
+    except BaseException:
+        if beside is not None:
+            beside.cancel()
+        raise
 
     t0 = time.monotonic()
     rkey = render_key(plan_, keys, job.audio_sha256)
@@ -976,17 +1108,21 @@ def _render_locked(
         progress(
             ProgressEvent(
                 "stage", stage="assemble", total=plan_.total_frames,
-                message=f"encoding {plan_.total_frames} frames to {job.out.name}",
+                message=f"encoding {plan_.total_frames} frames to {job.out.name}"
+                + (f" ({beside.done} already encoded beside the generation)" if beside is not None else ""),
             )
         )  # fmt: skip
-        clips = [_cached_clip(cache, k) for k in keys]
+        if beside is not None:
+            stream_info = beside.finish()
+        else:
+            clips = SlotClips.of([_cached_clip(cache, k) for k in keys], [_frames_of(cache, k) for k in keys])
 
-        def on_frame(frame: int) -> None:
-            if frame % 48 == 0 or frame == plan_.total_frames - 1:
-                progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
-                _stop_check(should_stop)
+            def on_frame(frame: int) -> None:
+                if frame % 48 == 0 or frame == plan_.total_frames - 1:
+                    progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
+                    _stop_check(should_stop)
 
-        stream_info = assemble(plan_, clips, job.audio, job.out, on_frame=on_frame)
+            stream_info = assemble(plan_, clips, job.audio, job.out, on_frame=on_frame)
         out_sha = sha256_file(job.out)
     timings["assemble_s"] = time.monotonic() - t0
 
@@ -1013,7 +1149,16 @@ def _render_locked(
         "model": {**ident, "family": job.model.preset.family},
         "audio": _audio_json(job, plan_),
         "video": _video_json(job.out, plan_),
-        "generation": {"steps": plan_.steps, "guidance": plan_.guidance, "backend": backend},
+        "generation": {
+            "steps": plan_.steps,
+            "guidance": plan_.guidance,
+            "backend": backend,
+            "overlap": beside is not None,
+            "quality": plan_.quality,
+            "cache": plan_.step_cache,
+            "compile": plan_.compile,
+            "attention": plan_.attention,
+        },  # fmt: skip
         "fit": plan_.fit,
         "shots": shot_rows,
         "timings_s": {k: round(v, 3) for k, v in {**timings, "total_s": total}.items()},

@@ -8,6 +8,7 @@ the song: ``loop`` repeats it, ``stretch`` scales it, ``trim`` ends the video af
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -103,6 +104,14 @@ class RenderPlan:
     beats_s: tuple[float, ...] = ()  # the grid's beats (camera pulses land on them)
     beats_per_bar: int = 4
     sections_s: tuple[float, ...] = ()  # the grid's section boundaries (the preview colours by them)
+    crf: int = 18  # x264 settings of the output (`output: {crf, preset}`)
+    x264_preset: str = "medium"
+    encode_threads: int = 0  # 0: one per core
+    quality: str = "final"  # GPU levers (`generation:`): draft | final, step cache, compile, attention
+    step_cache: str = "none"
+    step_cache_threshold: float = 0.05
+    compile: bool = False
+    attention: str = "auto"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -128,6 +137,23 @@ class RenderPlan:
             # A chained shot's picture depends on the slot before it: each slot is its own.
             seen.setdefault((s.source_index, s.num_frames, s.index if s.chain else -1), s)
         return list(seen.values())
+
+
+DRAFT_SCALE = 0.5  # `quality: draft` generates at half the final size (per side)...
+DRAFT_STEP_FRACTION = 1 / 3  # ...with a third of the steps...
+DRAFT_MIN_STEPS = 4  # ...but at least this many (fewer than the final's only if it had more)
+COMPILE_BUCKETS = 4  # `compile: true`: shot lengths rounded up to 1/4, 2/4, 3/4 or all of the maximum
+
+
+def bucketed_frames(preset: ModelPreset, needed: int) -> int:
+    """With torch.compile every new frame count is a new shape (a recompile): round the count up
+    to one of ``COMPILE_BUCKETS`` lengths so a whole video compiles at most that many times."""
+    frames = preset.valid_frames(needed)
+    for q in range(1, COMPILE_BUCKETS + 1):
+        bucket = preset.valid_frames(math.ceil(preset.max_frames * q / COMPILE_BUCKETS))
+        if bucket >= frames:
+            return bucket
+    return frames
 
 
 def check_size(shots: ShotList, preset: ModelPreset) -> tuple[int, int]:
@@ -229,6 +255,13 @@ def plan_video(
     """The cut sheet. Raises ``FieldError`` for values that cannot be planned (bad size, shots
     shorter than one frame). ``extend_long`` (the model's image-to-video sibling is at hand): a
     slot longer than one model call is generated as chained segments instead of being slowed."""
+    gen = shots.generation
+    steps = gen.steps or preset.steps
+    if gen.quality == "draft":  # same seeds and cuts; fewer steps at half the size
+        check_size(shots, preset)  # the final render's rules hold for a draft too
+        preset = preset.model_copy(update={"render_scale": preset.render_scale * DRAFT_SCALE})
+        steps = min(steps, max(DRAFT_MIN_STEPS, math.ceil(steps * DRAFT_STEP_FRACTION)))
+    frames_for = (lambda n: bucketed_frames(preset, n)) if gen.compile else preset.valid_frames
     gen_w, gen_h = check_size(shots, preset)
     fps = shots.video.fps
     unit_default = shots.timing.unit
@@ -322,7 +355,7 @@ def plan_video(
                 start_frame=start_f,
                 end_frame=end_f,
                 slot_frames=end_f_full - start_f,
-                num_frames=preset.valid_frames(needed),
+                num_frames=frames_for(needed),
                 length_beats=round(beats * scale, 6),
                 chain=transition == "chain" and len(planned) > 0,  # the first shot has nothing before it
                 # A chained shot continues the chosen picture before it: one take.
@@ -339,7 +372,7 @@ def plan_video(
 
     planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
     if extend_long:
-        planned = _extend_long_shots(planned, preset, cutter, fps)
+        planned = _extend_long_shots(planned, preset, cutter, fps, frames_for)
     planned = _fit_blends(planned)
     return RenderPlan(
         model=model_name or preset.name,
@@ -350,7 +383,7 @@ def plan_video(
         fps=fps,
         gen_width=gen_w,
         gen_height=gen_h,
-        steps=shots.generation.steps or preset.steps,
+        steps=steps,
         guidance=shots.generation.guidance if shots.generation.guidance is not None else preset.guidance,
         max_sequence_length=preset.max_sequence_length,
         fit=fit,
@@ -363,6 +396,14 @@ def plan_video(
         beats_s=tuple(round(b, 6) for b in grid.beats_s),
         beats_per_bar=grid.beats_per_bar,
         sections_s=tuple(round(t, 6) for t in grid.sections_s),
+        crf=shots.output_settings().crf,
+        x264_preset="veryfast" if gen.quality == "draft" else shots.output_settings().preset,
+        encode_threads=shots.output_settings().threads,
+        quality=gen.quality,
+        step_cache=gen.cache,
+        step_cache_threshold=gen.cache_threshold,
+        compile=gen.compile,
+        attention=gen.attention,
     )
 
 
@@ -382,7 +423,11 @@ def _absorb_tail_sliver(planned: list[PlannedShot], beat_frames: float) -> list[
 
 
 def _extend_long_shots(
-    planned: list[PlannedShot], preset: ModelPreset, cutter: _Cutter, fps: float
+    planned: list[PlannedShot],
+    preset: ModelPreset,
+    cutter: _Cutter,
+    fps: float,
+    frames_for: Callable[[int], int],
 ) -> list[PlannedShot]:
     """Split each slot that needs more frames than one model call makes into as few segments as
     fit, each cut on the beat nearest an even split; every segment after the first is chained from
@@ -418,7 +463,7 @@ def _extend_long_shots(
                     start_frame=start,
                     end_frame=end,
                     slot_frames=frames,
-                    num_frames=preset.valid_frames(max(1, math.ceil(frames / fps * preset.fps - 1e-9))),
+                    num_frames=frames_for(max(1, math.ceil(frames / fps * preset.fps - 1e-9))),
                     length_beats=round(s.length_beats * frames / s.slot_frames, 6),
                     chain=s.chain if k == 0 else True,
                     takes=s.takes if k == 0 else 1,

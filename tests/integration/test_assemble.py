@@ -53,7 +53,7 @@ def setup(tmp_path):
     tiny = all_presets()["tiny"].model_copy(update={"render_scale": 1.0})
     plan = plan_video(sl, grid, tiny)
     clips = [
-        counting_clip(tmp_path / f"c{s.index}.mp4", COLOURS[s.source_index], s.num_frames) for s in plan.shots
+        counting_clip(tmp_path / f"c{s.index}.mkv", COLOURS[s.source_index], s.num_frames) for s in plan.shots
     ]
     return plan, clips, audio, tmp_path
 

@@ -167,7 +167,7 @@ def test_workers_without_the_shared_cache_send_clips_back(tmp_path, mvgen, cache
     monkeypatch.delenv("MVGEN_RAY_WORKER_CACHE_DIR")
     for s in m["shots"]:
         for k in [s["cache_key"]] + [t["cache_key"] for t in s["takes"] or []]:
-            assert (next((cache_dir / "shots").glob(f"*/{k}/clip.mp4"))).is_file()
+            assert (next((cache_dir / "shots").glob(f"*/{k}/clip.*"))).is_file()
     r = mvgen("render", shots, "--out", tmp_path / "local.mp4", "--json")
     assert r.code == 0 and json.loads(r.out)[0]["generated"] == 0, r
 

@@ -8,7 +8,7 @@ import json
 import av
 import numpy as np
 
-from mvgen.media.assemble import _Timeline
+from mvgen.media.assemble import SlotClips, _Timeline
 from mvgen.timeline import RenderPlan
 from tests.conftest import write
 from tests.synth import steady_beats, synth_track
@@ -102,7 +102,7 @@ def test_chained_colour_drift_is_reported(tmp_path, mvgen, cache_dir):
 
 
 def test_assembly_holds_at_most_three_clips(tmp_path, mvgen, cache_dir):
-    """Streaming: however many shots, the timeline keeps the clips of three neighbours at most."""
+    """Streaming: however many shots, the timeline keeps the decoders of three neighbours at most."""
     synth_track(tmp_path / "t.wav", steady_beats(120, 12), duration_s=12.0)
     body = "".join(f"  - {{prompt: shot {i}, length: 2, transition: {{crossfade: 1}}}}\n" for i in range(12))
     shots = write(tmp_path / "many.yaml", "version: 1\nmodel: tiny\naudio: t.wav\nvideo: {width: 64, height: 48, fps: 12}\n"
@@ -111,10 +111,11 @@ def test_assembly_holds_at_most_three_clips(tmp_path, mvgen, cache_dir):
     assert r.code == 0, r
     m = json.loads((tmp_path / "many.json").read_text())
     plan = RenderPlan.from_json(json.loads(mvgen("plan", str(shots), "--json").out))
-    clips = [next((cache_dir / "shots").glob(f"*/{s['cache_key']}/clip.mp4")) for s in m["shots"]]
-    timeline = _Timeline(plan, clips, lambda k: None)
+    clips = [next((cache_dir / "shots").glob(f"*/{s['cache_key']}/clip.*")) for s in m["shots"]]
+    timeline = _Timeline(plan, SlotClips.of(clips), lambda k: None)
     most = 0
     for k in range(plan.total_frames):
         timeline.frame(k / plan.fps)
-        most = max(most, len(timeline._loaded))
+        most = max(most, len(timeline.readers))
+    timeline.close()
     assert len(plan.shots) == 12 and most <= 3

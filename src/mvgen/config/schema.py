@@ -129,6 +129,42 @@ class VideoSettings(_Strict):
     fps: float = Field(24.0, gt=0, le=120, description="output frame rate (constant)")
 
 
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
+X264Preset = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+]
+
+
+class OutputSettings(_Strict):
+    """Where the video goes and how it is encoded (H.264 in MP4, the song as AAC)."""
+
+    path: str | None = Field(None, min_length=1, description="the .mp4, relative to the shot list's folder")
+    crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor: lower is better and bigger")
+    preset: X264Preset = Field("medium", description="x264 preset: slower packs smaller at the same quality")
+    threads: int = Field(0, ge=0, le=256, description="encoder threads; 0: one per CPU core")
+
+
+def _output_form(value: object) -> str:
+    return "output-settings" if isinstance(value, dict | OutputSettings) else "output-path"
+
+
+# `output:` is a path or a mapping {path, crf, preset, threads}, like `audio:`.
+OutputValue = Annotated[
+    Annotated[str, Field(min_length=1), Tag("output-path")]
+    | Annotated[OutputSettings, Tag("output-settings")],
+    Discriminator(_output_form),
+]
+
 MAX_TAKES = 16
 
 
@@ -140,6 +176,21 @@ class GenerationSettings(_Strict):
     seed: int = Field(0, ge=0, lt=2**63, description="shot i (0-based) uses seed + i unless it sets its own")
     takes: int = Field(
         1, ge=1, le=MAX_TAKES, description="seeds tried per shot; the best-scoring take is used"
+    )
+    quality: Literal["final", "draft"] = Field(
+        "final", description="draft: a third of the steps at half the size, same seeds, to OUT.draft.mp4"
+    )
+    cache: Literal["none", "fbc"] = Field(
+        "none", description="fbc: First Block Cache, skips denoising work when a step barely changes"
+    )
+    cache_threshold: float = Field(
+        0.05, gt=0, le=1, description="fbc: relative change of the first block below which a step is reused"
+    )
+    compile: bool = Field(
+        False, description="torch.compile the transformer's blocks (CUDA); shot lengths bucketed"
+    )
+    attention: Literal["auto", "native", "flash", "flash3", "sage"] = Field(
+        "auto", description="attention kernels; auto: FlashAttention 3, else 2, if installed, else PyTorch's"
     )
 
 
@@ -235,7 +286,7 @@ class ShotList(_Strict):
     model: str = Field(DEFAULT_MODEL, min_length=1, description="preset name | repo id | local folder")
     backend: Literal["local", "ray"] = Field("local", description="local: this machine; ray: a Ray cluster")
     audio: AudioValue | None = Field(None, description="a path, or {path, bpm, offset_s | beats_file}")
-    output: str | None = Field(None, min_length=1, description="relative to the shot list's folder")
+    output: OutputValue | None = Field(None, description="a path, or {path, crf, preset, threads}")
     video: VideoSettings = VideoSettings()
     generation: GenerationSettings = GenerationSettings()
     style: str = Field("", max_length=4000, description="appended to every prompt")
@@ -255,6 +306,13 @@ class ShotList(_Strict):
                 )
             seen[shot.id] = i
         return self
+
+    def output_settings(self) -> OutputSettings:
+        return (
+            OutputSettings(path=self.output)
+            if isinstance(self.output, str)
+            else (self.output or OutputSettings())
+        )
 
     def audio_settings(self) -> AudioSettings | None:
         return AudioSettings(path=self.audio) if isinstance(self.audio, str) else self.audio

@@ -37,6 +37,8 @@ class Family:
     # Frames the image-to-video pipeline drops from the front of its output (HunyuanVideo-I2V drops
     # the latent frame that holds the image): asked for on top, so a chained shot gets its planned count.
     i2v_dropped_frames: int = 0
+    # whether the VAE stays in float32 when the rest runs in bf16/fp16 (Wan's decodes badly in bf16)
+    vae_fp32: bool = False
 
     @property
     def pipelines(self) -> tuple[str, ...]:

@@ -90,4 +90,5 @@ FAMILY = Family(
     finish_latents=finish_latents,
     decode=decode,
     build_tiny=build_tiny,
+    vae_fp32=True,
 )

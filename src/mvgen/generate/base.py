@@ -36,6 +36,11 @@ class ShotRequest:
     # The conditioning frame of a chained shot (uint8 h x w x 3, the previous shot's last frame):
     # the backend generates it with the model's image-to-video sibling.
     image: np.ndarray | None = field(default=None, compare=False)
+    # GPU levers (RenderPlan): a step cache ("fbc") and its threshold, torch.compile, attention kernels.
+    step_cache: str = "none"
+    step_cache_threshold: float = 0.05
+    compile: bool = False
+    attention: str = "auto"
 
 
 class Backend(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +118,7 @@ class LocalBackend:
         self._i2v_revision: str | None = None
         self._where: tuple[str, str] | None = None
         self.family = get_family(model.preset.family)
+        self._levers: dict[int, Any] = {}  # id(pipeline) -> its LeverState
 
     @property
     def loaded(self) -> bool:
@@ -195,6 +197,10 @@ class LocalBackend:
                 hint=pull_hint(location, self.model.spec) if self.model.source == "hub" else None,
             ) from None
         pipe.set_progress_bar_config(disable=True)  # mvgen draws the one progress display
+        if self.family.vae_fp32 and getattr(pipe, "vae", None) is not None:
+            import torch
+
+            pipe.vae.to(dtype=torch.float32)  # the family's VAE decodes in float32 (the rest in `dtype`)
         return pipe
 
     def _place(self, pipe):
@@ -271,8 +277,10 @@ class LocalBackend:
     def _pipe_for(self, request: ShotRequest):
         return self._image_to_video() if request.image is not None else self.pipe
 
-    def _sample(self, request: ShotRequest, on_step: StepCallback):
+    def _sample(self, request: ShotRequest, on_step: StepCallback, notify: Notify = lambda message: None):
         import torch
+
+        from mvgen.generate.levers import LeverState, apply_levers
 
         steps = request.steps
 
@@ -282,6 +290,7 @@ class LocalBackend:
 
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
         pipe = self._pipe_for(request)
+        apply_levers(pipe, self._levers.setdefault(id(pipe), LeverState()), request, self.device, notify)
         extra = self.family.call_extras(request)
         if request.image is not None:
             from PIL import Image
@@ -328,12 +337,12 @@ class LocalBackend:
             notify(f"shot {request.shot_id!r}: reusing its saved latents (decode only)")
         if latents is None:
             try:
-                latents = self._sample(request, on_step)
+                latents = self._sample(request, on_step, notify)
             except torch.OutOfMemoryError:
                 self._free()
                 self._low_memory(notify)
                 try:
-                    latents = self._sample(request, on_step)
+                    latents = self._sample(request, on_step, notify)
                 except torch.OutOfMemoryError as exc:
                     raise self._oom_error(request, exc) from exc
             if latents_path is not None:
@@ -373,4 +382,5 @@ class LocalBackend:
         if self.pipe is None:
             return
         self.pipe = self.i2v_pipe = None
+        self._levers.clear()
         self._free()

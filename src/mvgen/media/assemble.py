@@ -1,8 +1,9 @@
 """Assembly: retime each cached clip to its slot, concatenate, mux the original audio, encode.
 
-Frames are streamed: moviepy pulls one output frame at a time from a frame function that maps the
-output frame index to (shot, source frame) with integer arithmetic, so every cut lands exactly on
-the planned frame; only the current shot's clip is held in memory.
+Frames are streamed: a frame function (a moviepy clip) maps the output frame index to (shot, source
+frame) with integer arithmetic, so every cut lands exactly on the planned frame; each open slot's
+clip is decoded forward by ffmpeg (one frame in memory), and every composed frame goes straight into
+one ffmpeg process that encodes the video and muxes the audio in a single pass.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +19,9 @@ import numpy as np
 
 from mvgen.audio.probe import AudioInfo
 from mvgen.errors import EncodeError
-from mvgen.ffmpeg import probe_streams, run_ffmpeg
+from mvgen.ffmpeg import abort_ffmpeg_writer, finish_ffmpeg_writer, open_ffmpeg_writer, probe_streams
 from mvgen.files import atomic_path, is_disk_full
-from mvgen.media.clips import read_clip
+from mvgen.media.clips import ClipReader, clip_frame_count
 from mvgen.timeline import RenderPlan
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,9 @@ FADE_S = 0.5  # audio fade-out when fit: trim ends the video before the song end
 
 # BT.709 conversion and tags: sRGB frames converted with the 709 matrix and labelled as such, so
 # players do not guess BT.601 and shift the colours.
-H264_PARAMS = [
+H264_FILTER = [
     "-vf", "scale=out_color_matrix=bt709:out_range=tv,"
     "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
-    "-crf", "18",
 ]  # fmt: skip
 
 
@@ -102,27 +102,77 @@ def _blend(kind: str, outgoing: np.ndarray, incoming: np.ndarray, pos: float) ->
     return frame
 
 
+class SlotClips:
+    """Each slot's cached clip (path, frame count), published as it becomes ready. The assembly asks
+    for a slot's clip only when it reaches that slot (or the blend before it), so it can run while
+    later shots are still being generated; ``cancel`` ends a waiting assembly."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[Path, int]] = {}
+        self._cond = threading.Condition()
+        self._cancelled = False
+
+    @classmethod
+    def of(cls, clips: list[Path], counts: list[int] | None = None) -> SlotClips:
+        """All slots ready now (frames counted from the files when ``counts`` is not given)."""
+        slots = cls()
+        for i, path in enumerate(clips):
+            slots.publish(i, path, counts[i] if counts is not None else clip_frame_count(path))
+        return slots
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def publish(self, i: int, path: Path, frames: int) -> None:
+        with self._cond:
+            self._items[i] = (path, frames)
+            self._cond.notify_all()
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
+
+    def get(self, i: int) -> tuple[Path, int]:
+        with self._cond:
+            while i not in self._items:
+                if self._cancelled:
+                    raise AssemblyCancelled(f"slot {i} never became ready")
+                self._cond.wait(1.0)
+            return self._items[i]
+
+
+class AssemblyCancelled(Exception):
+    """The render stopped (a shot failed, or it was interrupted) while the assembly waited."""
+
+
 class _Timeline:
-    """Output frame index -> frame, for moviepy's frame function. Holds at most the clips of three
-    neighbouring shots (a blend needs both sides of its cut): memory does not grow with the list."""
+    """Output frame index -> frame. Each slot's clip is read forward by its own ffmpeg decoder at
+    the output size; at most three neighbouring slots are open (a blend needs both sides of its
+    cut), each holding one frame: memory does not grow with the list or the length of shots."""
 
     KEEP = 3
 
-    def __init__(self, plan: RenderPlan, clips: list[Path], on_frame: Callable[[int], None]) -> None:
+    def __init__(self, plan: RenderPlan, clips: SlotClips, on_frame: Callable[[int], None]) -> None:
         self.plan = plan
         self.clips = clips
         self.starts = [s.start_frame for s in plan.shots]
         self.on_frame = on_frame
-        self._loaded: dict[int, np.ndarray] = {}
-        self._resized: dict[tuple[int, int], np.ndarray] = {}
+        self.readers: dict[int, ClipReader] = {}
 
-    def _load(self, i: int) -> np.ndarray:
-        if i not in self._loaded:
-            self._loaded[i] = read_clip(self.clips[i])
-            for old in [j for j in self._loaded if abs(j - i) >= self.KEEP - 1 and j != i]:
-                del self._loaded[old]
-            self._resized = {key: v for key, v in self._resized.items() if key[0] in self._loaded}
-        return self._loaded[i]
+    def _reader(self, i: int) -> ClipReader:
+        reader = self.readers.get(i)
+        if reader is None:
+            path, n = self.clips.get(i)
+            reader = self.readers[i] = ClipReader(path, n, (self.plan.width, self.plan.height))
+            for old in [j for j in self.readers if abs(j - i) >= self.KEEP - 1]:
+                self.readers.pop(old).close()
+        return reader
+
+    def close(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+        self.readers.clear()
 
     def _source(self, i: int, k: int) -> np.ndarray:
         """Shot i's picture at output frame k (k may lie outside its slot, inside a blend): the
@@ -130,18 +180,9 @@ class _Timeline:
         the shot's camera."""
         plan = self.plan
         shot = plan.shots[i]
-        frames = self._load(i)
-        n_src = len(frames)
-        j = min(n_src - 1, max(0, ((k - shot.start_frame) * n_src) // max(1, shot.slot_frames)))
-        img = self._resized.get((i, j))
-        if img is None:
-            img = frames[j]
-            if img.shape[1] != plan.width or img.shape[0] != plan.height:
-                from PIL import Image
-
-                img = np.asarray(Image.fromarray(img).resize((plan.width, plan.height), Image.BICUBIC))
-            self._resized = {key: v for key, v in self._resized.items() if key[0] != i}
-            self._resized[(i, j)] = img
+        reader = self._reader(i)
+        n_src = reader.n_frames
+        img = reader.get(((k - shot.start_frame) * n_src) // max(1, shot.slot_frames))
         if shot.camera is not None:
             span_start, span_frames = shot.span or (shot.start_frame, shot.slot_frames)
             u = (k - span_start + 0.5) / max(1, span_frames)
@@ -181,20 +222,34 @@ def compose_frame(
     return img
 
 
+def encoder_threads() -> int:
+    """The encoder's threads: one per core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def assemble(
     plan: RenderPlan,
-    clips: list[Path],
+    clips: list[Path] | SlotClips,
     audio: AudioInfo,
     out: Path,
     *,
     on_frame: Callable[[int], None] = lambda k: None,
-    x264_preset: str = "medium",
+    threads: int | None = None,
 ) -> dict[str, object]:
-    """Write ``out`` (atomically) from one cached clip per plan shot; return what ffmpeg reads back."""
-    if len(clips) != len(plan.shots):
-        raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(clips)}")
-    timeline = _Timeline(plan, clips, on_frame)
-    return encode(plan, timeline.frame, audio, out, x264_preset=x264_preset)
+    """Write ``out`` (atomically) from one cached clip per plan shot; return what ffmpeg reads back.
+
+    ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs."""
+    slots = clips if isinstance(clips, SlotClips) else SlotClips.of(clips)
+    if not isinstance(clips, SlotClips) and len(slots) != len(plan.shots):
+        raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(slots)}")
+    timeline = _Timeline(plan, slots, on_frame)
+    try:
+        return encode(plan, timeline.frame, audio, out, threads=threads)
+    finally:
+        timeline.close()
 
 
 def encode(
@@ -203,44 +258,44 @@ def encode(
     audio: AudioInfo,
     out: Path,
     *,
-    x264_preset: str = "medium",
+    crf: int | None = None,
+    preset: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, object]:
-    """Encode ``plan.total_frames`` frames (``frame_function(t)``) to H.264, mux the source audio,
-    and write ``out`` atomically; return what ffmpeg reads back from it."""
+    """Encode ``plan.total_frames`` frames (``frame_function(t)``) to H.264 with the source audio
+    muxed in the same ffmpeg pass, write ``out`` atomically, and return what ffmpeg reads back.
+
+    The frames are a moviepy clip (the composition layer), pulled one at a time and written
+    straight into ffmpeg's stdin: nothing is held but the frame in hand, and the encoder (x264's
+    threads, one per core) works in its own process while the next frame is composed."""
     from moviepy import VideoClip
 
-    # +0.5 frame: moviepy writes int(duration * fps) frames, and float error must not drop the last.
     clip = VideoClip(frame_function=frame_function, duration=(plan.total_frames + 0.5) / plan.fps)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".video.mp4", dir=out.parent)
-    os.close(fd)
-    video_tmp = Path(name)
+    crf = plan.crf if crf is None else crf
+    preset = plan.x264_preset if preset is None else preset
     try:
-        try:
-            clip.write_videofile(
-                str(video_tmp),
-                fps=plan.fps,
-                codec="libx264",
-                audio=False,
-                preset=x264_preset,
-                ffmpeg_params=H264_PARAMS,
-                pixel_format="yuv420p",
-                logger=None,
-            )
-        except OSError as exc:
-            raise _encode_error(out, exc) from None
-        finally:
-            clip.close()
-        with atomic_path(out, suffix=".mp4") as final_tmp:
+        with atomic_path(out, suffix=".mp4") as tmp:
+            threads = threads or plan.encode_threads or encoder_threads()
+            proc = open_ffmpeg_writer(_encoder_args(plan, audio, tmp, crf, preset, threads))
+            assert proc.stdin is not None
             try:
-                _mux(plan, video_tmp, audio, final_tmp)
-            except EncodeError as exc:
-                raise _encode_error(out, exc) from None
-            info = verify(final_tmp, plan)
-    except OSError as exc:
+                for k in range(plan.total_frames):
+                    frame = clip.get_frame(k / plan.fps)
+                    if frame.shape != (plan.height, plan.width, 3) or frame.dtype != np.uint8:
+                        raise EncodeError(f"frame {k}: {frame.dtype} {frame.shape}, expected the output size")
+                    try:
+                        proc.stdin.write(np.ascontiguousarray(frame).data)
+                    except BrokenPipeError:  # ffmpeg died: finish_ffmpeg_writer says why
+                        break
+            except BaseException:
+                abort_ffmpeg_writer(proc)
+                raise
+            finally:
+                clip.close()
+            finish_ffmpeg_writer(proc, what=f"encoding {out.name}")
+            info = verify(tmp, plan)
+    except (OSError, EncodeError) as exc:
         raise _encode_error(out, exc) from None
-    finally:
-        video_tmp.unlink(missing_ok=True)
     return info
 
 
@@ -268,17 +323,22 @@ def _encode_error(out: Path, exc: BaseException) -> EncodeError:
     )
 
 
-def _mux(plan: RenderPlan, video: Path, audio: AudioInfo, dest: Path) -> None:
-    """The video stream copied, the source audio encoded once to AAC at its own rate and channel
-    count (no downmix), cut to the video's length, moov atom up front."""
+def _encoder_args(
+    plan: RenderPlan, audio: AudioInfo, dest: Path, crf: int, preset: str, threads: int
+) -> list[str]:
+    """Raw RGB frames on stdin -> H.264 (BT.709, yuv420p); the source audio encoded once to AAC at
+    its own rate and channel count (no downmix), cut to the video's length; moov atom up front."""
     bitrate = min(512, 96 * max(1, audio.channels))
-    args = ["-y", "-i", str(video), "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"]
+    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{plan.width}x{plan.height}",
+            "-framerate", f"{plan.fps:.10g}", "-i", "-", "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a:0",
+            *H264_FILTER, "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-threads", str(threads),
+            "-pix_fmt", "yuv420p"]  # fmt: skip
     args += ["-c:a", "aac", "-b:a", f"{bitrate}k", "-ar", str(audio.sample_rate), "-ac", str(audio.channels)]
     if plan.fit == "trim" and plan.duration_s < audio.duration_s - 1e-3:
         fade_start = max(0.0, plan.duration_s - FADE_S)
         args += ["-af", f"afade=t=out:st={fade_start:.6f}:d={plan.duration_s - fade_start:.6f}"]
     args += ["-t", f"{plan.duration_s:.6f}", "-movflags", "+faststart", "-f", "mp4", str(dest)]
-    run_ffmpeg(args, what=f"muxing audio into {dest.name}")
+    return args
 
 
 def verify(path: Path, plan: RenderPlan) -> dict[str, object]:

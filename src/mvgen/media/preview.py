@@ -129,7 +129,7 @@ def render_preview(
     plan: RenderPlan, audio: AudioInfo, out: Path, *, on_frame: Callable[[int], None] = lambda k: None
 ) -> dict[str, object]:
     """Write the animatic of ``plan`` to ``out`` (atomically); return what ffmpeg reads back."""
-    return encode(plan, _Animatic(plan, on_frame).frame, audio, out, x264_preset="veryfast")
+    return encode(plan, _Animatic(plan, on_frame).frame, audio, out, preset="veryfast")
 
 
 def preview_path(out: Path) -> Path:

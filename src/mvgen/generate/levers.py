@@ -1,0 +1,94 @@
+"""GPU levers on a loaded pipeline: attention kernels, a step cache, torch.compile.
+
+Each is set from the shot request before sampling and only changed when the request asks for
+something else, so a render pays for a switch (or a compile) once, not per shot. Nothing here
+changes which weights run: the cache key records the step cache (it changes pictures a little);
+the attention kernels and compilation give the same pictures within floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from mvgen.generate.base import Notify, ShotRequest
+
+log = logging.getLogger(__name__)
+
+# mvgen's names -> diffusers' attention backend names
+ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
+# the package each kernel needs
+_KERNEL_PACKAGES = {"flash": "flash_attn", "flash3": "flash_attn_interface", "sage": "sageattention"}
+
+
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def pick_attention(requested: str, device: str) -> str:
+    """mvgen's attention name for a request: ``auto`` is FlashAttention 3 (Hopper), then 2, when
+    installed and on CUDA, else PyTorch's SDPA (``native``: itself a flash/cuDNN kernel on CUDA)."""
+    if requested != "auto":
+        return requested
+    if device == "cuda":
+        for name in ("flash3", "flash"):
+            if installed(_KERNEL_PACKAGES[name]):
+                return name
+    return "native"
+
+
+@dataclass
+class LeverState:
+    """What is set on one pipeline's transformer now."""
+
+    attention: str = "native"
+    step_cache: tuple[str, float] | None = None
+    compiled: bool = False
+    notes: set[str] = field(default_factory=set)
+
+
+def apply_levers(pipe: Any, state: LeverState, request: ShotRequest, device: str, notify: Notify) -> None:
+    """Bring ``pipe``'s transformer to the request's levers (a no-op when already there)."""
+    transformer = getattr(pipe, "transformer", None)
+    if transformer is None:
+        return
+    _attention(transformer, state, pick_attention(request.attention, device), notify)
+    want = (request.step_cache, request.step_cache_threshold) if request.step_cache != "none" else None
+    if want != state.step_cache:
+        if state.step_cache is not None:
+            transformer.disable_cache()
+        if want is not None:
+            from diffusers.hooks import FirstBlockCacheConfig
+
+            transformer.enable_cache(FirstBlockCacheConfig(threshold=want[1]))
+        state.step_cache = want
+    if request.compile and not state.compiled:
+        if device != "cuda" and "compile" not in state.notes:
+            state.notes.add("compile")
+            notify(f"--compile on {device}: compiling anyway (the first shot of each length is slow)")
+        # The transformer's blocks are the same module repeated: compiled once, reused by all.
+        transformer.compile_repeated_blocks(fullgraph=True)
+        state.compiled = True
+
+
+def _attention(transformer: Any, state: LeverState, name: str, notify: Notify) -> None:
+    if name == state.attention:
+        return
+    package = _KERNEL_PACKAGES.get(name)
+    if package is not None and not installed(package):
+        if name not in state.notes:
+            state.notes.add(name)
+            notify(f"attention {name!r} needs the {package} package, which is not installed: using PyTorch's")
+        name = "native"
+    try:
+        transformer.set_attention_backend(ATTENTION_BACKENDS[name])
+    except Exception as exc:  # a kernel that does not run on this GPU: PyTorch's always does
+        if name not in state.notes:
+            state.notes.add(name)
+            notify(f"attention {name!r} unavailable ({type(exc).__name__}: {exc}); using PyTorch's")
+        transformer.set_attention_backend("native")
+        name = "native"
+    log.info("attention: %s", name)
+    state.attention = name

@@ -1,0 +1,236 @@
+"""Speed features, checked for what they must keep: the overlapped render writes the same video as
+the sequential one; the streaming clip reader gives the clip's exact frames; old cache entries still
+assemble; encoder settings reach x264; draft renders keep seeds and cuts; compile buckets keep cuts;
+the step cache and attention levers reach the real transformer; bench_gpu runs its CPU smoke mode."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from mvgen.errors import EncodeError
+from mvgen.media.clips import ClipReader, read_clip, write_clip
+from mvgen.timeline import RenderPlan
+from tests.conftest import write
+from tests.synth import steady_beats, synth_track
+
+REPO = Path(__file__).resolve().parents[2]
+
+SHOTS = """version: 1
+model: tiny
+audio: t.wav
+output: {out}
+video: {{width: 128, height: 96, fps: 12}}
+generation: {{steps: {steps}, seed: 3{extra}}}
+timing: {{fit: trim}}
+shots:
+  - {{id: a, prompt: a red city, length: 2}}
+  - {{id: b, prompt: a blue sea, length: 2, transition: {{crossfade: 1}}}}
+  - {{id: c, prompt: a green forest, length: 3}}
+  - {{id: d, prompt: a desert, length: 2, camera: {{zoom: [1.0, 1.3]}}}}
+  - {{id: e, prompt: snow, length: 3}}
+"""
+
+
+def _frames(path: Path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def _shots(tmp_path: Path, name: str, out, steps: int = 3, extra: str = "") -> Path:
+    return write(tmp_path / f"{name}.yaml", SHOTS.format(out=out, steps=steps, extra=extra))
+
+
+def test_overlapped_render_writes_the_same_video_as_the_sequential_one(tmp_path, mvgen, cache_dir):
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    seq = _shots(tmp_path, "seq", "seq.mp4", steps=6)
+    r = mvgen("render", seq, "--no-overlap", "--log-format", "json")
+    assert r.code == 0, r
+    m_seq = json.loads((tmp_path / "seq.json").read_text())
+    assert m_seq["generation"]["overlap"] is False
+    # the same list from an empty shot cache, overlapped (the default)
+    import shutil
+
+    shutil.rmtree(cache_dir / "shots")
+    ovl = _shots(tmp_path, "ovl", "ovl.mp4", steps=6)
+    r = mvgen("render", ovl, "--log-format", "json")
+    assert r.code == 0, r
+    m_ovl = json.loads((tmp_path / "ovl.json").read_text())
+    assert m_ovl["generation"]["overlap"] is True and not any(s["cached"] for s in m_ovl["shots"])
+    # the encoder was working while shots were still being generated
+    events = [json.loads(line) for line in r.err.splitlines() if line.startswith("{")]
+    assemble = next(e for e in events if e.get("event") == "stage" and e.get("stage") == "assemble")
+    already = int(assemble["message"].split("(")[1].split()[0])
+    assert already > 0, assemble
+    a, b = _frames(tmp_path / "seq.mp4"), _frames(tmp_path / "ovl.mp4")
+    assert a.shape == b.shape and a.shape[0] == m_ovl["video"]["frames"]
+    assert np.array_equal(a, b)  # same clips, same composition, same encoder settings
+    assert [s["cache_key"] for s in m_ovl["shots"]] == [s["cache_key"] for s in m_seq["shots"]]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_clip_reader_gives_the_clips_frames_in_order_and_reports_a_short_clip(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (9, 24, 32, 3), dtype=np.uint8)
+    path = tmp_path / "c.mkv"
+    write_clip(path, frames, 16.0)
+    assert np.array_equal(read_clip(path), frames)  # lossless
+    reader = ClipReader(path, 9, (32, 24))
+    got = [reader.get(j).copy() for j in (0, 0, 1, 3, 8, 12)]  # repeats, skips, held past the end
+    reader.close()
+    for g, j in zip(got, (0, 0, 1, 3, 8, 8), strict=True):
+        assert np.array_equal(g, frames[j])
+    with pytest.raises(ValueError):
+        r = ClipReader(path, 9, (32, 24))
+        try:
+            r.get(4)
+            r.get(2)  # backwards
+        finally:
+            r.close()
+    short = ClipReader(path, 12, (32, 24))  # the record says 12 frames, the file has 9
+    with pytest.raises(EncodeError, match="ends at frame 9 of 12"):
+        short.get(11)
+    short.close()
+
+
+def test_old_lossless_h264_cache_entries_still_assemble(tmp_path, mvgen, cache_dir):
+    """Entries written before the switch to UT Video (clip.mp4, lossless H.264) are still used."""
+    from mvgen.ffmpeg import run_ffmpeg
+
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = _shots(tmp_path, "s", "s.mp4", steps=2)
+    assert mvgen("render", shots).code == 0
+    first = _frames(tmp_path / "s.mp4")
+    m = json.loads((tmp_path / "s.json").read_text())
+    for s in m["shots"]:
+        new = next((cache_dir / "shots").glob(f"*/{s['cache_key']}/clip.mkv"))
+        old = new.with_name("clip.mp4")
+        run_ffmpeg(["-y", "-i", str(new), "-c:v", "libx264rgb", "-qp", "0", "-preset", "ultrafast",
+                    "-pix_fmt", "rgb24", str(old)], what="old entry")  # fmt: skip
+        new.unlink()
+    r = mvgen("render", shots, "--log-format", "json")
+    assert r.code == 0, r
+    m2 = json.loads((tmp_path / "s.json").read_text())
+    assert all(s["cached"] for s in m2["shots"])  # nothing regenerated
+    assert np.array_equal(_frames(tmp_path / "s.mp4"), first)
+
+
+def test_output_settings_reach_the_encoder(tmp_path, mvgen, cache_dir):
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = _shots(tmp_path, "s", "{path: out/x.mp4, crf: 30, preset: ultrafast, threads: 1}", steps=2)
+    r = mvgen("render", shots)
+    assert r.code == 0, r
+    data = (tmp_path / "out" / "x.mp4").read_bytes()
+    info = data[data.find(b"x264 - core") :][:2000]  # x264 writes its settings into the stream
+    assert b"crf=30.0" in info and b"cabac=0" in info and b"threads=1" in info  # cabac off: ultrafast
+    m = json.loads((tmp_path / "out" / "x.json").read_text())
+    assert m["video"]["frames"] == len(_frames(tmp_path / "out" / "x.mp4"))
+
+
+def test_a_draft_keeps_seeds_and_cuts_at_a_third_of_the_steps_and_half_the_size(tmp_path, mvgen, cache_dir):
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    shots = _shots(tmp_path, "s", "s.mp4", steps=15, extra=", takes: 1")
+    final = RenderPlan.from_json(json.loads(mvgen("plan", shots, "--json").out))
+    r = mvgen("render", shots, "--quality", "draft")
+    assert r.code == 0, r
+    assert not (tmp_path / "s.mp4").exists()  # a draft never takes the final's name
+    m = json.loads((tmp_path / "s.draft.json").read_text())
+    assert m["generation"]["quality"] == "draft" and m["generation"]["steps"] == 5  # ceil(15 / 3)
+    assert [(s["seed"], s["start_frame"], s["end_frame"]) for s in m["shots"]] == [
+        (s.seed, s.start_frame, s.end_frame) for s in final.shots
+    ]
+    meta = json.loads(
+        next((cache_dir / "shots").glob(f"*/{m['shots'][0]['cache_key']}/meta.json")).read_text()
+    )
+    # tiny renders at a quarter of the output size; a draft at half of that (rounded to its multiple)
+    assert (meta["width"], meta["height"]) == (16, 16) and (final.gen_width, final.gen_height) == (32, 32)
+    frames = _frames(tmp_path / "s.draft.mp4")
+    assert frames.shape == (final.total_frames, 96, 128, 3)
+
+
+def test_compile_buckets_lengths_but_keeps_every_cut():
+    from mvgen.audio.grid import BeatGrid
+    from mvgen.config import parse_shotlist_text
+    from mvgen.config.presets import all_presets
+    from mvgen.timeline import plan_video
+
+    beats = tuple(0.5 * i for i in range(80))
+    grid = BeatGrid(120.0, 40.0, beats, beats[::4], ())
+    body = "".join(f"  - {{prompt: p{i}, length: {n}}}\n" for i, n in enumerate([1, 2, 3, 5, 7, 9, 2, 4]))
+    wan = all_presets()["wan2.1-t2v-1.3b"]
+    plans = [
+        plan_video(
+            parse_shotlist_text(
+                f"generation: {{compile: {c}}}\ntiming: {{fit: trim}}\nshots:\n{body}", Path("c.yaml")
+            ),
+            grid,
+            wan,
+        )  # fmt: skip
+        for c in ("false", "true")
+    ]
+    plain, bucketed = plans
+    assert [(s.start_frame, s.end_frame) for s in plain.shots] == [
+        (s.start_frame, s.end_frame) for s in bucketed.shots
+    ]
+    buckets = {wan.valid_frames(math.ceil(wan.max_frames * q / 4)) for q in range(1, 5)}
+    assert {s.num_frames for s in bucketed.shots} <= buckets  # at most 4 shapes to compile
+    assert len({s.num_frames for s in plain.shots}) > len({s.num_frames for s in bucketed.shots})
+    assert all(b.num_frames >= p.num_frames for p, b in zip(plain.shots, bucketed.shots, strict=True))
+
+
+def test_step_cache_and_attention_levers_reach_the_transformer(cache_dir):
+    """First Block Cache skips the later blocks on steps whose first block barely changed; a kernel
+    that is not installed falls back to PyTorch's with a notice, never an error."""
+    from mvgen.config.presets import resolve_model
+    from mvgen.generate.base import ShotRequest
+    from mvgen.generate.local import LocalBackend
+
+    backend = LocalBackend(resolve_model("tiny"), device="cpu")
+    backend.load()
+    calls = []
+    # a submodule of the last block: a reused step never calls it (the block itself is still called)
+    hook = backend.pipe.transformer.blocks[-1].ffn.register_forward_hook(lambda *a: calls.append(1))
+    base = ShotRequest("x", "a red city", "", 7, 32, 32, 5, 6, 5.0, 32, fps=16.0)
+    notes: list[str] = []
+
+    def run(**levers) -> np.ndarray:
+        calls.clear()
+        from dataclasses import replace
+
+        return backend.generate(replace(base, **levers), lambda i, n: None, notify=notes.append)
+
+    plain = run()
+    plain_calls = len(calls)
+    cached = run(step_cache="fbc", step_cache_threshold=1.0)
+    assert len(calls) < plain_calls  # later blocks skipped on reused steps
+    again = run()  # the cache is switched off again for a request without it
+    assert len(calls) == plain_calls and np.array_equal(again, plain)
+    assert not np.array_equal(cached, plain)
+    run(attention="flash")
+    assert any("flash_attn" in n for n in notes), notes
+    hook.remove()
+    backend.close()
+
+
+def test_bench_gpu_smoke_on_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    r = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_gpu.py"), "--reduced", "--preset", "wan2.1-t2v-1.3b",
+         "--levers", "fp32", "bf16", "compile", "--steps", "2", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {row["lever"]: row for row in json.loads(out.read_text())["rows"]}
+    assert rows["fp32"]["dtype"] == "float32" and rows["bf16"]["dtype"] == "bfloat16"
+    assert "CUDA" in rows["compile"]["skipped"]
+    for row in (rows["fp32"], rows["bf16"]):
+        assert row["step_s"] > 0 and row["decode_s"] > 0
+        expect = (row["steps"] * row["step_s"] + row["decode_s"]) / (row["frames"] / row["fps"])
+        assert row["gpu_s_per_output_s"] == pytest.approx(expect, rel=0.01)
