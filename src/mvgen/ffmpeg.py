@@ -5,6 +5,7 @@ debug level, and the last meaningful stderr line raised as the error. Bottom lay
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import subprocess
@@ -111,10 +112,8 @@ def abort_ffmpeg_writer(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
     for pipe in (proc.stdin, proc.stderr):
         if pipe is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):  # unflushed bytes for a dead process
                 pipe.close()
-            except BrokenPipeError:  # unflushed bytes for a dead process
-                pass
 
 
 def finish_ffmpeg_writer(proc: subprocess.Popen[bytes], *, what: str) -> None:
