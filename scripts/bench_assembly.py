@@ -13,8 +13,9 @@ drifting texture, so x264 has real work; four distinct clips used in turn), plan
   audio) -- the cost of the encode with nothing else around it.
 
 Runs alternate (mvgen, ffmpeg, mvgen, ...); medians and their ratio are printed. Peak RSS is the
-process's own ``ru_maxrss`` (Python + numpy + every frame buffer it holds), and separately the
-largest child process's (the x264 encoder; the clip decoders are smaller). The raw file of the
+process's own high-water mark (``VmHWM``: Python + numpy + every frame buffer it holds), and
+separately the largest child process's ``ru_maxrss`` (the x264 encoder; the clip decoders are
+smaller). The raw file of the
 first length only is kept (1 minute of 1280x720 is 4 GB); longer lengths measure mvgen alone.
 """
 
@@ -116,7 +117,10 @@ def worker(mode: str, spec_path: str, out: str, raw: str) -> None:
         args[args.index("-")] = raw
         run_ffmpeg(["-y", *args], what="bare encode")
     seconds = time.perf_counter() - t0
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would count the bench's own memory at
+    # the moment it forked this worker.
+    status = Path("/proc/self/status").read_text()
+    me = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1]) / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"mode": mode, "seconds": seconds, "rss_mib": me, "child_rss_mib": kids,
                       "frames": plan.total_frames}))  # fmt: skip

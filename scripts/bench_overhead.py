@@ -2,7 +2,7 @@
 denoising call and the VAE decode (cache key hashing, locks, latents saved and removed, frames to
 uint8, the lossless clip encode, the record, the atomic rename, progress events).
 
-    python scripts/bench_overhead.py [--reps 3] [--shots 12] [--size 832x480]
+    python scripts/bench_overhead.py [--reps 3] [--shots 12] [--beats 2] [--size 832x480]
 
 A real render through ``mvgen.pipeline`` (no overlap, so the encode of the video is not mixed in)
 of N tiny-model shots generated at the full output size (the tiny preset's quarter-size rendering is
@@ -35,6 +35,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--shots", type=int, default=12)
     ap.add_argument("--size", default="832x480")
+    ap.add_argument("--beats", type=int, default=2, help="shot length in beats at 120 BPM (tiny: 8 fps)")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="mvgen-bench-overhead-"))
@@ -62,9 +63,9 @@ def main() -> int:
     wan.decode_video = timed(real_decode)
 
     sr = 22050
-    seconds = args.shots * 1.0 + 1.0
+    seconds = args.shots * args.beats * 0.5 + 1.0
     sf.write(str(tmp / "t.wav"), np.zeros(int(seconds * sr), np.float32) + 0.01, sr)
-    body = "".join(f"  - {{prompt: 'shot {i}', length: 2}}\n" for i in range(args.shots))
+    body = "".join(f"  - {{prompt: 'shot {i}', length: {args.beats}}}\n" for i in range(args.shots))
     shots = tmp / "s.yaml"
     shots.write_text(
         f"version: 1\nmodel: tiny\naudio: {{path: t.wav, bpm: 120}}\nvideo: {{width: {width}, height: {height}, fps: 24}}\n"

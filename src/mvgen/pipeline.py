@@ -835,7 +835,9 @@ class _BesideAssembly:
         from mvgen.media.assemble import assemble
 
         try:
-            self.info = assemble(self.plan, self.slots, job.audio, job.out, on_frame=self._on_frame)
+            self.info = assemble(
+                self.plan, self.slots, job.audio, job.out, on_frame=self._on_frame, background=True
+            )
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread by finish()
             self.error = exc
 

@@ -9,6 +9,7 @@ one ffmpeg process that encodes the video and muxes the audio in a single pass.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import os
 import threading
@@ -153,18 +154,23 @@ class _Timeline:
 
     KEEP = 3
 
-    def __init__(self, plan: RenderPlan, clips: SlotClips, on_frame: Callable[[int], None]) -> None:
+    def __init__(
+        self, plan: RenderPlan, clips: SlotClips, on_frame: Callable[[int], None], *, background: bool = False
+    ) -> None:
         self.plan = plan
         self.clips = clips
         self.starts = [s.start_frame for s in plan.shots]
         self.on_frame = on_frame
         self.readers: dict[int, ClipReader] = {}
+        self.background = background
 
     def _reader(self, i: int) -> ClipReader:
         reader = self.readers.get(i)
         if reader is None:
             path, n = self.clips.get(i)
             reader = self.readers[i] = ClipReader(path, n, (self.plan.width, self.plan.height))
+            if self.background:
+                lower_priority(reader.pid)
             for old in [j for j in self.readers if abs(j - i) >= self.KEEP - 1]:
                 self.readers.pop(old).close()
         return reader
@@ -222,6 +228,12 @@ def compose_frame(
     return img
 
 
+def lower_priority(pid: int) -> None:
+    """Nice a helper process 10 steps below this one (best effort: not every system allows it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
+
+
 def encoder_threads() -> int:
     """The encoder's threads: one per core this process may run on."""
     try:
@@ -238,16 +250,19 @@ def assemble(
     *,
     on_frame: Callable[[int], None] = lambda k: None,
     threads: int | None = None,
+    background: bool = False,
 ) -> dict[str, object]:
     """Write ``out`` (atomically) from one cached clip per plan shot; return what ffmpeg reads back.
 
-    ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs."""
+    ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs.
+    ``background``: the decoders and the encoder run at a lower CPU priority (the model comes first
+    while both run)."""
     slots = clips if isinstance(clips, SlotClips) else SlotClips.of(clips)
     if not isinstance(clips, SlotClips) and len(slots) != len(plan.shots):
         raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(slots)}")
-    timeline = _Timeline(plan, slots, on_frame)
+    timeline = _Timeline(plan, slots, on_frame, background=background)
     try:
-        return encode(plan, timeline.frame, audio, out, threads=threads)
+        return encode(plan, timeline.frame, audio, out, threads=threads, background=background)
     finally:
         timeline.close()
 
@@ -261,6 +276,7 @@ def encode(
     crf: int | None = None,
     preset: str | None = None,
     threads: int | None = None,
+    background: bool = False,
 ) -> dict[str, object]:
     """Encode ``plan.total_frames`` frames (``frame_function(t)``) to H.264 with the source audio
     muxed in the same ffmpeg pass, write ``out`` atomically, and return what ffmpeg reads back.
@@ -277,6 +293,8 @@ def encode(
         with atomic_path(out, suffix=".mp4") as tmp:
             threads = threads or plan.encode_threads or encoder_threads()
             proc = open_ffmpeg_writer(_encoder_args(plan, audio, tmp, crf, preset, threads))
+            if background:
+                lower_priority(proc.pid)
             assert proc.stdin is not None
             try:
                 for k in range(plan.total_frames):

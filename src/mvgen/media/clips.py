@@ -95,6 +95,7 @@ class ClipReader:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         widen_pipe(self._proc.stdout)
+        self.pid = self._proc.pid
         self.pos = -1
         self._frame: np.ndarray | None = None
         self._queue: queue.Queue[bytes | None] = queue.Queue(self.PREFETCH)
