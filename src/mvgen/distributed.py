@@ -83,7 +83,9 @@ class SlotResult:
     worker: int
     started: float
     finished: float
-    clips: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)  # not shared: the bytes
+    clips: dict[str, tuple[str, bytes, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # not shared: name, bytes
 
 
 def make_groups(plan, todo, keys, work_of) -> list[Group]:
@@ -207,7 +209,7 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
                               regenerate=idx in regenerate, **_callbacks(emit, cache, plan, keys, anchors, s, take))  # fmt: skip
             if not shared:  # the driver stores what it lacks (made here now, or cached here before)
                 entry = cache.get(k)
-                clips[k] = (entry.clip.read_bytes(), entry.meta())
+                clips[k] = (entry.clip.name, entry.clip.read_bytes(), entry.meta())
             if r.cached:
                 continue
             seconds += r.seconds

@@ -525,10 +525,10 @@ def _generate_on_ray(job: Job, plan_: RenderPlan, todo, keys: list[str | None], 
         rp.close()
     failed.update(failures)
     for r in sorted(results, key=lambda r: r.index):
-        for k, (clip, meta) in r.clips.items():  # not a shared cache: store what came back
+        for k, (name, clip, meta) in r.clips.items():  # not a shared cache: store what came back
             if cache.get(k) is None:
                 with cache.writer(k, meta) as folder:
-                    (folder / CLIP_NAME).write_bytes(clip)
+                    (folder / name).write_bytes(clip)  # the worker's entry may be an older format
         keys[r.index] = r.key
         if r.image_sha256 is not None:
             conditioning[r.index] = r.image_sha256
