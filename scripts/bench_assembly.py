@@ -113,7 +113,7 @@ def worker(mode: str, spec_path: str, out: str, raw: str) -> None:
     else:  # bare ffmpeg: the same arguments, frames from the raw file instead of the pipe
         from mvgen.ffmpeg import run_ffmpeg
 
-        args = asm._encoder_args(plan, audio, Path(out), plan.crf, plan.x264_preset, asm.encoder_threads())
+        args = asm._encoder_args(plan, audio, Path(out), plan.x264_preset, asm.encoder_threads())
         args[args.index("-")] = raw
         run_ffmpeg(["-y", *args], what="bare encode")
     seconds = time.perf_counter() - t0

@@ -83,17 +83,24 @@ def decode_rgb(path: Path, *, what: str) -> tuple[bytes, int, int]:
     return proc.stdout, int(v.group(3)), int(v.group(4))
 
 
+@cache
+def _pipe_max_size() -> int | None:
+    try:
+        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as f:
+            return min(int(f.read()), 8 << 20)
+    except (OSError, ValueError):
+        return None  # not Linux
+
+
 def widen_pipe(pipe: object) -> None:
     """Raise a pipe's buffer to the system's limit (Linux; 1 MiB by default): raw frames are
     megabytes each, and a 64 KiB pipe would pass one in dozens of wake-ups of both processes."""
     import fcntl
 
-    try:
-        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as f:
-            size = int(f.read())
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, min(size, 8 << 20))  # type: ignore[attr-defined]
-    except (OSError, ValueError, AttributeError):
-        pass  # not Linux, or not allowed: the default size works, a little slower
+    size = _pipe_max_size()
+    if size is not None:
+        with contextlib.suppress(OSError, AttributeError):  # not allowed: the default size works
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, size)  # type: ignore[attr-defined]
 
 
 def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:
@@ -103,6 +110,20 @@ def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     widen_pipe(proc.stdin)
     return proc
+
+
+def open_ffmpeg_reader(args: list[str]) -> subprocess.Popen[bytes]:
+    """Start ffmpeg writing raw frames to stdout (the caller reads, then kills or waits)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", *args]
+    log.debug("ffmpeg: %s", cmd)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    widen_pipe(proc.stdout)
+    return proc
+
+
+def last_error_line(stderr: bytes) -> str:
+    """What a finished ffmpeg said last (progress lines skipped), for an error message."""
+    return _last_error_line(stderr.decode("utf-8", "replace")) if stderr.strip() else ""
 
 
 def abort_ffmpeg_writer(proc: subprocess.Popen[bytes]) -> None:

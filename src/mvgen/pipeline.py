@@ -302,14 +302,16 @@ def _anchor(cache: ShotCache, plan_: RenderPlan, keys: list[str | None], index: 
     return anchor_colours(frames, anchors[root_key])
 
 
-def _frames_of(cache: ShotCache, key: str) -> int:
-    """A cached clip's frame count, from its record (or counted from the file for old records)."""
+def _slot_clip(cache: ShotCache, key: str) -> tuple[Path, int]:
+    """A cached clip and its frame count, from its record (counted from the file for a record
+    without one)."""
+    clip = _cached_clip(cache, key)
     n = _meta_of(cache, key).get("num_frames")
     if isinstance(n, int) and n > 0:
-        return n
+        return clip, n
     from mvgen.media.clips import clip_frame_count
 
-    return clip_frame_count(_cached_clip(cache, key))
+    return clip, clip_frame_count(clip)
 
 
 def _meta_of(cache: ShotCache, key: str) -> dict[str, Any]:
@@ -794,23 +796,24 @@ def _stop_check(should_stop: Callable[[], bool]) -> None:
         raise Interrupted("interrupted; finished shots are cached, re-run to resume")
 
 
-class _BesideAssembly:
-    """The assembly on a thread of its own while shots are generated: each slot's clip is handed
-    over as soon as it is final (its takes chosen), so the encoder works on the song's first
-    minutes while the model makes the last ones. It reports progress only once the generation is
+class _Assembly:
+    """The assembly on a thread of its own. Slots are handed over as their clips become final (their
+    takes chosen), so with ``overlap`` it starts before the generation and encodes the song's first
+    minutes while the model makes the last ones (its ffmpeg processes then at a lower priority);
+    otherwise it starts once every clip is ready. It reports progress only once the generation is
     over (``finish``), so the two never write to the display at once."""
 
     def __init__(self, plan_: RenderPlan, job: Job, keys: list[str | None], outcomes: dict[str, ShotOutcome],
                  cache: ShotCache, pending: set[int], progress: ProgressCallback,
-                 should_stop: Callable[[], bool]) -> None:  # fmt: skip
+                 should_stop: Callable[[], bool], *, overlap: bool) -> None:  # fmt: skip
         import threading
 
         from mvgen.media.assemble import SlotClips
 
         self.plan, self.keys, self.outcomes, self.cache = plan_, keys, outcomes, cache
         self.pending = set(pending)  # slots still to be generated in this run
+        self.waiting = set(range(len(plan_.shots)))  # slots not handed over yet
         self.slots = SlotClips()
-        self.published: set[int] = set()
         self.done = 0  # frames encoded so far
         self.info: dict[str, object] | None = None
         self.error: BaseException | None = None
@@ -818,7 +821,9 @@ class _BesideAssembly:
         self._announce = threading.Event()
         self._progress, self._should_stop = progress, should_stop
         self.publish()
-        self._thread = threading.Thread(target=self._run, args=(job,), name="mvgen-assembly", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(job, overlap), name="mvgen-assembly", daemon=True
+        )
         self._thread.start()
 
     def _on_frame(self, frame: int) -> None:
@@ -831,12 +836,12 @@ class _BesideAssembly:
             self._progress(ProgressEvent("encode", step=frame + 1, steps=self.plan.total_frames))
             _stop_check(self._should_stop)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, overlap: bool) -> None:
         from mvgen.media.assemble import assemble
 
         try:
             self.info = assemble(
-                self.plan, self.slots, job.audio, job.out, on_frame=self._on_frame, background=True
+                self.plan, self.slots, job.audio, job.out, on_frame=self._on_frame, background=overlap
             )
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread by finish()
             self.error = exc
@@ -845,19 +850,19 @@ class _BesideAssembly:
         self.pending.discard(index)
         self.publish()
 
-    def publish(self) -> None:
-        """Hand over every slot whose clip is now final."""
-        for s in self.plan.shots:
-            k = self.keys[s.index]
-            if s.index in self.published or s.index in self.pending or k is None or k not in self.outcomes:
+    def publish(self, *, all_final: bool = False) -> None:
+        """Hand over every slot whose clip is now final (``all_final``: the generation is over)."""
+        for i in sorted(self.waiting):
+            k = self.keys[i]
+            if not all_final and (i in self.pending or k is None or k not in self.outcomes):
                 continue
-            self.published.add(s.index)
-            self.slots.publish(s.index, _cached_clip(self.cache, k), _frames_of(self.cache, k))
+            assert k is not None
+            self.waiting.discard(i)
+            self.slots.publish(i, *_slot_clip(self.cache, k))
 
     def finish(self) -> dict[str, object]:
-        """Wait for the encode (every slot is final now); its result, or its error raised here."""
-        self.pending.clear()
-        self.publish()
+        """Wait for the encode; its result, or its error raised here."""
+        self.publish(all_final=True)
         self._announce.set()
         self._thread.join()
         if self.error is not None:
@@ -887,8 +892,6 @@ def _render_locked(
     otio: Path | None = None,
     overlap: bool = True,
 ) -> RenderResult:
-    from mvgen.media.assemble import SlotClips, assemble
-
     t_start = time.monotonic() - planned_s  # the job's time includes its up-front analysis
     timings: dict[str, float] = {}
     # We hold this output's lock: temp files beside it can only be a killed run's leftovers.
@@ -1031,11 +1034,13 @@ def _render_locked(
         return True
 
     placement: dict[int, dict[str, Any]] = {}  # Ray: slot index -> where and when it was generated
-    beside = None
+    assembly = None  # with overlap: started now, fed as slots become final
+
+    def start_assembly(pending: set[int], early: bool) -> _Assembly:
+        return _Assembly(plan_, job, keys, outcomes, cache, pending, progress, should_stop, overlap=early)
+
     if overlap and todo and backend != "ray":
-        beside = _BesideAssembly(
-            plan_, job, keys, outcomes, cache, {s.index for s in todo}, progress, should_stop
-        )
+        assembly = start_assembly({s.index for s in todo}, True)
     try:
         if backend == "ray" and todo:
             _generate_on_ray(job, plan_, todo, keys, ident, cache, takes, regenerates, outcomes, slot_seconds,
@@ -1069,32 +1074,26 @@ def _render_locked(
                 ok = produce(s, n, k, seed, take, image) and ok
             if ok:
                 keys[s.index] = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
-            if beside is not None:
-                beside.slot_done(s.index)
-    except BaseException:
-        if beside is not None:
-            beside.cancel()
-        raise
-    timings["generate_s"] = time.monotonic() - t0
-    generated = sum(1 for o in outcomes.values() if not o.cached)
-    if failed:
-        if beside is not None:
-            beside.cancel()
-        raise PartialRender(
-            f"{job.shotlist.path}: {len(failed)} shot(s) failed ({', '.join(sorted(failed))}); "
-            f"{job.out.name} was not written",
-            failed=failed,
-            generated=generated,
-            cached=len(outcomes) - generated,
-        )
-    try:
+            if assembly is not None:
+                assembly.slot_done(s.index)
+        timings["generate_s"] = time.monotonic() - t0
+        generated = sum(1 for o in outcomes.values() if not o.cached)
+        if failed:
+            raise PartialRender(
+                f"{job.shotlist.path}: {len(failed)} shot(s) failed ({', '.join(sorted(failed))}); "
+                f"{job.out.name} was not written",
+                failed=failed,
+                generated=generated,
+                cached=len(outcomes) - generated,
+            )
         _stop_check(should_stop)
     except BaseException:
-        if beside is not None:
-            beside.cancel()
+        if assembly is not None:
+            assembly.cancel()
         raise
 
     t0 = time.monotonic()
+    overlapped = assembly is not None
     rkey = render_key(plan_, keys, job.audio_sha256)
     previous = None if (force or only or todo) else _up_to_date(job, rkey)
     if previous is not None:
@@ -1111,20 +1110,15 @@ def _render_locked(
             ProgressEvent(
                 "stage", stage="assemble", total=plan_.total_frames,
                 message=f"encoding {plan_.total_frames} frames to {job.out.name}"
-                + (f" ({beside.done} already encoded beside the generation)" if beside is not None else ""),
+                + (f" ({assembly.done} already encoded beside the generation)" if assembly is not None else ""),
             )
         )  # fmt: skip
-        if beside is not None:
-            stream_info = beside.finish()
-        else:
-            clips = SlotClips.of([_cached_clip(cache, k) for k in keys], [_frames_of(cache, k) for k in keys])
-
-            def on_frame(frame: int) -> None:
-                if frame % 48 == 0 or frame == plan_.total_frames - 1:
-                    progress(ProgressEvent("encode", step=frame + 1, steps=plan_.total_frames))
-                    _stop_check(should_stop)
-
-            stream_info = assemble(plan_, clips, job.audio, job.out, on_frame=on_frame)
+        assembly = assembly or start_assembly(set(), False)
+        try:
+            stream_info = assembly.finish()
+        except BaseException:
+            assembly.cancel()  # e.g. Ctrl-C while waiting: the encoder thread stops too
+            raise
         out_sha = sha256_file(job.out)
     timings["assemble_s"] = time.monotonic() - t0
 
@@ -1155,7 +1149,7 @@ def _render_locked(
             "steps": plan_.steps,
             "guidance": plan_.guidance,
             "backend": backend,
-            "overlap": beside is not None,
+            "overlap": overlapped,
             "quality": plan_.quality,
             "cache": plan_.step_cache,
             "compile": plan_.compile,

@@ -129,17 +129,6 @@ class VideoSettings(_Strict):
     fps: float = Field(24.0, gt=0, le=120, description="output frame rate (constant)")
 
 
-X264_PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-)
 X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
 ]

@@ -121,9 +121,6 @@ class SlotClips:
             slots.publish(i, path, counts[i] if counts is not None else clip_frame_count(path))
         return slots
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def publish(self, i: int, path: Path, frames: int) -> None:
         with self._cond:
             self._items[i] = (path, frames)
@@ -257,10 +254,11 @@ def assemble(
     ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs.
     ``background``: the decoders and the encoder run at a lower CPU priority (the model comes first
     while both run)."""
-    slots = clips if isinstance(clips, SlotClips) else SlotClips.of(clips)
-    if not isinstance(clips, SlotClips) and len(slots) != len(plan.shots):
-        raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(slots)}")
-    timeline = _Timeline(plan, slots, on_frame, background=background)
+    if not isinstance(clips, SlotClips):
+        if len(clips) != len(plan.shots):
+            raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(clips)}")
+        clips = SlotClips.of(clips)
+    timeline = _Timeline(plan, clips, on_frame, background=background)
     try:
         return encode(plan, timeline.frame, audio, out, threads=threads, background=background)
     finally:
@@ -273,7 +271,6 @@ def encode(
     audio: AudioInfo,
     out: Path,
     *,
-    crf: int | None = None,
     preset: str | None = None,
     threads: int | None = None,
     background: bool = False,
@@ -287,12 +284,11 @@ def encode(
     from moviepy import VideoClip
 
     clip = VideoClip(frame_function=frame_function, duration=(plan.total_frames + 0.5) / plan.fps)
-    crf = plan.crf if crf is None else crf
     preset = plan.x264_preset if preset is None else preset
     try:
         with atomic_path(out, suffix=".mp4") as tmp:
             threads = threads or plan.encode_threads or encoder_threads()
-            proc = open_ffmpeg_writer(_encoder_args(plan, audio, tmp, crf, preset, threads))
+            proc = open_ffmpeg_writer(_encoder_args(plan, audio, tmp, preset, threads))
             if background:
                 lower_priority(proc.pid)
             assert proc.stdin is not None
@@ -341,15 +337,13 @@ def _encode_error(out: Path, exc: BaseException) -> EncodeError:
     )
 
 
-def _encoder_args(
-    plan: RenderPlan, audio: AudioInfo, dest: Path, crf: int, preset: str, threads: int
-) -> list[str]:
+def _encoder_args(plan: RenderPlan, audio: AudioInfo, dest: Path, preset: str, threads: int) -> list[str]:
     """Raw RGB frames on stdin -> H.264 (BT.709, yuv420p); the source audio encoded once to AAC at
     its own rate and channel count (no downmix), cut to the video's length; moov atom up front."""
     bitrate = min(512, 96 * max(1, audio.channels))
     args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{plan.width}x{plan.height}",
             "-framerate", f"{plan.fps:.10g}", "-i", "-", "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a:0",
-            *H264_FILTER, "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-threads", str(threads),
+            *H264_FILTER, "-c:v", "libx264", "-preset", preset, "-crf", str(plan.crf), "-threads", str(threads),
             "-pix_fmt", "yuv420p"]  # fmt: skip
     args += ["-c:a", "aac", "-b:a", f"{bitrate}k", "-ar", str(audio.sample_rate), "-ac", str(audio.channels)]
     if plan.fit == "trim" and plan.duration_s < audio.duration_s - 1e-3:

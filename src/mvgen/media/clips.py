@@ -81,20 +81,16 @@ class ClipReader:
 
     def __init__(self, path: Path, n_frames: int, size: tuple[int, int]) -> None:
         import queue
-        import subprocess
         import threading
 
-        from mvgen.ffmpeg import ffmpeg_exe, widen_pipe
+        from mvgen.ffmpeg import open_ffmpeg_reader
 
         self.path, self.n_frames, (self.width, self.height) = path, n_frames, size
         self._size = self.width * self.height * 3
         scale = f"scale={self.width}:{self.height}:flags=bicubic+accurate_rnd+full_chroma_int"
-        self._proc = subprocess.Popen(
-            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-threads", "1", "-i", str(path),
-             "-map", "0:v:0", "-vf", scale, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        self._proc = open_ffmpeg_reader(
+            ["-threads", "1", "-i", str(path), "-map", "0:v:0", "-vf", scale, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
         )  # fmt: skip
-        widen_pipe(self._proc.stdout)
         self.pid = self._proc.pid
         self.pos = -1
         self._frame: np.ndarray | None = None
@@ -141,13 +137,15 @@ class ClipReader:
         return self._frame
 
     def _stderr(self) -> str:
+        from mvgen.ffmpeg import last_error_line
+
         assert self._proc.stderr is not None
         if self._proc.stderr.closed:
             return ""
         self._proc.wait()  # stdout is at its end: ffmpeg has finished or failed
-        lines = [ln for ln in self._proc.stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+        said = last_error_line(self._proc.stderr.read())
         self.close()
-        return lines[-1].strip() if lines else ""
+        return said
 
     def close(self) -> None:
         self._closed.set()
