@@ -151,7 +151,9 @@ def test_new_image_to_video_weights_regenerate_only_the_chained_shots(
     before = {s["id"]: s for s in json.loads((tmp_path / "s.json").read_text())["shots"]}
     assert before["b"]["cache_key"] != before["a"]["cache_key"]
 
-    weights = next((cache / "models" / "tiny-v1" / "i2v" / "transformer").glob("*.safetensors"))
+    from mvgen.generate.tiny import tiny_root
+
+    weights = next((tiny_root() / "i2v" / "transformer").glob("*.safetensors"))
     from safetensors.torch import load_file, save_file
 
     tensors = load_file(weights)

@@ -29,11 +29,13 @@ class Family:
     decode: Callable[[Any, Any, int], Any]
     # extra keyword arguments for the pipeline call (e.g. LTX's frame_rate), from the request
     call_extras: Callable[[Any], dict[str, Any]] = field(default=lambda request: {})
-    # builds the family's tiny random-weight pipelines into a folder: text-to-video in t2v/, an
+    # builds (or installs) the family's tiny pipelines into a folder: text-to-video in t2v/, an
     # image-to-video sibling (where the family has one) in i2v/
     build_tiny: Callable[[Path], None] | None = None
     tiny_i2v: bool = True  # whether the tiny build includes the image-to-video sibling
     tiny_version: int = 1  # bumped when the tiny build gains parts (a new folder is built once)
+    # trained tiny weights shipped with the package (``build_tiny`` installs them from there)
+    tiny_weights: Path | None = None
     # Frames the image-to-video pipeline drops from the front of its output (HunyuanVideo-I2V drops
     # the latent frame that holds the image): asked for on top, so a chained shot gets its planned count.
     i2v_dropped_frames: int = 0
@@ -77,6 +79,25 @@ def byte_tokenizer():
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
+def word_tokenizer(words):
+    """A word-level tokenizer over ``words`` (lower-cased, split on whitespace and punctuation; any
+    other word is ``<unk>``) made with the ``tokenizers`` library, wrapped so that transformers'
+    AutoTokenizer saves and reloads it. The trained tiny model reads its prompts with it."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(["<pad>", "</s>", "<unk>"])}
+    for word in words:
+        vocab.setdefault(word, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mvgen.families.base import TINY_TEXT_DIM, Family, byte_tokenizer, decode_video, tiny_t5, to_vae
+from mvgen.families.base import TINY_TEXT_DIM, Family, decode_video, to_vae
 
 
 def finish_latents(pipe, latents, request):  # noqa: ARG001 - WanPipeline returns them ready
@@ -22,18 +22,29 @@ def decode(pipe, latents, seed: int):  # noqa: ARG001
     return decode_video(pipe, to_vae(pipe, latents) * std + mean)
 
 
-def _transformer(in_channels: int):
+# The built-in `tiny` model: the Wan 2.1 architecture at about 2 MB, trained on CPU by
+# scripts/train_tiny.py to paint a named colour field with a shape that moves as the prompt says.
+# The architecture lives here (the training script builds from it); the trained weights ship with
+# the package and are installed into the cache on first use.
+TINY_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "tiny"
+
+
+TINY_SHARED = ("tokenizer", "text_encoder", "vae", "scheduler")  # the parts t2v and i2v share
+
+
+def tiny_transformer(in_channels: int):
+    """The tiny text-to-video (16 input channels) or image-to-video (36) transformer."""
     from diffusers import WanTransformer3DModel
 
     return WanTransformer3DModel(
         patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
+        num_attention_heads=4,
+        attention_head_dim=16,
         in_channels=in_channels,
         out_channels=16,
         text_dim=TINY_TEXT_DIM,
         freq_dim=256,
-        ffn_dim=32,
+        ffn_dim=128,
         num_layers=2,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
@@ -41,31 +52,33 @@ def _transformer(in_channels: int):
     )
 
 
-def build_tiny(dest: Path) -> None:
-    """Wan 2.1 text-to-video at ``dest/t2v`` and its image-to-video sibling at ``dest/i2v`` (16 noise +
-    4 mask + 16 image-latent channels, no CLIP image encoder: the Wan 2.2 layout), sharing the
-    tokenizer, text encoder and VAE."""
-    import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanPipeline
+def tiny_vae():
+    """A Wan 2.1 causal 3D VAE (8x spatial, 4x temporal, 16 latent channels) at 4-8 channels wide:
+    the narrowest that still carries three colour channels through every upsampling stage."""
+    from diffusers import AutoencoderKLWan
 
-    tokenizer = byte_tokenizer()
-    text_encoder = tiny_t5(len(tokenizer), umt5=True)
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(
-        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
-    ).eval()
-    scheduler = UniPCMultistepScheduler(
-        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    return AutoencoderKLWan(
+        base_dim=4, z_dim=16, dim_mult=[1, 2, 2, 2], num_res_blocks=1, temperal_downsample=[False, True, True]
     )
-    parts = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler)
-    torch.manual_seed(0)
-    t2v = WanPipeline(**parts, transformer=_transformer(16))
-    torch.manual_seed(1)
-    i2v = WanImageToVideoPipeline(
-        **parts, transformer=_transformer(36), image_encoder=None, image_processor=None
-    )
-    t2v.save_pretrained(dest / "t2v", safe_serialization=True)
-    i2v.save_pretrained(dest / "i2v", safe_serialization=True)
+
+
+def tiny_scheduler():
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+
+
+def install_tiny(dest: Path, source: Path = TINY_WEIGHTS) -> None:
+    """The shipped trained weights as two complete pipeline folders: ``dest/t2v`` and ``dest/i2v``
+    (the package holds the shared tokenizer, text encoder, VAE and scheduler once, under t2v/)."""
+    import shutil
+
+    if not (source / "t2v" / "model_index.json").is_file():
+        raise FileNotFoundError(f"the tiny model's weights are missing from the package ({source})")
+    shutil.copytree(source / "t2v", dest / "t2v")
+    shutil.copytree(source / "i2v", dest / "i2v")
+    for part in TINY_SHARED:
+        shutil.copytree(source / "t2v" / part, dest / "i2v" / part)
 
 
 FAMILY = Family(
@@ -89,6 +102,8 @@ FAMILY = Family(
     ),  # fmt: skip
     finish_latents=finish_latents,
     decode=decode,
-    build_tiny=build_tiny,
+    build_tiny=install_tiny,
+    tiny_version=2,
+    tiny_weights=TINY_WEIGHTS,
     vae_fp32=True,
 )

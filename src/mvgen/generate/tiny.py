@@ -1,17 +1,19 @@
-"""The built-in tiny models (``tiny`` = Wan, ``tiny-ltx``, ``tiny-cogvideox``): each family's real
-diffusers pipelines at a few hundred kB, built from configs in code with no download, saved with
-``save_pretrained`` and then loaded back through ``DiffusionPipeline.from_pretrained`` exactly like
-a real model.
+"""The built-in tiny models (``tiny`` = Wan, ``tiny-ltx``, ``tiny-cogvideox``, ``tiny-hunyuan``):
+each family's real diffusers pipelines at a few hundred kB to a few MB, put into the cache on first
+use and loaded from there through ``DiffusionPipeline.from_pretrained`` exactly like a real model.
 
-The weights are random (seeded), so they render texture, not pictures: they exist so that CI and
-new users can run every stage of the real pipeline, for every family, on any CPU in about a second
-per shot.
+``tiny`` is trained (``scripts/train_tiny.py``; its weights ship with the package): it paints the
+colour its prompt names with a shape that moves as the prompt says, so a render can be checked by
+eye and by the tests. The other families' tiny models are built from configs in code with random
+(seeded) weights: they render texture, and exist so that every family's code path runs on any CPU.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
+from functools import cache
 from pathlib import Path
 
 from mvgen.errors import ConfigError
@@ -25,7 +27,19 @@ def tiny_root(family: str = "wan") -> Path:
     # The Wan build keeps its original folder name, so that clips cached by earlier versions stay valid.
     version = max(TINY_VERSION, FAMILIES[family].tiny_version)
     name = f"tiny-v{version}" if family == "wan" else f"tiny-{family}-v{version}"
+    shipped = FAMILIES[family].tiny_weights
+    if shipped is not None:  # trained weights: a new folder when they change (an upgrade of mvgen)
+        name += "-" + _content_tag(shipped)
     return cache_root() / "models" / name
+
+
+@cache
+def _content_tag(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:8]
 
 
 def ensure_tiny(family: str = "wan") -> Path:
