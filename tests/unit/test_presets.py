@@ -68,3 +68,14 @@ def test_choose_offload(requested, free_gb, need_gb, expected):
     from mvgen.generate.local import choose_offload
 
     assert choose_offload(requested, free_gb, need_gb) == expected
+
+
+def test_tiny_install_without_its_shipped_weights_is_a_setup_error(tmp_path):
+    """A broken install (package data missing) says what to do instead of a traceback."""
+    from mvgen.errors import SetupError
+    from mvgen.families.wan import TINY_WEIGHTS, install_tiny
+
+    assert (TINY_WEIGHTS / "t2v" / "model_index.json").is_file()  # the real package has them
+    with pytest.raises(SetupError, match="weights are missing") as err:
+        install_tiny(tmp_path / "dest", source=tmp_path / "nothing")
+    assert "reinstall" in err.value.hint and not (tmp_path / "dest").exists()

@@ -73,8 +73,16 @@ def install_tiny(dest: Path, source: Path = TINY_WEIGHTS) -> None:
     (the package holds the shared tokenizer, text encoder, VAE and scheduler once, under t2v/)."""
     import shutil
 
-    if not (source / "t2v" / "model_index.json").is_file():
-        raise FileNotFoundError(f"the tiny model's weights are missing from the package ({source})")
+    from mvgen.errors import SetupError
+
+    if (
+        not (source / "t2v" / "model_index.json").is_file()
+        or not (source / "i2v" / "model_index.json").is_file()
+    ):
+        raise SetupError(
+            f"the tiny model's weights are missing from the installed package ({source})",
+            hint="reinstall mvgen (pip install --force-reinstall mvgen), or retrain them: python scripts/train_tiny.py",
+        )
     shutil.copytree(source / "t2v", dest / "t2v")
     shutil.copytree(source / "i2v", dest / "i2v")
     for part in TINY_SHARED:
