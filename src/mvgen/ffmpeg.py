@@ -105,19 +105,20 @@ def widen_pipe(pipe: object) -> None:
 
 def open_ffmpeg_writer(args: list[str]) -> subprocess.Popen[bytes]:
     """Start ffmpeg reading raw frames on stdin (the caller writes, closes and waits)."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
-    log.debug("ffmpeg: %s", cmd)
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    widen_pipe(proc.stdin)
-    return proc
+    return _start_piped(["-y", *args], writer=True)
 
 
 def open_ffmpeg_reader(args: list[str]) -> subprocess.Popen[bytes]:
     """Start ffmpeg writing raw frames to stdout (the caller reads, then kills or waits)."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", *args]
+    return _start_piped(["-nostdin", *args], writer=False)
+
+
+def _start_piped(args: list[str], *, writer: bool) -> subprocess.Popen[bytes]:
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", *args]
     log.debug("ffmpeg: %s", cmd)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    widen_pipe(proc.stdout)
+    pipe = {"stdin": subprocess.PIPE} if writer else {"stdout": subprocess.PIPE}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, **pipe)
+    widen_pipe(proc.stdin if writer else proc.stdout)
     return proc
 
 

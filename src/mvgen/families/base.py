@@ -69,8 +69,7 @@ def byte_tokenizer():
     """A byte-level tokenizer (every UTF-8 byte is a token) made with the ``tokenizers`` library,
     wrapped so that transformers' AutoTokenizer saves and reloads it. Tiny models use it instead of
     a downloaded SentencePiece model."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     specials = ["<pad>", "</s>", "<unk>"]
     vocab = {tok: i for i, tok in enumerate(specials)}
@@ -79,6 +78,15 @@ def byte_tokenizer():
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
+    return _t5_style(tok)
+
+
+def _t5_style(tok):
+    """A ``tokenizers`` tokenizer with T5's conventions (``</s>`` appended; pad 0, eos 1, unk 2),
+    wrapped so that transformers' AutoTokenizer saves and reloads it."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
@@ -89,8 +97,7 @@ def word_tokenizer(words):
     """A word-level tokenizer over ``words`` (lower-cased, split on whitespace and punctuation; any
     other word is ``<unk>``) made with the ``tokenizers`` library, wrapped so that transformers'
     AutoTokenizer saves and reloads it. The trained tiny model reads its prompts with it."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
     vocab = {tok: i for i, tok in enumerate(["<pad>", "</s>", "<unk>"])}
     for word in words:
@@ -98,10 +105,7 @@ def word_tokenizer(words):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
+    return _t5_style(tok)
 
 
 def tiny_t5(vocab_size: int, *, umt5: bool = False):

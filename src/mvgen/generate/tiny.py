@@ -10,7 +10,6 @@ eye and by the tests. The other families' tiny models are built from configs in 
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from functools import cache
@@ -24,7 +23,6 @@ TINY_VERSION = 1
 
 
 def tiny_root(family: str = "wan") -> Path:
-    # The Wan build keeps its original folder name, so that clips cached by earlier versions stay valid.
     version = max(TINY_VERSION, FAMILIES[family].tiny_version)
     name = f"tiny-v{version}" if family == "wan" else f"tiny-{family}-v{version}"
     shipped = FAMILIES[family].tiny_weights
@@ -35,11 +33,9 @@ def tiny_root(family: str = "wan") -> Path:
 
 @cache
 def _content_tag(folder: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(folder)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:8]
+    from mvgen.generate.local import folder_fingerprint
+
+    return folder_fingerprint(folder)[:8]
 
 
 def ensure_tiny(family: str = "wan") -> Path:

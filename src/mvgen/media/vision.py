@@ -4,8 +4,8 @@ These are the built-in ``tiny`` model's vocabulary and the eyes of the test suit
 trained (``scripts/train_tiny.py``) on the synthetic clips made here: a field of one of eight named
 colours with a darker shape on it that moves left, right, up or down, grows (zoom in) or stays
 still. The measures read any video, though: the nearest named colour of a frame's mean (CIELAB),
-the dominant direction of a parametric optical-flow fit (translation plus expansion), and a
-frame-difference cut detector.
+the dominant direction of a parametric optical-flow fit (translation plus expansion), and a cut
+detector on jumps of the mean colour.
 """
 
 from __future__ import annotations
@@ -139,12 +139,6 @@ def motion_of(frames: np.ndarray, *, factor: int = 4) -> tuple[str, dict[str, fl
     if abs(dx) >= abs(dy):
         return ("right" if dx > 0 else "left"), fit
     return ("down" if dy > 0 else "up"), fit
-
-
-def frame_differences(frames: np.ndarray) -> np.ndarray:
-    """Mean absolute difference (0-255) between each frame and the one before: (f - 1,)."""
-    f = frames.astype(np.int16)
-    return np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))
 
 
 def colour_jumps(frames: np.ndarray) -> np.ndarray:
