@@ -16,6 +16,7 @@ from mvgen.media.vision import (
     motion_of,
     nearest_colour,
     synthetic_clip,
+    synthetic_continuation,
 )
 
 
@@ -47,6 +48,27 @@ def test_the_flow_fit_reads_direction_from_pixels_not_labels():
     assert motion_of(np.swapaxes(right, 1, 2))[0] == "down"  # transposed: x becomes y
     zoom = _u8(synthetic_clip("green", "zoom in", 17, 96, 160, rng))
     assert motion_of(zoom[::-1])[0] == "zoom out"
+
+
+@pytest.mark.parametrize("size", [(128, 208), (64, 96)])
+def test_a_pan_moves_one_patch_every_four_frames_at_any_size(size):
+    # the tiny model sees 16-px patches and 4-frame latent frames: speed is set in pixels
+    rng = np.random.default_rng(5)
+    left = synthetic_clip("orange", "left", 9, *size, rng)
+    assert np.abs(left[4][:, :-16] - left[0][:, 16:]).max() < 1e-6  # the picture moved 16 px left
+    up = synthetic_clip("orange", "up", 9, *size, rng)
+    assert np.abs(up[8][:-32] - up[0][32:]).max() < 1e-6
+    assert np.abs(left[4] - left[0]).max() > 0.2  # and it is not a flat field
+
+
+def test_a_continuation_starts_at_the_scene_and_turns_to_the_new_colour_and_motion():
+    rng = np.random.default_rng(9)
+    first, second = synthetic_continuation(("blue", "left"), ("yellow", "up"), (9, 17), 96, 160, rng)
+    assert np.abs(second[0] - first[-1]).max() < 1e-9  # the same frame: the camera carries on
+    assert dominant_colour(_u8(first)) == "blue"
+    assert dominant_colour(_u8(second[8:])) == "yellow"  # eased in over the first half
+    assert motion_of(_u8(second[8:]))[0] == "up"
+    assert motion_of(_u8(first))[0] == "left"
 
 
 def test_cuts_are_found_between_scenes_and_not_inside_a_moving_one():

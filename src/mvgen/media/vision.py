@@ -2,13 +2,16 @@
 
 These are the built-in ``tiny`` model's vocabulary and the eyes of the test suite. The tiny model is
 trained (``scripts/train_tiny.py``) on the synthetic clips made here: a field of one of eight named
-colours with a darker shape on it that moves left, right, up or down, grows (zoom in) or stays
-still. The measures read any video, though: the nearest named colour of a frame's mean (CIELAB),
+colours textured with darker discs and squares, which the camera pans over (the picture moves left,
+right, up or down), zooms into or holds still. The measures read any video, though: the nearest named colour of a frame's mean (CIELAB),
 the dominant direction of a parametric optical-flow fit (translation plus expansion), and a cut
 detector on jumps of the mean colour.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,43 +51,140 @@ def dominant_colour(frames: np.ndarray) -> str:
     return nearest_colour(mean_colour(frames))
 
 
+# The synthetic world's texture: discs and squares scattered over a square tile that repeats
+# forever, so a camera can move over it in any direction for as long as it likes. Sizes and speeds
+# are in pixels, not fractions of the frame: the tiny model sees in patches of 16 px, and a pan moves
+# exactly one patch every 4 frames (one latent frame) at any frame size.
+TILE = 256  # px
+PAN_SPEED = 4.0  # px a frame
+ZOOM_RATE = math.log(1.8) / 32  # the scale grows 1.8x over 32 frames
+COVERAGE = 0.3  # of the field, roughly, under shapes
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Where a camera looks on the tile: the offset (px) of the frame's centre and the zoom (>= 1)."""
+
+    x: float = 0.0
+    y: float = 0.0
+    scale: float = 1.0
+
+
+def texture(rng: np.random.Generator) -> np.ndarray:
+    """A tile's shapes: rows of (x, y, radius, square), radii 10-20 px, covering ~30 % of it."""
+    count = int(round(-math.log(1 - COVERAGE) * TILE * TILE / (math.pi * 15.0**2 * 1.1)))
+    return np.stack(
+        [
+            rng.uniform(0, TILE, count),
+            rng.uniform(0, TILE, count),
+            rng.uniform(10.0, 20.0, count),
+            rng.integers(0, 2, count).astype(np.float64),
+        ],
+        axis=1,
+    )
+
+
+def camera_path(motion: str, frames: int, start: Camera = Camera()) -> list[Camera]:
+    """The camera of each frame for ``motion``, starting at ``start``: a pan of ``PAN_SPEED`` px a
+    frame (the picture moves that way, so the camera moves the other), a zoom into the frame's
+    centre, or nothing."""
+    steps = {"left": (1, 0), "right": (-1, 0), "up": (0, 1), "down": (0, -1)}
+    path = []
+    for i in range(frames):
+        if motion in steps:
+            sx, sy = steps[motion]
+            path.append(
+                Camera(
+                    start.x + sx * PAN_SPEED * i / start.scale,
+                    start.y + sy * PAN_SPEED * i / start.scale,
+                    start.scale,
+                )
+            )
+        elif motion == "zoom in":
+            path.append(Camera(start.x, start.y, start.scale * math.exp(ZOOM_RATE * i)))
+        elif motion == "still":
+            path.append(start)
+        else:
+            raise ValueError(f"unknown motion {motion!r}")
+    return path
+
+
+def coverage_map(shapes: np.ndarray) -> np.ndarray:
+    """The tile (TILE, TILE) as 0..1 coverage by its shapes, edges soft (1 px), wrapping around."""
+    cover = np.zeros((TILE, TILE))
+    for sx, sy, r, square in shapes:
+        rows = np.arange(math.floor(sy - r - 1), math.ceil(sy + r + 2))
+        cols = np.arange(math.floor(sx - r - 1), math.ceil(sx + r + 2))
+        dy = (rows + 0.5 - sy)[:, None]
+        dx = (cols + 0.5 - sx)[None, :]
+        dist = np.maximum(np.abs(dx), np.abs(dy)) if square else np.hypot(dx, dy)
+        window = np.ix_(rows % TILE, cols % TILE)
+        cover[window] = np.maximum(cover[window], np.clip(r - dist + 0.5, 0.0, 1.0))
+    return cover
+
+
+def render(
+    shapes: np.ndarray, colours: np.ndarray, path: list[Camera], height: int, width: int
+) -> np.ndarray:
+    """Frames (len(path), height, width, 3) in [0, 1]: each frame's field colour (``colours``, (f, 3))
+    with the shapes at half its brightness, seen through that frame's camera (bilinear)."""
+    cover_tile = coverage_map(shapes)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    xs -= width / 2
+    ys -= height / 2
+    out = np.empty((len(path), height, width, 3))
+    for i, cam in enumerate(path):
+        u = cam.x + xs / cam.scale - 0.5
+        v = cam.y + ys / cam.scale - 0.5
+        u0, v0 = np.floor(u), np.floor(v)
+        fu, fv = u - u0, v - v0
+        i0, j0 = v0.astype(np.int64) % TILE, u0.astype(np.int64) % TILE
+        i1, j1 = (i0 + 1) % TILE, (j0 + 1) % TILE
+        cover = (cover_tile[i0, j0] * (1 - fu) + cover_tile[i0, j1] * fu) * (1 - fv) + (
+            cover_tile[i1, j0] * (1 - fu) + cover_tile[i1, j1] * fu
+        ) * fv
+        out[i] = colours[i] * (1.0 - cover[..., None] * (1.0 - SHAPE_SHADE))
+    return out
+
+
+def field_colour(colour: str, rng: np.random.Generator) -> np.ndarray:
+    """A named colour as a field's sRGB, jittered a little."""
+    return np.clip(np.array(PALETTE[colour]) + rng.uniform(-0.04, 0.04, 3), 0.0, 1.0)
+
+
 def synthetic_clip(
     colour: str, motion: str, frames: int, height: int, width: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """A clip (frames, height, width, 3) of floats in [0, 1]: a ``colour`` field with a darker disc
-    or square that moves as ``motion`` says, over the whole clip (a shape crosses 40 % of the frame,
-    or grows from 15 % to 50 % of the frame's short side for ``zoom in``; its size, a quarter to a third
-    of the short side, is large on purpose: a few sampling steps settle large shapes first). Soft-edged (1 px)."""
-    base = np.clip(np.array(PALETTE[colour]) + rng.uniform(-0.04, 0.04, 3), 0.0, 1.0)
-    shade = base * SHAPE_SHADE
-    short = min(height, width)
-    radius = short * rng.uniform(0.26, 0.34)
-    square = bool(rng.integers(2))
-    t = np.linspace(0.0, 1.0, frames)
-    cx = np.full(frames, width * rng.uniform(0.35, 0.65))
-    cy = np.full(frames, height * rng.uniform(0.35, 0.65))
-    r = np.full(frames, radius)
-    travel_x, travel_y = 0.4 * width, 0.4 * height
-    if motion == "left":
-        cx = width * rng.uniform(0.55, 0.75) - travel_x * t
-    elif motion == "right":
-        cx = width * rng.uniform(0.25, 0.45) + travel_x * t
-    elif motion == "up":
-        cy = height * rng.uniform(0.55, 0.75) - travel_y * t
-    elif motion == "down":
-        cy = height * rng.uniform(0.25, 0.45) + travel_y * t
-    elif motion == "zoom in":
-        r = short * (0.15 + 0.35 * t)
-    elif motion != "still":
-        raise ValueError(f"unknown motion {motion!r}")
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    out = np.empty((frames, height, width, 3))
-    for i in range(frames):
-        dx, dy = xs - cx[i], ys - cy[i]
-        dist = np.maximum(np.abs(dx), np.abs(dy)) if square else np.hypot(dx, dy)
-        inside = np.clip(r[i] - dist + 0.5, 0.0, 1.0)[..., None]
-        out[i] = base * (1.0 - inside) + shade * inside
-    return out
+    """A clip (frames, height, width, 3) of floats in [0, 1]: a ``colour`` field textured with darker
+    discs and squares, which the camera pans over (left, right, up, down: the picture moves that way,
+    4 px a frame), zooms into (1.8x over 32 frames) or holds still."""
+    start = Camera(rng.uniform(0, TILE), rng.uniform(0, TILE))
+    base = field_colour(colour, rng)
+    return render(texture(rng), np.tile(base, (frames, 1)), camera_path(motion, frames, start), height, width)
+
+
+def synthetic_continuation(
+    before: tuple[str, str],
+    after: tuple[str, str],
+    frames: tuple[int, int],
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two clips of one scene: ``before`` = (colour, motion) for ``frames[0]`` frames, then the
+    camera carries on from where it was with ``after``'s motion while the colour eases into
+    ``after``'s over the first half of the second clip. The image-to-video model learns the second
+    from the first's last frame."""
+    shapes = texture(rng)
+    path = camera_path(before[1], frames[0], Camera(rng.uniform(0, TILE), rng.uniform(0, TILE)))
+    first_colour = field_colour(before[0], rng)
+    first = render(shapes, np.tile(first_colour, (frames[0], 1)), path, height, width)
+    n = frames[1]
+    t = np.clip(np.arange(n) / max(1.0, 0.5 * (n - 1)), 0.0, 1.0)
+    ease = (t * t * (3 - 2 * t))[:, None]
+    colours = (1 - ease) * first_colour + ease * field_colour(after[0], rng)
+    second = render(shapes, colours, camera_path(after[1], n, path[-1]), height, width)
+    return first, second
 
 
 def _luma(frames: np.ndarray, factor: int) -> np.ndarray:
