@@ -43,21 +43,22 @@ def jobs(tmp_path):
     return d
 
 
-def env_for(cache: Path) -> dict:
-    return {**os.environ, "MVGEN_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+def env_for(cache: Path, threads: int | None = None) -> dict:
+    env = {**os.environ, "MVGEN_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    return env if threads is None else {**env, "OMP_NUM_THREADS": str(threads)}
 
 
-def mvgen_proc(args, cache: Path, **kw) -> subprocess.Popen:
+def mvgen_proc(args, cache: Path, threads: int | None = None, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "mvgen", *map(str, args)],
-        env=env_for(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+        env=env_for(cache, threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
     )  # fmt: skip
 
 
-def run(args, cache: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(args, cache: Path, timeout: float = 300, threads: int | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "mvgen", *map(str, args)], env=env_for(cache), capture_output=True, text=True,
-        timeout=timeout,
+        [sys.executable, "-m", "mvgen", *map(str, args)], env=env_for(cache, threads), capture_output=True,
+        text=True, timeout=timeout,
     )  # fmt: skip
 
 
@@ -117,12 +118,15 @@ def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
     """A batch of 2 jobs x 6 shots killed with SIGKILL (the whole process group, ffmpeg included)
     at 10 random moments; after each kill no output is truncated, and a re-run exits 0, generates
     only the shots that were not finished, and writes valid videos. Two kills run at a time, each
-    in its own folder and cache, to fit the 2-core machine's test budget."""
+    in its own folder and cache, each on one thread (two processes spinning two OpenMP threads
+    each on 2 cores cost a third more time), to fit the 2-core machine's test budget."""
     from concurrent.futures import ThreadPoolExecutor
 
     a, b = job(jobs, "a", seed=1), job(jobs, "b", seed=100)
     launched = time.time()
-    full = run(["render", a, b, "--log-format", "json"], fresh_cache(tmp_path / "cache-full", tiny_models))
+    full = run(
+        ["render", a, b, "--log-format", "json"], fresh_cache(tmp_path / "cache-full", tiny_models), threads=1
+    )
     full_s = time.time() - launched
     assert full.returncode == 0, full.stderr
     # Kill between the first shot starting and the process exiting: that is where work can be lost
@@ -140,7 +144,9 @@ def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
             (folder / name).write_bytes((jobs / name).read_bytes())
         outs = [folder / "a.mp4", folder / "b.mp4"]
         cache = fresh_cache(tmp_path / f"cache-{i}", tiny_models)
-        p = mvgen_proc(["render", folder / "a.yaml", folder / "b.yaml"], cache, start_new_session=True)
+        p = mvgen_proc(
+            ["render", folder / "a.yaml", folder / "b.yaml"], cache, threads=1, start_new_session=True
+        )
         time.sleep(delays[i])
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
@@ -148,7 +154,7 @@ def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
             if o.exists() and frames_in(o) != 72:
                 return f"kill {i} at {delays[i]:.1f}s: {o.name} is truncated"
         done = finished_shots(cache)
-        again = run(["render", folder / "a.yaml", folder / "b.yaml", "--json"], cache)
+        again = run(["render", folder / "a.yaml", folder / "b.yaml", "--json"], cache, threads=1)
         if again.returncode != 0:
             return f"kill {i}: re-run failed: {again.stderr}"
         generated = sum(j["generated"] for j in json.loads(again.stdout))

@@ -219,6 +219,33 @@ def test_step_cache_and_attention_levers_reach_the_transformer(cache_dir):
     backend.close()
 
 
+def test_cpu_3d_convolutions_run_in_onednn_with_pytorchs_result(cache_dir):
+    """On the CPU every 3D convolution of the loaded pipeline goes through oneDNN (PyTorch's
+    heuristic sends a narrow batch-of-one video VAE to its slow reference kernel), and the VAE
+    decodes what PyTorch's own kernel decodes."""
+    import torch
+
+    from mvgen.config.presets import resolve_model
+    from mvgen.generate.local import LocalBackend
+
+    backend = LocalBackend(resolve_model("tiny"), device="cpu")
+    backend.load()
+    vae = backend.pipe.vae
+    convs = [m for m in vae.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert convs and all("_conv_forward" in vars(m) for m in convs)
+    latents = torch.randn(1, 16, 3, 8, 12, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        routed = vae.decode(latents).sample
+    ops = {e.key for e in prof.key_averages()}
+    assert "aten::mkldnn_convolution" in ops and "aten::slow_conv3d_forward" not in ops
+    for m in convs:
+        del m._conv_forward  # back to PyTorch's own choice of kernel
+    with torch.no_grad():
+        own = vae.decode(latents).sample
+    assert torch.allclose(routed, own, atol=1e-4)
+    backend.close()
+
+
 def test_bench_gpu_smoke_on_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     r = subprocess.run(

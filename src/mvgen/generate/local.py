@@ -211,6 +211,10 @@ class LocalBackend:
             pipe.enable_sequential_cpu_offload()
         else:
             pipe = pipe.to(self.device)
+        if self.device == "cpu":
+            from mvgen.generate.levers import onednn_conv3d
+
+            onednn_conv3d(pipe)
         if self.offload != "none":
             # Offloading says memory is short: decode the video in tiles too.
             pipe.vae.enable_tiling()
