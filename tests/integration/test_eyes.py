@@ -1,5 +1,5 @@
-"""Tests with eyes: the trained ``tiny`` model paints the colour its prompt names with a shape that
-moves as it says, so a rendered video can be checked by looking at it. Each render goes through the
+"""Tests with eyes: the trained ``tiny`` model paints the colour its prompt names (textured with
+darker shapes), so a rendered video can be checked by looking at it. Each render goes through the
 CLI; the video is decoded and measured (``mvgen.media.vision``): the named colour at the middle of
 each shot's slot, the cuts a frame-difference detector finds, the jump at a chained cut."""
 

@@ -3,9 +3,9 @@ each family's real diffusers pipelines at a few hundred kB to a few MB, put into
 use and loaded from there through ``DiffusionPipeline.from_pretrained`` exactly like a real model.
 
 ``tiny`` is trained (``scripts/train_tiny.py``; its weights ship with the package): it paints the
-colour its prompt names with a shape that moves as the prompt says, so a render can be checked by
-eye and by the tests. The other families' tiny models are built from configs in code with random
-(seeded) weights: they render texture, and exist so that every family's code path runs on any CPU.
+colour its prompt names, textured with darker discs and squares, so a render can be checked by eye
+and by the tests (what it does with motion words: docs/tiny_model.md). The other families' tiny
+models are built from configs in code with random (seeded) weights: they render texture, and exist so that every family's code path runs on any CPU.
 """
 
 from __future__ import annotations
