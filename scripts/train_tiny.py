@@ -17,7 +17,7 @@ empty prompts, so classifier-free guidance has an unconditional branch); (4) the
 transformer, started from the text-to-video one, text encoder frozen, on continuations of scenes; (5) the evaluation below,
 through the pipelines loaded back with ``from_pretrained`` exactly as mvgen loads them.
 
-    python scripts/train_tiny.py                      # train (~25 min on 2 cores), evaluate, ship
+    python scripts/train_tiny.py                      # train (~26 min on 2 cores), evaluate, ship
     python scripts/train_tiny.py --out /tmp/tiny      # ... somewhere else
     python scripts/train_tiny.py --eval-only          # the figures of the shipped weights
     python scripts/train_tiny.py --scale 0.05 --out /tmp/t   # a quick run of every phase
