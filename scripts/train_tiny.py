@@ -14,8 +14,9 @@ Phases, each seeded: (1) the VAE, as an autoencoder of short clips; (2) latents 
 training clips, normalised per channel (the statistics go into the VAE's config, where the
 pipelines read them); (3) the text encoder and text-to-video transformer, by flow matching (10 %
 empty prompts, so classifier-free guidance has an unconditional branch); (4) the image-to-video
-transformer, started from the text-to-video one, text encoder frozen, on continuations of scenes; (5) the evaluation below,
-through the pipelines loaded back with ``from_pretrained`` exactly as mvgen loads them.
+transformer, started from the text-to-video one, text encoder frozen, on continuations of
+scenes; (5) the evaluation below, through the pipelines loaded back with ``from_pretrained``
+exactly as mvgen loads them.
 
     python scripts/train_tiny.py                      # train (~26 min on 2 cores), evaluate, ship
     python scripts/train_tiny.py --out /tmp/tiny      # ... somewhere else
@@ -46,6 +47,7 @@ from mvgen.media.vision import (
     COLOURS,
     MOTIONS,
     dominant_colour,
+    half_ease,
     motion_of,
     synthetic_clip,
     synthetic_continuation,
@@ -168,9 +170,7 @@ BUCKETS = [(33, 128, 208), (25, 128, 208), (17, 128, 208), (9, 128, 208), (17, 9
 
 def blend_from(image: np.ndarray, clip: np.ndarray) -> np.ndarray:
     """An image-to-video target: starts at ``image`` and eases into ``clip`` over its first half."""
-    f = len(clip)
-    t = np.clip(np.arange(f) / max(1.0, 0.5 * (f - 1)), 0.0, 1.0)
-    a = (t * t * (3 - 2 * t))[:, None, None, None]
+    a = half_ease(len(clip))[:, None, None, None]
     return (1 - a) * image[None] + a * clip
 
 
@@ -293,14 +293,18 @@ def frame_colour_error(vae, rng: np.random.Generator) -> list[float]:
     errors = []
     for colour in COLOURS:
         for motion in MOTIONS[:3]:
-            frame = np.round(synthetic_clip(colour, motion, 1, 128, 208, rng)[0] * 255.0) / 255.0
+            frame = synthetic_clip(colour, motion, 1, 128, 208, rng)
             with torch.no_grad():
-                x = to_tensor(frame[None])[None]
-                y = vae.decode(vae.encode(x).latent_dist.mode()).sample[0, :, 0].permute(1, 2, 0).numpy()
-            out = np.round(np.clip((y + 1.0) / 2.0, 0.0, 1.0) * 255.0) / 255.0
-            mean_lab = lambda im: rgb_to_lab(np.round(im * 255.0).astype(np.uint8)).reshape(-1, 3).mean(0)  # noqa: E731
-            errors.append(float(delta_e(mean_lab(out), mean_lab(frame))))
+                z = vae.encode(to_tensor(frame)[None]).latent_dist.mode()
+                y = vae.decode(z).sample[0, :, 0].permute(1, 2, 0).numpy()
+            out = np.round(np.clip((y + 1.0) / 2.0, 0.0, 1.0) * 255.0).astype(np.uint8)
+            errors.append(mean_colour_delta_e(out, np.round(frame[0] * 255.0).astype(np.uint8)))
     return errors
+
+
+def mean_colour_delta_e(a: np.ndarray, b: np.ndarray) -> float:
+    """CIE76 delta E between the mean CIELAB colours of two uint8 images."""
+    return float(delta_e(rgb_to_lab(a).reshape(-1, 3).mean(0), rgb_to_lab(b).reshape(-1, 3).mean(0)))
 
 
 # --- phase 2: latents ------------------------------------------------------------------------------
@@ -531,10 +535,8 @@ def evaluate(weights: Path, *, seeds: int = 5, guidance: float | None = None, lo
                 video = i2v(image=Image.fromarray(image), prompt=EVAL_TEMPLATES[motion].format(c=colour),
                             generator=torch.Generator().manual_seed(n), **size, **common).frames[0]  # fmt: skip
             frames = (np.clip(video, 0, 1) * 255 + 0.5).astype(np.uint8)
-            de = delta_e(
-                rgb_to_lab(frames[0]).reshape(-1, 3).mean(0), rgb_to_lab(image).reshape(-1, 3).mean(0)
-            )
-            i2v_rows.append({"colour": colour, "motion": motion, "delta_e_first": round(float(de), 2),
+            de = mean_colour_delta_e(frames[0], image)
+            i2v_rows.append({"colour": colour, "motion": motion, "delta_e_first": round(de, 2),
                              "seen_colour_last": dominant_colour(frames[-1]),
                              "seen_motion": motion_of(frames[len(frames) // 2 :])[0]})  # fmt: skip
         des = [r["delta_e_first"] for r in i2v_rows]

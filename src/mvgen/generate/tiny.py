@@ -5,7 +5,8 @@ use and loaded from there through ``DiffusionPipeline.from_pretrained`` exactly 
 ``tiny`` is trained (``scripts/train_tiny.py``; its weights ship with the package): it paints the
 colour its prompt names, textured with darker discs and squares, so a render can be checked by eye
 and by the tests (what it does with motion words: docs/tiny_model.md). The other families' tiny
-models are built from configs in code with random (seeded) weights: they render texture, and exist so that every family's code path runs on any CPU.
+models are built from configs in code with random (seeded) weights: they render texture, and exist
+so that every family's code path runs on any CPU.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 These are the built-in ``tiny`` model's vocabulary and the eyes of the test suite. The tiny model is
 trained (``scripts/train_tiny.py``) on the synthetic clips made here: a field of one of eight named
 colours textured with darker discs and squares, which the camera pans over (the picture moves left,
-right, up or down), zooms into or holds still. The measures read any video, though: the nearest named colour of a frame's mean (CIELAB),
-the dominant direction of a parametric optical-flow fit (translation plus expansion), and a cut
-detector on jumps of the mean colour.
+right, up or down), zooms into or holds still. The measures read any video, though: the nearest
+named colour of a frame's mean (CIELAB), the dominant direction of a parametric optical-flow fit
+(translation plus expansion), and a cut detector on jumps of the mean colour.
 """
 
 from __future__ import annotations
@@ -163,6 +163,12 @@ def synthetic_clip(
     return render(texture(rng), np.tile(base, (frames, 1)), camera_path(motion, frames, start), height, width)
 
 
+def half_ease(frames: int) -> np.ndarray:
+    """Weights (frames,) that ease from 0 to 1 (smoothstep) over a clip's first half, 1 after."""
+    t = np.clip(np.arange(frames) / max(1.0, 0.5 * (frames - 1)), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
 def synthetic_continuation(
     before: tuple[str, str],
     after: tuple[str, str],
@@ -180,8 +186,7 @@ def synthetic_continuation(
     first_colour = field_colour(before[0], rng)
     first = render(shapes, np.tile(first_colour, (frames[0], 1)), path, height, width)
     n = frames[1]
-    t = np.clip(np.arange(n) / max(1.0, 0.5 * (n - 1)), 0.0, 1.0)
-    ease = (t * t * (3 - 2 * t))[:, None]
+    ease = half_ease(n)[:, None]
     colours = (1 - ease) * first_colour + ease * field_colour(after[0], rng)
     second = render(shapes, colours, camera_path(after[1], n, path[-1]), height, width)
     return first, second
