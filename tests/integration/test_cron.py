@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,10 +63,37 @@ def run(args, cache: Path, timeout: float = 300, threads: int | None = None) -> 
     )  # fmt: skip
 
 
-def fresh_cache(path: Path, tiny_models: Path) -> Path:
+def fresh_cache(path: Path, tiny_models: Path, beats: Path | None = None) -> Path:
+    """An empty cache but for the tiny model and, given ``beats``, the drum track's beat analysis."""
     path.mkdir(parents=True)
     (path / "models").symlink_to(tiny_models)
+    if beats is not None:
+        shutil.copytree(beats, path / "beats")
     return path
+
+
+@pytest.fixture(scope="module")
+def drum_beats(tmp_path_factory) -> Path:
+    """The beat analysis of the jobs' drum track (``jobs``), done once, in this process. Most tests
+    here start from a cache that has it, as a studio's cache does after a track's first render:
+    what they exercise (locks, kills, batches, a full disk) comes after the analysis, and a new
+    process analysing afresh spends ~4 s importing librosa and compiling its numba kernels. The
+    first test (two renders of one job started together) still analyses in both processes at once."""
+    from mvgen.audio.beats import analyze
+    from mvgen.audio.probe import probe_audio
+
+    root = tmp_path_factory.mktemp("drum-beats")
+    track = drum_track(root / "t.wav", duration_s=6.0)
+    old = os.environ.get("MVGEN_CACHE_DIR")
+    os.environ["MVGEN_CACHE_DIR"] = str(root / "cache")
+    try:
+        analyze(probe_audio(track))
+    finally:
+        if old is None:
+            os.environ.pop("MVGEN_CACHE_DIR", None)
+        else:
+            os.environ["MVGEN_CACHE_DIR"] = old
+    return root / "cache" / "beats"
 
 
 def frames_in(path: Path) -> int:
@@ -92,8 +120,8 @@ def test_two_renders_of_one_job_started_together(jobs, tmp_path, tiny_models):
     assert frames_in(jobs / "a.mp4") == 72
 
 
-def test_wait_lets_the_second_run_finish_after_the_first(jobs, tmp_path, tiny_models):
-    cache = fresh_cache(tmp_path / "cache", tiny_models)
+def test_wait_lets_the_second_run_finish_after_the_first(jobs, tmp_path, tiny_models, drum_beats):
+    cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     j = job(jobs, "a", seed=1)
     procs = [mvgen_proc(["render", j, "--json", "--wait"], cache) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
@@ -101,9 +129,9 @@ def test_wait_lets_the_second_run_finish_after_the_first(jobs, tmp_path, tiny_mo
     assert sorted(json.loads(o)[0]["generated"] for o, _ in outs) == [0, 6]
 
 
-def test_two_jobs_sharing_a_shot_generate_it_once(jobs, tmp_path, tiny_models):
+def test_two_jobs_sharing_a_shot_generate_it_once(jobs, tmp_path, tiny_models, drum_beats):
     """Different outputs, one identical shot: the per-shot lock makes the second wait for it."""
-    cache = fresh_cache(tmp_path / "cache", tiny_models)
+    cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     shared = ["the same lighthouse"] * 1
     a = job(jobs, "a", seed=3, prompts=shared + [f"a {i}" for i in range(5)])
     b = job(jobs, "b", seed=3, prompts=shared + [f"b {i}" for i in range(5)])
@@ -114,7 +142,7 @@ def test_two_jobs_sharing_a_shot_generate_it_once(jobs, tmp_path, tiny_models):
     assert finished_shots(cache) == 11
 
 
-def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
+def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models, drum_beats):
     """A batch of 2 jobs x 6 shots killed with SIGKILL (the whole process group, ffmpeg included)
     at 10 random moments; after each kill no output is truncated, and a re-run exits 0, generates
     only the shots that were not finished, and writes valid videos. Two kills run at a time, each
@@ -125,7 +153,9 @@ def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
     a, b = job(jobs, "a", seed=1), job(jobs, "b", seed=100)
     launched = time.time()
     full = run(
-        ["render", a, b, "--log-format", "json"], fresh_cache(tmp_path / "cache-full", tiny_models), threads=1
+        ["render", a, b, "--log-format", "json"],
+        fresh_cache(tmp_path / "cache-full", tiny_models, drum_beats),
+        threads=1,
     )
     full_s = time.time() - launched
     assert full.returncode == 0, full.stderr
@@ -143,7 +173,7 @@ def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
         for name in ("t.wav", "a.yaml", "b.yaml"):
             (folder / name).write_bytes((jobs / name).read_bytes())
         outs = [folder / "a.mp4", folder / "b.mp4"]
-        cache = fresh_cache(tmp_path / f"cache-{i}", tiny_models)
+        cache = fresh_cache(tmp_path / f"cache-{i}", tiny_models, drum_beats)
         p = mvgen_proc(
             ["render", folder / "a.yaml", folder / "b.yaml"], cache, threads=1, start_new_session=True
         )
@@ -170,8 +200,8 @@ def test_sigkill_at_ten_random_points(jobs, tmp_path, tiny_models):
     assert problems == []
 
 
-def test_sigterm_stops_at_a_safe_point_and_resumes(jobs, tmp_path, tiny_models):
-    cache = fresh_cache(tmp_path / "cache", tiny_models)
+def test_sigterm_stops_at_a_safe_point_and_resumes(jobs, tmp_path, tiny_models, drum_beats):
+    cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     j = job(jobs, "a", seed=9, n=6)
     p = mvgen_proc(["render", j], cache)
     deadline = time.monotonic() + 120
@@ -200,8 +230,8 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", str(mnt)], check=False)
 
 
-def test_disk_full_leaves_the_previous_output_untouched(jobs, tmp_path, tiny_models, tiny_disk):
-    cache = fresh_cache(tmp_path / "cache", tiny_models)
+def test_disk_full_leaves_the_previous_output_untouched(jobs, tmp_path, tiny_models, drum_beats, tiny_disk):
+    cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     j = job(jobs, "a", seed=5)
     previous = tiny_disk / "a.mp4"
     previous.write_bytes(b"last night's render " * 1000)
@@ -216,8 +246,8 @@ def test_disk_full_leaves_the_previous_output_untouched(jobs, tmp_path, tiny_mod
     assert finished_shots(cache) == 6  # the GPU work is kept: a re-run after freeing space only encodes
 
 
-def test_batch_folder_summary_and_log_file(jobs, tmp_path, tiny_models):
-    cache = fresh_cache(tmp_path / "cache", tiny_models)
+def test_batch_folder_summary_and_log_file(jobs, tmp_path, tiny_models, drum_beats):
+    cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     job(jobs, "a", seed=1, n=2)
     job(jobs, "b", seed=2, n=2)
     log = tmp_path / "mvgen.log"
@@ -235,8 +265,8 @@ def test_batch_folder_summary_and_log_file(jobs, tmp_path, tiny_models):
         json.loads(line)
 
 
-def test_an_invalid_job_stops_the_batch_before_any_generation(jobs, tmp_path, tiny_models):
-    cache = fresh_cache(tmp_path / "cache", tiny_models)
+def test_an_invalid_job_stops_the_batch_before_any_generation(jobs, tmp_path, tiny_models, drum_beats):
+    cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     job(jobs, "a", seed=1, n=2)
     write(jobs / "b.yaml", "shots: [{prompt: x, length: -1}]\naudio: t.wav\n")
     r = run(["batch", jobs], cache)
@@ -251,8 +281,8 @@ def test_an_invalid_job_stops_the_batch_before_any_generation(jobs, tmp_path, ti
     assert frames_in(jobs / "a.mp4") == json.loads((jobs / "a.json").read_text())["video"]["frames"]
 
 
-def test_paths_with_leading_dashes(jobs, tmp_path, tiny_models):
-    cache = fresh_cache(tmp_path / "cache", tiny_models)
+def test_paths_with_leading_dashes(jobs, tmp_path, tiny_models, drum_beats):
+    cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     j = job(jobs, "-dash", seed=1, n=2)
     r = subprocess.run(
         [sys.executable, "-m", "mvgen", "render", "--", j.name], cwd=jobs, env=env_for(cache), capture_output=True,

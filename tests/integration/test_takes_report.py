@@ -185,8 +185,15 @@ def _check_in_chromium(page_path: Path, manifest: dict, screenshot: Path) -> Non
                    v.addEventListener('error', () => done(-1)); setTimeout(() => done(-2), 10000); })"""
             )
             assert duration == pytest.approx(manifest["video"]["duration_s"], abs=0.1)
-            rows.nth(2).click()  # seeks the video to the shot
-            assert page.evaluate("document.getElementById('video').currentTime") == pytest.approx(
+            # a click on a row seeks the video to the shot and plays it: the position is read when
+            # the seek begins (by the time a later read runs, playback may have moved it on)
+            page.evaluate(
+                """() => { window.seekedTo = null; document.getElementById('video').addEventListener(
+                   'seeking', e => { window.seekedTo = e.target.currentTime; }, { once: true }); }"""
+            )
+            rows.nth(2).click()
+            page.wait_for_function("window.seekedTo !== null", timeout=10000)
+            assert page.evaluate("window.seekedTo") == pytest.approx(
                 manifest["shots"][2]["start_s"], abs=0.05
             )
             page.locator("#shots").screenshot(path=str(screenshot))
