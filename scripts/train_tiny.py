@@ -397,6 +397,19 @@ def motion_probe(transformer):
     return probe, seen, hook
 
 
+def clean_first_frame(xt, x0, timestep):
+    """Make a noisy batch ``xt`` what WanImageToVideoPipeline samples with ``expand_timesteps`` (Wan
+    2.2): the first latent frame the image's (``x0``'s), clean, at timestep 0, every other token at
+    the batch's ``timestep`` (batch,). Changes ``xt`` in place; returns the per-token timesteps."""
+    import torch
+
+    b, _, f, h, w = x0.shape
+    xt[:, :, 0] = x0[:, :, 0]
+    per_token = torch.ones(b, f, h // 2, w // 2)
+    per_token[:, 0] = 0.0
+    return (per_token * timestep.view(-1, 1, 1, 1)).flatten(1)
+
+
 def train_transformer(
     transformer, tokenizer, text_encoder, data, steps: int, rng: np.random.Generator, log, *, name: str,
     train_text: bool, shift: float = 3.0, lr: float = 2e-3, first_clean: float = 0.0, aux: float = 0.0,
@@ -444,22 +457,16 @@ def train_transformer(
         timestep = sigma * 1000.0
         frames_from = 0
         if bucket["i2v"] or (first_clean and rng.random() < first_clean):
-            # as WanImageToVideoPipeline samples with expand_timesteps (Wan 2.2): the first latent
-            # frame is the image's, clean, at timestep 0; every other token at the step's timestep
-            xt[:, :, 0] = x0[:, :, 0]
-            per_token = torch.ones(batch, f, h // 2, w // 2)
-            per_token[:, 0] = 0.0
-            timestep = (per_token * timestep.view(-1, 1, 1, 1)).flatten(1)
+            timestep = clean_first_frame(xt, x0, timestep)
             frames_from = 1  # the pipeline puts the image's latent back there: nothing to learn
         context = embed(tokenizer, text_encoder, prompts)
         if not train_text:
             context = context.detach()
         pred = transformer(xt, timestep, context, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(pred[:, :, frames_from:], (noise - x0)[:, :, frames_from:])
-        labels = torch.tensor(motions)
         total = loss
-        if aux and (labels >= 0).any():
-            ce = torch.nn.functional.cross_entropy(probe(seen["h"].mean(dim=1)), labels)
+        if aux and any(m >= 0 for m in motions):
+            ce = torch.nn.functional.cross_entropy(probe(seen["h"].mean(dim=1)), torch.tensor(motions))
             total = loss + aux * ce
             ce_ema = ce.item() if ce_ema is None else 0.98 * ce_ema + 0.02 * ce.item()
         opt.zero_grad()
@@ -552,7 +559,6 @@ def motion_word_gap(t2v, i2v, *, clips: int = 16, sigmas=(0.9, 0.6)) -> dict:
 
         right = context([m for _, m in labels])
         wrong = context([PANS[(PANS.index(m) + 1) % len(PANS)] for _, m in labels])
-        b, _, f, h, w = x0.shape
         out = {}
         for name, transformer, first_clean in (
             ("t2v", t2v.transformer, False),
@@ -561,14 +567,13 @@ def motion_word_gap(t2v, i2v, *, clips: int = 16, sigmas=(0.9, 0.6)) -> dict:
             for sigma in sigmas:
                 noise = torch.randn(x0.shape, generator=gen)
                 xt = (1 - sigma) * x0 + sigma * noise
-                timestep = torch.full((b, f, h // 2, w // 2), sigma * 1000.0)
+                timestep = torch.full((len(x0),), sigma * 1000.0)
                 if first_clean:
-                    xt[:, :, 0] = x0[:, :, 0]
-                    timestep[:, 0] = 0.0
+                    timestep = clean_first_frame(xt, x0, timestep)
+                k = 1 if first_clean else 0
                 losses = []
                 for ctx in (right, wrong):
-                    pred = transformer(xt, timestep.flatten(1), ctx, return_dict=False)[0]
-                    k = 1 if first_clean else 0
+                    pred = transformer(xt, timestep, ctx, return_dict=False)[0]
                     losses.append(torch.nn.functional.mse_loss(pred[:, :, k:], (noise - x0)[:, :, k:]).item())
                 out[f"{name}_sigma_{sigma}"] = {"right_word": round(losses[0], 4),
                                                  "gap": round(losses[1] - losses[0], 4)}  # fmt: skip

@@ -3,7 +3,6 @@ the tiny model, and an in-process CLI runner that returns (exit code, stdout, st
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -66,17 +65,11 @@ def drum_track(
 def tiny_models(tmp_path_factory) -> Path:
     """The tiny model built once per session (through the real builder) in a cache of its own."""
     root = tmp_path_factory.mktemp("tiny-cache")
-    old = os.environ.get("MVGEN_CACHE_DIR")
-    os.environ["MVGEN_CACHE_DIR"] = str(root)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MVGEN_CACHE_DIR", str(root))
         from mvgen.generate.tiny import ensure_tiny
 
         ensure_tiny()
-    finally:
-        if old is None:
-            os.environ.pop("MVGEN_CACHE_DIR", None)
-        else:
-            os.environ["MVGEN_CACHE_DIR"] = old
     return root / "models"
 
 

@@ -84,15 +84,9 @@ def drum_beats(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("drum-beats")
     track = drum_track(root / "t.wav", duration_s=6.0)
-    old = os.environ.get("MVGEN_CACHE_DIR")
-    os.environ["MVGEN_CACHE_DIR"] = str(root / "cache")
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MVGEN_CACHE_DIR", str(root / "cache"))
         analyze(probe_audio(track))
-    finally:
-        if old is None:
-            os.environ.pop("MVGEN_CACHE_DIR", None)
-        else:
-            os.environ["MVGEN_CACHE_DIR"] = old
     return root / "cache" / "beats"
 
 
