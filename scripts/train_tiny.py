@@ -16,8 +16,9 @@ pipelines read them); (3) the text encoder and text-to-video transformer, by flo
 empty prompts, so classifier-free guidance has an unconditional branch; a fifth of the samples at
 noise 1; half the batches with the first latent frame given; linear read-outs of the motion and
 colour words from the first block as an auxiliary loss); (4) the image-to-video transformer,
-started from the text-to-video one, text encoder frozen, on continuations of scenes; (5) the evaluation below, through the pipelines loaded back with ``from_pretrained``
-exactly as mvgen loads them.
+started from the text-to-video one, text encoder frozen, on continuations of scenes; (5) the
+evaluation below, through the pipelines loaded back with ``from_pretrained`` exactly as mvgen
+loads them.
 
     python scripts/train_tiny.py                      # train (~30 min on 2 cores), evaluate, ship
     python scripts/train_tiny.py --out /tmp/tiny      # ... somewhere else
