@@ -378,9 +378,9 @@ def embed(tokenizer, text_encoder, prompts, max_len: int = 64):
     return out * tokens.attention_mask[..., None].to(out.dtype)
 
 
-def word_probes(transformer, colour: bool):
-    """The auxiliary word loss's parts: linear read-outs of the motion word (and, with ``colour``,
-    the colour word) from the first block's output (mean over the tokens, where the text that
+def word_probes(transformer, words: list[str]):
+    """The auxiliary word loss's parts: linear read-outs of the ``words`` ("motion", "colour") from
+    the first block's output (mean over the tokens, where the text that
     cross-attention brought in is common to all), and the hook that captures that output. Training
     only: the probes are not saved.
 
@@ -395,12 +395,16 @@ def word_probes(transformer, colour: bool):
     import torch
 
     width = transformer.config.num_attention_heads * transformer.config.attention_head_dim
-    probes = {"motion": torch.nn.Linear(width, len(MOTIONS))}
-    if colour:
-        probes["colour"] = torch.nn.Linear(width, len(COLOURS))
+    classes = {"motion": len(MOTIONS), "colour": len(COLOURS)}
+    probes = {word: torch.nn.Linear(width, classes[word]) for word in words}
     seen: dict = {}
     hook = transformer.blocks[0].register_forward_hook(lambda module, args, out: seen.__setitem__("h", out))
     return probes, seen, hook
+
+
+def smoothed(average: float | None, value: float) -> float:
+    """A running average of a loss for the log (the first value starts it)."""
+    return value if average is None else 0.98 * average + 0.02 * value
 
 
 def clean_first_frame(xt, x0, timestep):
@@ -424,7 +428,7 @@ def train_transformer(
     """Flow matching. ``first_clean``: the share of text-to-video batches trained as image-to-video
     is (the first latent frame clean, at timestep 0), as Wan 2.2's TI2V model trains one model for
     both: there the word alone says where the picture goes. ``aux``, ``aux_colour``: the weights of
-    the motion and colour read-outs' losses (``word_probes``; the colour one only with the motion's).
+    the motion and colour read-outs' losses (``word_probes``; 0: that read-out off).
     ``pure_noise``: the share of samples at noise 1, as the sampler's first step is. Below that the
     noisy clip itself still shows its colour (averaged over thousands of tokens), so a model can
     reach nearly the same loss without reading the colour word, and with the read-outs on it did
@@ -432,8 +436,9 @@ def train_transformer(
     import torch
 
     params = list(transformer.parameters()) + (list(text_encoder.parameters()) if train_text else [])
-    if aux:
-        probes, seen, hook = word_probes(transformer, colour=bool(aux_colour))
+    weights = {word: w for word, w in (("motion", aux), ("colour", aux_colour)) if w}
+    if weights:
+        probes, seen, hook = word_probes(transformer, list(weights))
         params += [p for probe in probes.values() for p in probe.parameters()]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
@@ -441,7 +446,8 @@ def train_transformer(
     text_encoder.train(train_text)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
     start = time.time()
-    ema = ce_ema = colour_ema = None
+    ema = None
+    probe_ema: dict[str, float] = {}
     for step in range(steps):
         bucket = data[int(rng.integers(len(data)))]
         latents = bucket["latents"]
@@ -479,27 +485,22 @@ def train_transformer(
         pred = transformer(xt, timestep, context, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(pred[:, :, frames_from:], (noise - x0)[:, :, frames_from:])
         total = loss
-        if aux and any(m >= 0 for m in motions):
-            said = seen["h"].mean(dim=1)
-            ce = torch.nn.functional.cross_entropy(probes["motion"](said), torch.tensor(motions))
-            total = loss + aux * ce
-            if aux_colour and any(c >= 0 for c in colours):
-                ce_colour = torch.nn.functional.cross_entropy(probes["colour"](said), torch.tensor(colours))
-                total = total + aux_colour * ce_colour
-                c = ce_colour.item()
-                colour_ema = c if colour_ema is None else 0.98 * colour_ema + 0.02 * c
-            ce_ema = ce.item() if ce_ema is None else 0.98 * ce_ema + 0.02 * ce.item()
+        said = seen["h"].mean(dim=1) if weights else None  # the first block's output, over the tokens
+        for word, labels in (("motion", motions), ("colour", colours)):
+            if word in weights and any(k >= 0 for k in labels):  # -100: the prompt does not say
+                ce = torch.nn.functional.cross_entropy(probes[word](said), torch.tensor(labels))
+                total = total + weights[word] * ce
+                probe_ema[word] = smoothed(probe_ema.get(word), ce.item())
         opt.zero_grad()
         total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        ema = smoothed(ema, loss.item())
         if step % 250 == 0 or step == steps - 1:
-            probe_says = f", motion probe {ce_ema:.3f}" if ce_ema is not None else ""
-            probe_says += f", colour probe {colour_ema:.3f}" if colour_ema is not None else ""
+            probe_says = "".join(f", {word} probe {v:.3f}" for word, v in probe_ema.items())
             log(f"{name} {step + 1}/{steps} loss {ema:.4f}{probe_says} ({time.time() - start:.0f} s)")
-    if aux:
+    if weights:
         hook.remove()
     transformer.eval()
     text_encoder.eval()
@@ -710,7 +711,7 @@ def main() -> int:
         type=float,
         default=0.2,
         metavar="W",
-        help="with --motion-probe: weight of a colour-word read-out beside it (default 0.2, as shipped)",
+        help="weight of the auxiliary colour-word loss (word_probes; default 0.2, as shipped; 0: off)",
     )
     ap.add_argument(
         "--pure-noise",
