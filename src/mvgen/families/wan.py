@@ -23,8 +23,8 @@ def decode(pipe, latents, seed: int):  # noqa: ARG001
 
 
 # The built-in `tiny` model: the Wan 2.1 architecture at a few MB, trained on CPU by
-# scripts/train_tiny.py to paint a named colour field, textured (trained on motion words too, which
-# it does not follow yet: docs/tiny_model.md).
+# scripts/train_tiny.py to paint a named colour field, textured, that pans as the prompt says (left,
+# right, up, down; "zoom" not yet: docs/tiny_model.md).
 # The architecture lives here (the training script builds from it); the trained weights ship with
 # the package and are installed into the cache on first use.
 TINY_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "tiny"
