@@ -53,7 +53,7 @@ def test_copy_targets_point_to_where_the_content_was(motion):
         # nearer than any pan's, and pulled towards the centre by the zoom's scale
         assert error(motion) < 0.5 * min(error(pan) for pan in ("left", "right", "up", "down"))
         ys, xs = np.divmod(np.arange(per_frame), WIDTH // 16)
-        row = per_frame + 0  # the top left token of the second latent frame
+        row = per_frame  # the top left token of the second latent frame
         sy, sx = target[row, :per_frame] @ ys, target[row, :per_frame] @ xs
         cy, cx = (HEIGHT // 16 - 1) / 2, (WIDTH // 16 - 1) / 2
         scale = np.exp(train_tiny.ZOOM_RATE * train_tiny.LATENT_FRAME)
