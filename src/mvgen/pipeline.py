@@ -797,54 +797,29 @@ def _stop_check(should_stop: Callable[[], bool]) -> None:
 
 
 class _Assembly:
-    """The assembly on a thread of its own. Slots are handed over as their clips become final (their
-    takes chosen), so with ``overlap`` it starts before the generation and encodes the song's first
-    minutes while the model makes the last ones (its ffmpeg processes then at a lower priority);
-    otherwise it starts once every clip is ready. It reports progress only once the generation is
-    over (``finish``), so the two never write to the display at once."""
+    """The assembly in a process of its own (:class:`mvgen.media.assembler.AssemblyProcess`).
+    Slots are handed over as their clips become final (their takes chosen), so with ``overlap`` it
+    starts before the generation and encodes the song's first minutes while the model makes the
+    last ones, at a lower CPU priority and without sharing the model's interpreter; otherwise it
+    starts once every clip is ready. Its progress is reported only once the generation is over
+    (``finish``, on the calling thread), so the two never write to the display at once."""
 
     def __init__(self, plan_: RenderPlan, job: Job, keys: list[str | None], outcomes: dict[str, ShotOutcome],
                  cache: ShotCache, pending: set[int], progress: ProgressCallback,
                  should_stop: Callable[[], bool], *, overlap: bool) -> None:  # fmt: skip
-        import threading
-
-        from mvgen.media.assemble import SlotClips
+        from mvgen.media.assembler import AssemblyProcess
 
         self.plan, self.keys, self.outcomes, self.cache = plan_, keys, outcomes, cache
         self.pending = set(pending)  # slots still to be generated in this run
         self.waiting = set(range(len(plan_.shots)))  # slots not handed over yet
-        self.slots = SlotClips()
-        self.done = 0  # frames encoded so far
-        self.info: dict[str, object] | None = None
-        self.error: BaseException | None = None
-        self._cancelled = threading.Event()
-        self._announce = threading.Event()
         self._progress, self._should_stop = progress, should_stop
+        self.proc = AssemblyProcess(plan_, job.audio, job.out, background=overlap)
         self.publish()
-        self._thread = threading.Thread(
-            target=self._run, args=(job, overlap), name="mvgen-assembly", daemon=True
-        )
-        self._thread.start()
 
-    def _on_frame(self, frame: int) -> None:
-        from mvgen.media.assemble import AssemblyCancelled
-
-        if self._cancelled.is_set():
-            raise AssemblyCancelled("the render stopped")
-        self.done = frame
-        if self._announce.is_set() and (frame % 48 == 0 or frame == self.plan.total_frames - 1):
-            self._progress(ProgressEvent("encode", step=frame + 1, steps=self.plan.total_frames))
-            _stop_check(self._should_stop)
-
-    def _run(self, job: Job, overlap: bool) -> None:
-        from mvgen.media.assemble import assemble
-
-        try:
-            self.info = assemble(
-                self.plan, self.slots, job.audio, job.out, on_frame=self._on_frame, background=overlap
-            )
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by finish()
-            self.error = exc
+    @property
+    def done(self) -> int:
+        """Output frames encoded so far."""
+        return self.proc.done
 
     def slot_done(self, index: int) -> None:
         self.pending.discard(index)
@@ -858,23 +833,23 @@ class _Assembly:
                 continue
             assert k is not None
             self.waiting.discard(i)
-            self.slots.publish(i, *_slot_clip(self.cache, k))
+            self.proc.publish(i, *_slot_clip(self.cache, k))
 
     def finish(self) -> dict[str, object]:
-        """Wait for the encode; its result, or its error raised here."""
+        """Wait for the encode, reporting its progress; its result, or its error raised here."""
         self.publish(all_final=True)
-        self._announce.set()
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-        assert self.info is not None
-        return self.info
+        shown, shown_at = -1, 0.0
+        for done in self.proc.frames():  # every 0.25 s, and once at the end
+            _stop_check(self._should_stop)
+            now = time.monotonic()
+            if done != shown and (now - shown_at >= 1.0 or done == self.plan.total_frames):
+                self._progress(ProgressEvent("encode", step=done, steps=self.plan.total_frames))
+                shown, shown_at = done, now
+        return self.proc.result()
 
     def cancel(self) -> None:
         """Stop the encode and wait until its temp file is gone (the old output stays untouched)."""
-        self._cancelled.set()
-        self.slots.cancel()
-        self._thread.join()
+        self.proc.cancel()
 
 
 def _render_locked(

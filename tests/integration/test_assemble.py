@@ -4,6 +4,9 @@ to the frame), retiming spreads a clip over its slot, and a failed write never t
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import av
@@ -16,6 +19,7 @@ from mvgen.config import parse_shotlist_text
 from mvgen.config.presets import all_presets
 from mvgen.errors import EncodeError
 from mvgen.media.assemble import assemble
+from mvgen.media.assembler import AssemblyProcess
 from mvgen.media.clips import write_clip
 from mvgen.timeline import plan_video
 from tests.conftest import drum_track
@@ -119,3 +123,136 @@ def test_output_gets_the_umask_mode_not_mkstemps_0600(setup):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def _temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def _nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _wait_for(condition, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_assembly_process_encodes_slots_as_they_arrive_and_writes_the_same_video(setup):
+    """The render's assembly runs in a child process, niced, in a session of its own: it waits for
+    each slot, encodes what it has, and writes what the in-process assembly writes."""
+    plan, clips, audio, tmp = setup
+    assemble(plan, clips, audio, tmp / "in-process.mp4")
+    proc = AssemblyProcess(plan, audio, tmp / "child.mp4", background=True)
+    proc.publish(0, clips[0], plan.shots[0].num_frames)
+    # it encodes slot 0, then waits for slot 1 (the song's first frames are out before the rest exist)
+    assert _wait_for(lambda: proc.done >= plan.shots[0].end_frame - 1)
+    time.sleep(0.3)
+    assert proc.done <= plan.shots[1].start_frame
+    assert _nice_of(proc.pid) == min(19, os.nice(0) + 10) and os.getsid(proc.pid) == proc.pid
+    for i in sorted(range(1, len(clips)), reverse=True):  # out of order: it takes each when it reaches it
+        proc.publish(i, clips[i], plan.shots[i].num_frames)
+    info = proc.result()
+    assert info["video_codec"] == "h264" and proc.done == plan.total_frames
+    assert np.array_equal(decode_rgb(tmp / "child.mp4"), decode_rgb(tmp / "in-process.mp4"))
+    assert _temp_files(tmp) == []
+
+
+def test_cancelling_the_assembly_process_leaves_the_previous_output(setup):
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    out.write_bytes(b"previous render")
+    proc = AssemblyProcess(plan, audio, out, background=True)
+    proc.publish(0, clips[0], plan.shots[0].num_frames)
+    assert _wait_for(lambda: proc.done > 0)
+    assert any(n.startswith(".o.mp4.") for n in _temp_files(tmp))  # it is writing
+    proc.cancel()
+    assert proc.returncode is not None  # cancel waits for the child to end
+    assert out.read_bytes() == b"previous render" and _temp_files(tmp) == []
+
+
+def test_a_sigterm_to_the_assembly_process_stops_it_cleanly(setup):
+    """An operator's kill (TERM) of the encoder alone: a one-line error in the render, no temp file."""
+    import signal
+
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    out.write_bytes(b"previous render")
+    proc = AssemblyProcess(plan, audio, out, background=True)
+    proc.publish(0, clips[0], plan.shots[0].num_frames)
+    assert _wait_for(lambda: proc.done > 0)
+    os.kill(proc.pid, signal.SIGTERM)
+    with pytest.raises(EncodeError, match=r"assembly process was stopped \(SIGTERM\)") as e:
+        proc.result()
+    assert e.value.hint and "cached" in e.value.hint
+    assert out.read_bytes() == b"previous render" and _temp_files(tmp) == []
+
+
+def test_an_error_in_the_assembly_process_reaches_the_parent(setup):
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    out.write_bytes(b"previous render")
+    clips[2].write_bytes(b"corrupt")
+    proc = AssemblyProcess(plan, audio, out, background=False)
+    for i, clip in enumerate(clips):
+        proc.publish(i, clip, plan.shots[i].num_frames)
+    with pytest.raises(EncodeError, match=r"c2\.mkv"):
+        proc.result()
+    assert out.read_bytes() == b"previous render" and _temp_files(tmp) == []
+
+
+PARENT = """
+import sys, time
+from pathlib import Path
+import pickle
+from mvgen.media.assembler import AssemblyProcess
+plan, audio, out, clip, n = pickle.loads(Path(sys.argv[1]).read_bytes())
+proc = AssemblyProcess(plan, audio, Path(out), background=True)
+proc.publish(0, Path(clip), n)
+while proc.done == 0:
+    time.sleep(0.01)
+print(proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_assembly_process_cleans_up_when_its_parent_is_killed(setup):
+    """kill -9 of mvgen mid-encode (the OOM killer, a cron timeout): the child sees its input close,
+    stops, and removes its temp file; nothing is left running or half-written."""
+    import pickle
+
+    plan, clips, audio, tmp = setup
+    out = tmp / "o.mp4"
+    args = tmp / "args.pickle"
+    args.write_bytes(pickle.dumps((plan, audio, str(out), str(clips[0]), plan.shots[0].num_frames)))
+    with subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(args)], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert any(n.startswith(".o.mp4.") for n in _temp_files(tmp))
+        parent.kill()
+    assert _wait_for(
+        lambda: (
+            not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+        ),
+        30,
+    )
+    assert not out.exists() and _temp_files(tmp) == []
+
+
+def test_an_assembly_process_killed_outright_is_reported_not_waited_for(setup):
+    import signal
+
+    plan, clips, audio, tmp = setup
+    proc = AssemblyProcess(plan, audio, tmp / "o.mp4", background=True)
+    proc.publish(0, clips[0], plan.shots[0].num_frames)
+    assert _wait_for(lambda: proc.done > 0)
+    os.kill(proc.pid, signal.SIGKILL)
+    with pytest.raises(EncodeError, match=r"assembly process ended unexpectedly \(exit code -9\)"):
+        proc.result()
+    assert not (tmp / "o.mp4").exists()

@@ -9,7 +9,6 @@ one ffmpeg process that encodes the video and muxes the audio in a single pass.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import logging
 import os
 import threading
@@ -151,23 +150,18 @@ class _Timeline:
 
     KEEP = 3
 
-    def __init__(
-        self, plan: RenderPlan, clips: SlotClips, on_frame: Callable[[int], None], *, background: bool = False
-    ) -> None:
+    def __init__(self, plan: RenderPlan, clips: SlotClips, on_frame: Callable[[int], None]) -> None:
         self.plan = plan
         self.clips = clips
         self.starts = [s.start_frame for s in plan.shots]
         self.on_frame = on_frame
         self.readers: dict[int, ClipReader] = {}
-        self.background = background
 
     def _reader(self, i: int) -> ClipReader:
         reader = self.readers.get(i)
         if reader is None:
             path, n = self.clips.get(i)
             reader = self.readers[i] = ClipReader(path, n, (self.plan.width, self.plan.height))
-            if self.background:
-                lower_priority(reader.pid)
             for old in [j for j in self.readers if abs(j - i) >= self.KEEP - 1]:
                 self.readers.pop(old).close()
         return reader
@@ -225,12 +219,6 @@ def compose_frame(
     return img
 
 
-def lower_priority(pid: int) -> None:
-    """Nice a helper process 10 steps below this one (best effort: not every system allows it)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
-
-
 def encoder_threads() -> int:
     """The encoder's threads: one per core this process may run on."""
     try:
@@ -247,20 +235,17 @@ def assemble(
     *,
     on_frame: Callable[[int], None] = lambda k: None,
     threads: int | None = None,
-    background: bool = False,
 ) -> dict[str, object]:
     """Write ``out`` (atomically) from one cached clip per plan shot; return what ffmpeg reads back.
 
-    ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs.
-    ``background``: the decoders and the encoder run at a lower CPU priority (the model comes first
-    while both run)."""
+    ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs."""
     if not isinstance(clips, SlotClips):
         if len(clips) != len(plan.shots):
             raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(clips)}")
         clips = SlotClips.of(clips)
-    timeline = _Timeline(plan, clips, on_frame, background=background)
+    timeline = _Timeline(plan, clips, on_frame)
     try:
-        return encode(plan, timeline.frame, audio, out, threads=threads, background=background)
+        return encode(plan, timeline.frame, audio, out, threads=threads)
     finally:
         timeline.close()
 
@@ -273,7 +258,6 @@ def encode(
     *,
     preset: str | None = None,
     threads: int | None = None,
-    background: bool = False,
 ) -> dict[str, object]:
     """Encode ``plan.total_frames`` frames (``frame_function(t)``) to H.264 with the source audio
     muxed in the same ffmpeg pass, write ``out`` atomically, and return what ffmpeg reads back.
@@ -289,8 +273,6 @@ def encode(
         with atomic_path(out, suffix=".mp4") as tmp:
             threads = threads or plan.encode_threads or encoder_threads()
             proc = open_ffmpeg_writer(_encoder_args(plan, audio, tmp, preset, threads))
-            if background:
-                lower_priority(proc.pid)
             assert proc.stdin is not None
             try:
                 for k in range(plan.total_frames):

@@ -91,7 +91,6 @@ class ClipReader:
         self._proc = open_ffmpeg_reader(
             ["-threads", "1", "-i", str(path), "-map", "0:v:0", "-vf", scale, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
         )  # fmt: skip
-        self.pid = self._proc.pid
         self.pos = -1
         self._frame: np.ndarray | None = None
         self._queue: queue.Queue[bytes | None] = queue.Queue(self.PREFETCH)
