@@ -96,7 +96,9 @@ def frames_in(path: Path) -> int:
 
 
 def finished_shots(cache: Path) -> int:
-    return len(list((cache / "shots").glob("*/*/meta.json")))
+    """Cache entries in place. A killed writer's temp folder (``.KEY.*.tmp``) may already hold its
+    meta.json - killed between writing it and the rename - and is not a finished shot."""
+    return len(list((cache / "shots").glob("*/[!.]*/meta.json")))
 
 
 def test_two_renders_of_one_job_started_together(jobs, tmp_path, tiny_models):
