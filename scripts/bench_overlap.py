@@ -51,12 +51,15 @@ def write_inputs(folder: Path, shots: int, steps: int) -> Path:
     return path
 
 
-def _parents() -> dict[int, int]:
-    """Every process's parent (from /proc/PID/stat)."""
+def _parents(root: int) -> dict[int, int]:
+    """The parent of every process started after ``root`` (its descendants have higher PIDs, barring
+    a wrap-around), from /proc/PID/stat: reading only those keeps this poll cheap (~0.1 ms, against
+    ~2 ms for every process), so the harness does not take CPU from what it measures."""
     out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            out[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) > root:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                out[int(name)] = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
     return out
 
 
@@ -64,7 +67,7 @@ def _pin_assembly(root: int, core: int, stop: threading.Event) -> None:
     """Keep the assembly process (``mvgen.media.assembler``) and everything under it - its threads,
     its ffmpeg decoders and encoder - on ``core`` until ``stop``."""
     while not stop.wait(0.02):
-        parents = _parents()
+        parents = _parents(root)
         todo = [p for p, pp in parents.items() if pp == root and b"mvgen.media.assembler" in _cmdline(p)]
         while todo:
             pid = todo.pop()

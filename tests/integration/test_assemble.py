@@ -162,13 +162,19 @@ def test_the_assembly_process_encodes_slots_as_they_arrive_and_writes_the_same_v
     assert _temp_files(tmp) == []
 
 
+def _encoding_slot_0(plan, clips, audio, out: Path) -> AssemblyProcess:
+    """An assembly process that has started encoding slot 0 (and waits for slot 1)."""
+    proc = AssemblyProcess(plan, audio, out, background=True)
+    proc.publish(0, clips[0], plan.shots[0].num_frames)
+    assert _wait_for(lambda: proc.done > 0)
+    return proc
+
+
 def test_cancelling_the_assembly_process_leaves_the_previous_output(setup):
     plan, clips, audio, tmp = setup
     out = tmp / "o.mp4"
     out.write_bytes(b"previous render")
-    proc = AssemblyProcess(plan, audio, out, background=True)
-    proc.publish(0, clips[0], plan.shots[0].num_frames)
-    assert _wait_for(lambda: proc.done > 0)
+    proc = _encoding_slot_0(plan, clips, audio, out)
     assert any(n.startswith(".o.mp4.") for n in _temp_files(tmp))  # it is writing
     proc.cancel()
     assert proc.returncode is not None  # cancel waits for the child to end
@@ -182,9 +188,7 @@ def test_a_sigterm_to_the_assembly_process_stops_it_cleanly(setup):
     plan, clips, audio, tmp = setup
     out = tmp / "o.mp4"
     out.write_bytes(b"previous render")
-    proc = AssemblyProcess(plan, audio, out, background=True)
-    proc.publish(0, clips[0], plan.shots[0].num_frames)
-    assert _wait_for(lambda: proc.done > 0)
+    proc = _encoding_slot_0(plan, clips, audio, out)
     os.kill(proc.pid, signal.SIGTERM)
     with pytest.raises(EncodeError, match=r"assembly process was stopped \(SIGTERM\)") as e:
         proc.result()
@@ -249,9 +253,7 @@ def test_an_assembly_process_killed_outright_is_reported_not_waited_for(setup):
     import signal
 
     plan, clips, audio, tmp = setup
-    proc = AssemblyProcess(plan, audio, tmp / "o.mp4", background=True)
-    proc.publish(0, clips[0], plan.shots[0].num_frames)
-    assert _wait_for(lambda: proc.done > 0)
+    proc = _encoding_slot_0(plan, clips, audio, tmp / "o.mp4")
     os.kill(proc.pid, signal.SIGKILL)
     with pytest.raises(EncodeError, match=r"assembly process ended unexpectedly \(exit code -9\)"):
         proc.result()
