@@ -401,7 +401,7 @@ def plan_video(
         encode_threads=shots.output_settings().threads,
         quality=gen.quality,
         step_cache=gen.cache,
-        step_cache_threshold=gen.cache_threshold,
+        step_cache_threshold=gen.step_cache_threshold(),
         compile=gen.compile,
         attention=gen.attention,
     )

@@ -219,6 +219,114 @@ def test_step_cache_and_attention_levers_reach_the_transformer(cache_dir):
     backend.close()
 
 
+def test_magcache_measures_the_models_ratios_once_and_skips_steps(cache_dir):
+    """MagCache's ratios are measured on the first request (reported, kept in the cache folder) and
+    reused by later ones; reused steps skip the transformer's blocks; a sample that stopped part-way
+    leaves no state behind, so the same request gives the same picture afterwards."""
+    from dataclasses import replace
+
+    from mvgen.config.presets import resolve_model
+    from mvgen.errors import Interrupted
+    from mvgen.generate.base import ShotRequest
+    from mvgen.generate.local import LocalBackend
+
+    backend = LocalBackend(resolve_model("tiny"), device="cpu")
+    backend.load()
+    calls = []
+    hook = backend.pipe.transformer.blocks[-1].ffn.register_forward_hook(lambda *a: calls.append(1))
+    base = ShotRequest("x", "a red city", "", 7, 32, 32, 9, 8, 2.0, 32, fps=16.0)
+    notes: list[str] = []
+
+    def run(on_step=lambda i, n: None, **levers) -> np.ndarray:
+        calls.clear()
+        return backend.generate(replace(base, **levers), on_step, notify=notes.append)
+
+    plain = run()
+    plain_calls = len(calls)  # 8 steps x 2 (classifier-free guidance)
+    first = run(step_cache="magcache", step_cache_threshold=1.0)
+    assert [n for n in notes if n.startswith("MagCache: measuring tiny at 8 steps, 32x32")], notes
+    kept = list((cache_dir / "magcache").glob("*.json"))
+    assert len(kept) == 1
+    ratios = json.loads(kept[0].read_text())["ratios"]
+    assert len(ratios) == 8 and ratios[0] == 1.0 and all(0.2 < r < 5 for r in ratios)
+    notes.clear()
+    cached = run(step_cache="magcache", step_cache_threshold=1.0)
+    assert not notes  # measured once
+    assert len(calls) < plain_calls  # the blocks after the first skipped on reused steps
+    assert np.array_equal(cached, first) and not np.array_equal(cached, plain)
+    assert np.abs(cached.astype(np.int16) - plain).mean() < 25  # close to the uncached picture
+
+    def stop_at_3(i, n):
+        if i == 3:
+            raise Interrupted("stop")
+
+    with pytest.raises(Interrupted):
+        run(stop_at_3, step_cache="magcache", step_cache_threshold=1.0, prompt="a blue sea")
+    assert np.array_equal(run(step_cache="magcache", step_cache_threshold=1.0), first)
+    hook.remove()
+    backend.close()
+
+
+def test_a_magcache_render_measures_once_per_pipeline_and_keys_its_shots_apart(tmp_path, mvgen, cache_dir):
+    """`generation: {cache: magcache}`: the render measures the text-to-video model and its
+    image-to-video sibling (a chained shot) once each, its shots get keys of their own (the default
+    threshold, 0.06, in them), and a re-render finds every shot cached without measuring again."""
+    synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
+    body = SHOTS.replace("transition: {{crossfade: 1}}", "transition: chain")
+    shots = write(tmp_path / "m.yaml", body.format(out="m.mp4", steps=8, extra=", cache: magcache"))
+    plain = write(tmp_path / "p.yaml", body.format(out="p.mp4", steps=8, extra=""))
+    plan = json.loads(mvgen("plan", shots, "--json").out)
+    assert (plan["step_cache"], plan["step_cache_threshold"]) == ("magcache", 0.06)
+    r = mvgen("render", shots, "--log-format", "json")
+    assert r.code == 0, r
+    events = [json.loads(line) for line in r.err.splitlines() if line.startswith("{")]
+    measured = [e["message"] for e in events if "MagCache: measuring" in e.get("message", "")]
+    assert len(measured) == 2 and "(image-to-video)" in measured[1], measured
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["generation"]["cache"] == "magcache" and not any(s["cached"] for s in m["shots"])
+    assert len(_frames(tmp_path / "m.mp4")) == m["video"]["frames"]
+    assert mvgen("render", plain).code == 0
+    keys = [s["cache_key"] for s in json.loads((tmp_path / "p.json").read_text())["shots"]]
+    assert not set(keys) & {s["cache_key"] for s in m["shots"]}
+    r = mvgen("render", shots, "--log-format", "json")
+    assert r.code == 0 and "MagCache: measuring" not in r.err
+    assert all(s["cached"] for s in json.loads((tmp_path / "m.json").read_text())["shots"])
+
+
+def test_magcache_ratios_match_diffusers_own_calibration(cache_dir, capsys):
+    """mvgen's measurement gives the ratios diffusers' MagCache calibration mode prints for the same
+    sample (the ratio of each step's mean per-token residual norm to the previous step's)."""
+    import torch
+    from diffusers.hooks import MagCacheConfig
+
+    from mvgen.config.presets import resolve_model
+    from mvgen.generate import magcache
+    from mvgen.generate.base import ShotRequest
+    from mvgen.generate.local import LocalBackend
+
+    backend = LocalBackend(resolve_model("tiny"), device="cpu")
+    backend.load()
+    pipe = backend.pipe
+    request = ShotRequest("x", "a green forest", "", 5, 32, 32, 9, 6, 2.0, 32, fps=16.0)
+
+    def sample(step_end) -> None:
+        with torch.inference_mode():
+            backend._call(pipe, request, step_end)
+
+    ours = magcache.measure(pipe.transformer, lambda end: sample(lambda p, i, t, kw: (end(), {})[1]))
+    pipe.transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=6))
+    capsys.readouterr()
+    sample(lambda p, i, t, kw: {})
+    pipe.transformer.disable_cache()
+    printed = capsys.readouterr().out
+    lists = [
+        json.loads(line) for line in printed.splitlines() if line.startswith("[") and "MagCache" not in line
+    ]
+    assert lists, printed  # one per cache context: with the prompt (first), without it
+    assert ours == pytest.approx(lists[0], rel=1e-4)
+    backend.close()
+
+
 def test_cpu_3d_convolutions_run_in_onednn_with_pytorchs_result(cache_dir):
     """On the CPU every 3D convolution of the loaded pipeline goes through oneDNN (PyTorch's
     heuristic sends a narrow batch-of-one video VAE to its slow reference kernel), and the VAE

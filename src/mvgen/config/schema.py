@@ -157,6 +157,10 @@ OutputValue = Annotated[
 MAX_TAKES = 16
 
 
+# each step cache's default threshold (MagCache's: diffusers' default accumulated error)
+STEP_CACHE_THRESHOLDS = {"fbc": 0.05, "magcache": 0.06}
+
+
 class GenerationSettings(_Strict):
     """Sampler settings. ``None``: the model preset's value."""
 
@@ -169,12 +173,25 @@ class GenerationSettings(_Strict):
     quality: Literal["final", "draft"] = Field(
         "final", description="draft: a third of the steps at half the size, same seeds, to OUT.draft.mp4"
     )
-    cache: Literal["none", "fbc"] = Field(
-        "none", description="fbc: First Block Cache, skips denoising work when a step barely changes"
+    cache: Literal["none", "fbc", "magcache"] = Field(
+        "none",
+        description="a step cache: fbc (First Block Cache) or magcache (MagCache) skips denoising work "
+        "on steps that barely change",
     )
-    cache_threshold: float = Field(
-        0.05, gt=0, le=1, description="fbc: relative change of the first block below which a step is reused"
+    cache_threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="how much change a reused step may hide (higher: faster, further from the uncached "
+        "picture); null: the cache's default (fbc 0.05, magcache 0.06)",
     )
+
+    def step_cache_threshold(self) -> float:
+        """The threshold in force: the shot list's, else the step cache's default."""
+        if self.cache_threshold is not None:
+            return self.cache_threshold
+        return STEP_CACHE_THRESHOLDS.get(self.cache, STEP_CACHE_THRESHOLDS["fbc"])
+
     compile: bool = Field(
         False, description="torch.compile the transformer's blocks (CUDA); shot lengths bucketed"
     )

@@ -44,26 +44,50 @@ class LeverState:
     """What is set on one pipeline's transformer now."""
 
     attention: str = "native"
-    step_cache: tuple[str, float] | None = None
+    step_cache: tuple[Any, ...] | None = None  # (kind, threshold[, steps, ratios])
     compiled: bool = False
     notes: set[str] = field(default_factory=set)
 
 
-def apply_levers(pipe: Any, state: LeverState, request: ShotRequest, device: str, notify: Notify) -> None:
-    """Bring ``pipe``'s transformer to the request's levers (a no-op when already there)."""
+def apply_levers(
+    pipe: Any,
+    state: LeverState,
+    request: ShotRequest,
+    device: str,
+    notify: Notify,
+    *,
+    magcache_ratios: list[float] | None = None,
+) -> None:
+    """Bring ``pipe``'s transformer to the request's levers (a no-op when already there), and clear
+    the step cache's memory of any earlier sample (one that stopped part-way included).
+    ``magcache_ratios``: the model's measured ratios, for ``step_cache="magcache"``."""
     transformer = getattr(pipe, "transformer", None)
     if transformer is None:
         return
     _attention(transformer, state, pick_attention(request.attention, device), notify)
-    want = (request.step_cache, request.step_cache_threshold) if request.step_cache != "none" else None
+    want: tuple[Any, ...] | None = None
+    if request.step_cache == "fbc":
+        want = ("fbc", request.step_cache_threshold)
+    elif request.step_cache == "magcache":
+        if magcache_ratios is None:
+            raise ValueError("step_cache='magcache' needs the model's ratios")
+        want = ("magcache", request.step_cache_threshold, request.steps, tuple(magcache_ratios))
     if want != state.step_cache:
         if state.step_cache is not None:
             transformer.disable_cache()
-        if want is not None:
+        if want is not None and want[0] == "fbc":
             from diffusers.hooks import FirstBlockCacheConfig
 
             transformer.enable_cache(FirstBlockCacheConfig(threshold=want[1]))
+        elif want is not None:
+            from mvgen.generate import magcache
+
+            transformer.enable_cache(magcache.config(want[1], want[2], list(want[3])))
         state.step_cache = want
+    if state.step_cache is not None and hasattr(transformer, "_reset_stateful_cache"):
+        # A sample that stopped part-way (an out-of-memory retried, a failed shot under --keep-going)
+        # leaves its residuals and step count behind; the next sample must not start from them.
+        transformer._reset_stateful_cache()
     if request.compile and not state.compiled:
         if device != "cuda" and "compile" not in state.notes:
             state.notes.add("compile")

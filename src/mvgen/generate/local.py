@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -292,31 +293,90 @@ class LocalBackend:
             on_step(i + 1, steps)
             return {}
 
-        generator = torch.Generator(device="cpu").manual_seed(request.seed)
         pipe = self._pipe_for(request)
-        apply_levers(pipe, self._levers.setdefault(id(pipe), LeverState()), request, self.device, notify)
+        state = self._levers.setdefault(id(pipe), LeverState())
+        ratios = None
+        if request.step_cache == "magcache":
+            ratios = self._magcache_ratios(pipe, state, request, on_step, notify)
+        apply_levers(pipe, state, request, self.device, notify, magcache_ratios=ratios)
+        with torch.inference_mode():
+            out = self._call(pipe, request, step_end)
+        return self.family.finish_latents(pipe, out.frames, request)
+
+    def _call(self, pipe, request: ShotRequest, step_end):
+        """One run of the pipeline for ``request``, to latents."""
+        import torch
+
         extra = self.family.call_extras(request)
         if request.image is not None:
             from PIL import Image
 
             extra["image"] = Image.fromarray(request.image)
-        with torch.inference_mode():
-            out = pipe(
-                prompt=request.prompt,
-                negative_prompt=request.negative or None,
-                height=request.height,
-                width=request.width,
-                num_frames=request.num_frames
-                + (self.family.i2v_dropped_frames if request.image is not None else 0),
-                num_inference_steps=steps,
-                guidance_scale=request.guidance,
-                generator=generator,
-                output_type="latent",
-                max_sequence_length=request.max_sequence_length,
-                callback_on_step_end=step_end,
-                **extra,
+        return pipe(
+            prompt=request.prompt,
+            negative_prompt=request.negative or None,
+            height=request.height,
+            width=request.width,
+            num_frames=request.num_frames
+            + (self.family.i2v_dropped_frames if request.image is not None else 0),
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance,
+            generator=torch.Generator(device="cpu").manual_seed(request.seed),
+            output_type="latent",
+            max_sequence_length=request.max_sequence_length,
+            callback_on_step_end=step_end,
+            **extra,
+        )
+
+    def _magcache_ratios(
+        self, pipe, state, request: ShotRequest, on_step: StepCallback, notify: Notify
+    ) -> list[float]:
+        """The model's MagCache ratios at the request's steps, guidance and size: read from the cache
+        folder, or measured now (one short uncached sample, reported) and kept there."""
+        import torch
+
+        from mvgen.generate import magcache
+        from mvgen.generate.levers import apply_levers
+
+        kind = "i2v" if request.image is not None else "t2v"
+        identity = dict(self.identity())
+        if kind == "i2v":
+            identity["revision"] = self.i2v_revision()
+        path = magcache.ratios_path(identity, kind, request)
+        ratios = magcache.load(path, request.steps)
+        if ratios is not None:
+            return ratios
+        frames = self.model.preset.valid_frames(magcache.CALIBRATION_FRAMES)  # the same for every shot
+        probe = magcache.calibration_request(request, frames)
+        notify(
+            f"MagCache: measuring {self.model.name}{' (image-to-video)' if kind == 'i2v' else ''} at "
+            f"{request.steps} steps, {request.width}x{request.height} (a {frames}-frame sample, once; kept in the cache)"
+        )
+        apply_levers(pipe, state, probe, self.device, notify)  # the cache off while measuring
+        t0 = time.monotonic()
+
+        def run(end_of_step) -> None:
+            def step_end(pipe, i, t, kwargs):
+                end_of_step()
+                on_step(0, request.steps)  # the shot's progress stays at 0; a stop still stops it
+                return {}
+
+            with torch.inference_mode():
+                self._call(pipe, probe, step_end)
+
+        ratios = magcache.measure(pipe.transformer, run)
+        if len(ratios) != request.steps:
+            raise GenerationError(
+                f"MagCache: {self.model.name} ran {len(ratios)} transformer steps for {request.steps} requested",
+                hint="use cache: fbc with this model",
             )
-        return self.family.finish_latents(pipe, out.frames, request)
+        magcache.save(path, ratios, {
+            "model": identity.get("id"), "revision": identity.get("revision"), "pipeline": kind,
+            "steps": request.steps, "guidance": request.guidance, "size": [request.width, request.height],
+            "frames": frames, "device": self.device, "seconds": round(time.monotonic() - t0, 2),
+        })  # fmt: skip
+        log.info("MagCache ratios for %s: %s", self.model.name, ratios)
+        return ratios
 
     def generate(
         self,
