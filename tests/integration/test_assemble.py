@@ -258,3 +258,35 @@ def test_an_assembly_process_killed_outright_is_reported_not_waited_for(setup):
     with pytest.raises(EncodeError, match=r"assembly process ended unexpectedly \(exit code -9\)"):
         proc.result()
     assert not (tmp / "o.mp4").exists()
+
+
+def test_the_assembly_process_runs_the_same_mvgen_as_its_parent(tmp_path):
+    """A checkout put first on sys.path by its caller (a script, a second copy beside an installed
+    mvgen) is the code the child runs too, not whichever mvgen is installed."""
+    import shutil
+
+    copy = tmp_path / "alt"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "src" / "mvgen", copy / "mvgen")
+    child = copy / "mvgen" / "media" / "assembler.py"
+    child.write_text(
+        child.read_text().replace(
+            "    channel = os.fdopen(",
+            "    print('assembly from the copy', file=sys.stderr)\n    channel = os.fdopen(",
+        )
+    )
+    parent = (
+        "import logging, sys, types; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+        "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout); "
+        "from mvgen.media.assembler import AssemblyProcess; "
+        "proc = AssemblyProcess(types.SimpleNamespace(total_frames=1), None, Path(sys.argv[2]), background=False)\n"
+        "try: proc.result()\nexcept Exception as exc: print('failed as expected:', type(exc).__name__)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", parent, str(copy), str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # a plan without shots: the error comes back from the child (not "ended unexpectedly")
+    assert "failed as expected: AttributeError" in r.stdout, r.stdout + r.stderr
+    assert "assembly process: assembly from the copy" in r.stdout, r.stdout

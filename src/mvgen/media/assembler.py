@@ -41,8 +41,11 @@ from mvgen.errors import EncodeError
 
 log = logging.getLogger(__name__)
 
-# The child's command: this same mvgen, installed or not (a checkout put on sys.path by its caller).
-_CHILD = "import sys; sys.path.append(sys.argv[1]); from mvgen.media.assembler import main; sys.exit(main())"
+# The child's command: the parent's own mvgen (its folder first on sys.path), installed or not: a
+# checkout its caller put first on sys.path wins over an installed mvgen in the child too.
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from mvgen.media.assembler import main; sys.exit(main())"
+)
 
 REPORT_S = 0.1  # seconds between two ("frames", n) messages
 _HEADER = struct.Struct("<I")
@@ -230,7 +233,7 @@ def main() -> int:
     threading.Thread(target=listen, name="inbox", daemon=True).start()
 
     reported = [0.0]
-    slot_starts = {shot.start_frame for shot in plan.shots}
+    slot_starts: set[int] = set()
 
     def on_frame(k: int) -> None:
         """Called before output frame k is composed: k frames are with the encoder. Reported every
@@ -243,6 +246,7 @@ def main() -> int:
             reported[0] = now
 
     try:
+        slot_starts.update(shot.start_frame for shot in plan.shots)
         outcome: tuple[Any, ...] = ("done", assemble(plan, slots, audio, out, on_frame=on_frame))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         err = exc
