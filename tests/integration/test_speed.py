@@ -354,6 +354,33 @@ def test_cpu_3d_convolutions_run_in_onednn_with_pytorchs_result(cache_dir):
     backend.close()
 
 
+def test_cpu_channel_norms_skip_the_slow_vector_norm_with_diffusers_result(cache_dir):
+    """On the CPU the Wan VAE's channel RMS norms sum squares instead of calling PyTorch's vector
+    norm over the channels (slow when it is not the innermost dimension), and the VAE decodes what
+    diffusers' own norm decodes."""
+    import torch
+
+    from mvgen.config.presets import resolve_model
+    from mvgen.generate.local import LocalBackend
+
+    backend = LocalBackend(resolve_model("tiny"), device="cpu")
+    backend.load()
+    vae = backend.pipe.vae
+    norms = [m for m in vae.modules() if type(m).__name__ == "WanRMS_norm"]
+    assert norms and all("forward" in vars(m) for m in norms)
+    latents = torch.randn(1, 16, 3, 8, 12, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        fast = vae.decode(latents).sample
+    assert "aten::linalg_vector_norm" not in {e.key for e in prof.key_averages()}
+    for m in norms:
+        del m.forward  # diffusers' own forward
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        own = vae.decode(latents).sample
+    assert "aten::linalg_vector_norm" in {e.key for e in prof.key_averages()}  # what it replaces
+    assert torch.allclose(fast, own, atol=1e-4)
+    backend.close()
+
+
 def test_bench_gpu_smoke_on_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     r = subprocess.run(

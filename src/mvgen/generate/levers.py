@@ -163,3 +163,40 @@ class _OneDnnConv3d:
                 x.contiguous(), weight.contiguous(), bias, c.padding, c.stride, c.dilation, c.groups
             )
         return torch.nn.functional.conv3d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups)
+
+
+def cpu_channel_norms(pipe: Any) -> int:
+    """Give the Wan VAE's RMS norms (``WanRMS_norm``: an L2 normalisation over the channels) a
+    CPU path that sums the squares along the channels instead of calling ``F.normalize``; returns
+    how many. PyTorch's CPU vector norm over a non-innermost dimension is slow: on the tiny VAE's
+    activations (1x32x9x128x208) it takes 42 ms where the sum of squares takes 17 ms, and at the
+    decoder's smaller stages 10 ms against 0.4 ms, the same result within 2e-7 (measured on the
+    2-core CPU; it was 70 % of the tiny model's VAE decode). Inputs that are not float32 on the CPU
+    take diffusers' own path."""
+    import torch
+
+    count = 0
+    for component in pipe.components.values():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        for norm in component.modules():
+            if type(norm).__name__ == "WanRMS_norm" and "forward" not in vars(norm):
+                norm.forward = _CpuChannelNorm(norm, norm.forward)  # nn.Module.__call__ calls it
+                count += 1
+    return count
+
+
+class _CpuChannelNorm:
+    def __init__(self, norm: Any, own: Any) -> None:
+        self.norm, self.own = norm, own
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+
+        n = self.norm
+        if x.device.type != "cpu" or x.dtype != torch.float32:
+            return self.own(x)
+        dim = 1 if n.channel_first else -1
+        # F.normalize(x, dim) is x / max(||x||, 1e-12)
+        normalized = x / x.square().sum(dim, keepdim=True).sqrt().clamp_min(1e-12)
+        return normalized * n.scale * n.gamma + n.bias

@@ -213,9 +213,10 @@ class LocalBackend:
         else:
             pipe = pipe.to(self.device)
         if self.device == "cpu":
-            from mvgen.generate.levers import onednn_conv3d
+            from mvgen.generate.levers import cpu_channel_norms, onednn_conv3d
 
             onednn_conv3d(pipe)
+            cpu_channel_norms(pipe)
         if self.offload != "none":
             # Offloading says memory is short: decode the video in tiles too.
             pipe.vae.enable_tiling()
