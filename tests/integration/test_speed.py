@@ -1,7 +1,9 @@
 """Speed features, checked for what they must keep: the overlapped render writes the same video as
 the sequential one; the streaming clip reader gives the clip's exact frames; old cache entries still
 assemble; encoder settings reach x264; draft renders keep seeds and cuts; compile buckets keep cuts;
-the step cache and attention levers reach the real transformer; bench_gpu runs its CPU smoke mode."""
+the step cache and attention levers reach the real transformer; MagCache measures each family's
+ratios once and leaves no state behind a stopped sample; the CPU paths for 3D convolutions and the
+VAE's channel norms give diffusers' results; bench_gpu runs its CPU smoke mode."""
 
 from __future__ import annotations
 
@@ -264,6 +266,33 @@ def test_magcache_measures_the_models_ratios_once_and_skips_steps(cache_dir):
         run(stop_at_3, step_cache="magcache", step_cache_threshold=1.0, prompt="a blue sea")
     assert np.array_equal(run(step_cache="magcache", step_cache_threshold=1.0), first)
     hook.remove()
+    backend.close()
+
+
+@pytest.mark.parametrize("model", ["tiny-ltx", "tiny-cogvideox", "tiny-hunyuan"])
+def test_magcache_runs_on_every_family(cache_dir, model):
+    """LTX (one pass a step, guidance batched), CogVideoX and HunyuanVideo (text and video tokens
+    in its single-stream blocks) get their ratios measured, one per step, and reuse steps."""
+    from dataclasses import replace
+
+    from mvgen.config.presets import resolve_model
+    from mvgen.generate.base import ShotRequest
+    from mvgen.generate.local import LocalBackend
+
+    ref = resolve_model(model)
+    p = ref.preset
+    backend = LocalBackend(ref, device="cpu")
+    backend.load()
+    size = 2 * p.size_multiple
+    base = ShotRequest("x", "a red city", "", 7, size, size, p.valid_frames(9), 8, p.guidance,
+                       p.max_sequence_length, fps=p.fps)  # fmt: skip
+    plain = backend.generate(base, lambda i, n: None)
+    cached = backend.generate(
+        replace(base, step_cache="magcache", step_cache_threshold=1.0), lambda i, n: None
+    )
+    ratios = json.loads(next((cache_dir / "magcache").glob("*.json")).read_text())["ratios"]
+    assert len(ratios) == 8 and ratios[0] == 1.0
+    assert cached.shape == plain.shape and not np.array_equal(cached, plain)
     backend.close()
 
 
