@@ -322,6 +322,24 @@ def test_a_magcache_render_measures_once_per_pipeline_and_keys_its_shots_apart(t
     assert all(s["cached"] for s in json.loads((tmp_path / "m.json").read_text())["shots"])
 
 
+def test_magcache_ratios_that_cannot_be_kept_are_used_and_measured_again(cache_dir):
+    from mvgen.config.presets import resolve_model
+    from mvgen.generate.base import ShotRequest
+    from mvgen.generate.local import LocalBackend
+
+    (cache_dir / "magcache").write_text("not a folder")  # the cache cannot hold the ratios
+    backend = LocalBackend(resolve_model("tiny"), device="cpu")
+    backend.load()
+    request = ShotRequest("x", "a red city", "", 7, 32, 32, 9, 8, 2.0, 32, fps=16.0, step_cache="magcache")
+    notes: list[str] = []
+    first = backend.generate(request, lambda i, n: None, notify=notes.append)
+    assert any("could not keep the measured ratios" in n for n in notes), notes
+    notes.clear()
+    assert np.array_equal(backend.generate(request, lambda i, n: None, notify=notes.append), first)
+    assert any(n.startswith("MagCache: measuring") for n in notes), notes  # measured again, same ratios
+    backend.close()
+
+
 def test_magcache_ratios_match_diffusers_own_calibration(cache_dir, capsys):
     """mvgen's measurement gives the ratios diffusers' MagCache calibration mode prints for the same
     sample (the ratio of each step's mean per-token residual norm to the previous step's)."""

@@ -371,11 +371,15 @@ class LocalBackend:
                 f"MagCache: {self.model.name} ran {len(ratios)} transformer steps for {request.steps} requested",
                 hint="use cache: fbc with this model",
             )
-        magcache.save(path, ratios, {
-            "model": identity.get("id"), "revision": identity.get("revision"), "pipeline": kind,
-            "steps": request.steps, "guidance": request.guidance, "size": [request.width, request.height],
-            "frames": frames, "device": self.device, "seconds": round(time.monotonic() - t0, 2),
-        })  # fmt: skip
+        try:
+            magcache.save(path, ratios, {
+                "model": identity.get("id"), "revision": identity.get("revision"), "pipeline": kind,
+                "steps": request.steps, "guidance": request.guidance, "size": [request.width, request.height],
+                "frames": frames, "device": self.device, "seconds": round(time.monotonic() - t0, 2),
+            })  # fmt: skip
+        except OSError as exc:  # a read-only or full cache: this render still uses them
+            notify(f"MagCache: could not keep the measured ratios in {path.parent} ({exc.strerror or exc}); "
+                   "the next render measures them again")  # fmt: skip
         log.info("MagCache ratios for %s: %s", self.model.name, ratios)
         return ratios
 
