@@ -340,6 +340,27 @@ def test_magcache_ratios_that_cannot_be_kept_are_used_and_measured_again(cache_d
     backend.close()
 
 
+def test_magcache_refuses_a_model_with_two_transformers(cache_dir):
+    """Wan 2.2 A14B hands its steps from a high-noise to a low-noise transformer: MagCache, which
+    follows one transformer through every step, is refused with a hint before anything is measured.
+    (A14B cannot run here: its second transformer is stood in for by a copy of tiny's.)"""
+    import copy
+
+    from mvgen.config.presets import resolve_model
+    from mvgen.errors import GenerationError
+    from mvgen.generate.base import ShotRequest
+    from mvgen.generate.local import LocalBackend
+
+    backend = LocalBackend(resolve_model("tiny"), device="cpu")
+    backend.load()
+    backend.pipe.register_modules(transformer_2=copy.deepcopy(backend.pipe.transformer))
+    request = ShotRequest("x", "a red city", "", 7, 32, 32, 9, 8, 2.0, 32, fps=16.0, step_cache="magcache")
+    with pytest.raises(GenerationError, match="two|another part-way") as e:
+        backend.generate(request, lambda i, n: None)
+    assert "cache: fbc" in (e.value.hint or "") and not (cache_dir / "magcache").exists()
+    backend.close()
+
+
 def test_magcache_ratios_match_diffusers_own_calibration(cache_dir, capsys):
     """mvgen's measurement gives the ratios diffusers' MagCache calibration mode prints for the same
     sample (the ratio of each step's mean per-token residual norm to the previous step's)."""

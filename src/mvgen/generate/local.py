@@ -347,6 +347,12 @@ class LocalBackend:
         ratios = magcache.load(path, request.steps)
         if ratios is not None:
             return ratios
+        if getattr(pipe, "transformer_2", None) is not None:  # Wan 2.2 A14B: high- and low-noise experts
+            raise GenerationError(
+                f"generation.cache: magcache: {self.model.name} hands its steps from one transformer to "
+                "another part-way; MagCache follows one transformer through all the steps",
+                hint="use cache: fbc (or none) with this model",
+            )
         frames = self.model.preset.valid_frames(magcache.CALIBRATION_FRAMES)  # the same for every shot
         probe = magcache.calibration_request(request, frames)
         notify(

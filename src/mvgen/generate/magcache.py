@@ -30,7 +30,6 @@ from mvgen.generate.base import ShotRequest
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.06  # diffusers' default accumulated error
 MAX_SKIP = 3  # most consecutive steps that reuse the last residual (the paper's K)
 RETAIN = 0.2  # the first fifth of the steps always run: the picture's layout is set there
 FORMAT = 1  # bumped when the measurement changes, so older ratios are measured again
