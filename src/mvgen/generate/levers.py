@@ -45,7 +45,7 @@ class LeverState:
 
     attention: str = "native"
     step_cache: tuple[Any, ...] | None = None  # (kind, threshold[, steps, ratios])
-    compiled: bool = False
+    compiled: bool | None = None  # None: not compiled; else whether in one graph (fullgraph)
     notes: set[str] = field(default_factory=set)
 
 
@@ -88,13 +88,27 @@ def apply_levers(
         # A sample that stopped part-way (an out-of-memory retried, a failed shot under --keep-going)
         # leaves its residuals and step count behind; the next sample must not start from them.
         transformer._reset_stateful_cache()
-    if request.compile and not state.compiled:
+    # A step cache's hooks wrap each block; torch.compile cannot trace them in one graph (a shot
+    # compiled with fullgraph=True under them fails), so with one the blocks compile in pieces.
+    fullgraph = state.step_cache is None
+    if (
+        request.compile
+        and state.step_cache is not None
+        and state.step_cache[0] == "magcache"
+        and "compile+magcache" not in state.notes
+    ):
+        state.notes.add("compile+magcache")
+        notify(
+            "compile with cache: magcache: diffusers runs MagCache's hooks, and the blocks inside "
+            "them, outside torch.compile, so compiling gains nothing here (cache: fbc keeps part of it)"
+        )
+    if request.compile and (state.compiled is None or (state.compiled and not fullgraph)):
         if device != "cuda" and "compile" not in state.notes:
             state.notes.add("compile")
             notify(f"--compile on {device}: compiling anyway (the first shot of each length is slow)")
         # The transformer's blocks are the same module repeated: compiled once, reused by all.
-        transformer.compile_repeated_blocks(fullgraph=True)
-        state.compiled = True
+        transformer.compile_repeated_blocks(fullgraph=fullgraph)
+        state.compiled = fullgraph
 
 
 def _attention(transformer: Any, state: LeverState, name: str, notify: Notify) -> None:

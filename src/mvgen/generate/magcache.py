@@ -89,7 +89,8 @@ def save(path: Path, ratios: list[float], about: dict[str, Any]) -> None:
 
 def calibration_request(request: ShotRequest, frames: int) -> ShotRequest:
     """The calibration sample for ``request``: its size, steps and guidance; a fixed prompt, seed and
-    length; a mid-grey start frame for an image-to-video pipeline."""
+    length; a mid-grey start frame for an image-to-video pipeline; not compiled (the render's
+    blocks compile for the step cache once it is on)."""
     image = None
     if request.image is not None:
         import numpy as np
@@ -97,7 +98,7 @@ def calibration_request(request: ShotRequest, frames: int) -> ShotRequest:
         image = np.full_like(request.image, 128)
     return replace(
         request, shot_id="magcache-calibration", prompt=CALIBRATION_PROMPT, negative="", seed=CALIBRATION_SEED,
-        num_frames=frames, image=image, step_cache="none",
+        num_frames=frames, image=image, step_cache="none", compile=False,
     )  # fmt: skip
 
 
