@@ -103,7 +103,7 @@ def cut_sheet(plan: RenderPlan, ident: dict[str, str] | None, cache: ShotCache, 
               step_cost_s: float | None) -> CutSheet:  # fmt: skip
     """Rows for every slot of ``plan``, checked against the cache under the model's identity
     (``None``: the model is not built yet, so nothing can be cached)."""
-    from mvgen.pipeline import clip_key, known_keys
+    from mvgen.pipeline import clip_key, known_keys, step_cache_label
     from mvgen.takes import TakeBook
 
     if ident is None:
@@ -111,7 +111,7 @@ def cut_sheet(plan: RenderPlan, ident: dict[str, str] | None, cache: ShotCache, 
         rate = Rate(step_cost_s, "preset") if step_cost_s else None
     else:
         keys = known_keys(plan, ident, cache, TakeBook(cache, plan), lambda s: False, {}, {})
-        rate = prior_rate(cache, ident["id"], step_cost_s)
+        rate = prior_rate(cache, ident["id"], step_cost_s, step_cache_label(plan))
     rows = []
     seen: set[tuple] = set()
     for key, shot in zip(keys, plan.shots, strict=True):

@@ -31,9 +31,13 @@ class Rate:
     source: str  # "measured here (N shots)" | "preset"
 
 
-def measured_rate(cache: ShotCache, model_id: str) -> Rate | None:
-    """Median seconds per unit over this machine's newest cached shots of the model, or None."""
-    samples: list[tuple[float, float]] = []  # (mtime, seconds per unit)
+def measured_rate(cache: ShotCache, model_id: str, step_cache: str | None = None) -> Rate | None:
+    """Median seconds per unit over this machine's newest cached shots of the model, or None.
+
+    A step cache (``step_cache``: its cache-key label, e.g. ``"magcache:0.06"``) makes a shot
+    faster: shots rendered with the same setting are used; when there are none, the others are (the
+    source says so)."""
+    samples: dict[bool, list[tuple[float, float]]] = {True: [], False: []}  # same setting? -> (mtime, rate)
     for meta_path in cache.root.glob(f"*/*/{META_NAME}"):
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -42,17 +46,25 @@ def measured_rate(cache: ShotCache, model_id: str) -> Rate | None:
             units = meta["steps"] * meta["num_frames"] * meta["width"] * meta["height"] / 1e6
             seconds = float(meta["seconds"])
             if units > 0 and seconds > 0:
-                samples.append((meta_path.stat().st_mtime, seconds / units))
+                same = meta.get("step_cache") == step_cache
+                samples[same].append((meta_path.stat().st_mtime, seconds / units))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    if not samples:
+    same = bool(samples[True])
+    chosen = samples[same]
+    if not chosen:
         return None
-    recent = [rate for _, rate in sorted(samples)[-RECENT:]]
-    return Rate(statistics.median(recent), f"measured here ({len(recent)} shots)")
+    recent = [rate for _, rate in sorted(chosen)[-RECENT:]]
+    what = "" if same else (" without the step cache" if step_cache else " with a step cache")
+    return Rate(statistics.median(recent), f"measured here{what} ({len(recent)} shots)")
 
 
-def prior_rate(cache: ShotCache, model_id: str, step_cost_s: float | None) -> Rate | None:
-    return measured_rate(cache, model_id) or (Rate(step_cost_s, "preset") if step_cost_s else None)
+def prior_rate(
+    cache: ShotCache, model_id: str, step_cost_s: float | None, step_cache: str | None = None
+) -> Rate | None:
+    return measured_rate(cache, model_id, step_cache) or (
+        Rate(step_cost_s, "preset") if step_cost_s else None
+    )
 
 
 class EtaClock:

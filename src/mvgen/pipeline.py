@@ -458,6 +458,7 @@ def generate_take(gen, cache: ShotCache, plan_: RenderPlan, s, k: str, seed: int
             "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
             "fps": plan_.native_fps, "model": ident, "steps": plan_.steps, "guidance": plan_.guidance,
             "image_sha256": conditioning, "colour_drift": drift, "take_score": score,
+            "step_cache": step_cache_label(plan_),
         }  # fmt: skip
         seconds = time.monotonic() - ts
         meta["seconds"] = round(seconds, 3)
@@ -667,8 +668,13 @@ def clip_key(ident: dict[str, str], plan_: RenderPlan, shot, *, seed: int | None
         num_frames=shot.num_frames, steps=plan_.steps, guidance=plan_.guidance,
         max_sequence_length=plan_.max_sequence_length, image_sha256=image_sha256,
         i2v_revision=ident.get("i2v_revision") if image_sha256 is not None else None,
-        step_cache=f"{plan_.step_cache}:{plan_.step_cache_threshold:g}" if plan_.step_cache != "none" else None,
+        step_cache=step_cache_label(plan_),
     )  # fmt: skip
+
+
+def step_cache_label(plan_: RenderPlan) -> str | None:
+    """The step cache's setting as the cache key and the shot records hold it (None: no cache)."""
+    return f"{plan_.step_cache}:{plan_.step_cache_threshold:g}" if plan_.step_cache != "none" else None
 
 
 def known_keys(plan_: RenderPlan, ident: dict[str, str], cache: ShotCache, takes: TakeBook,
@@ -942,7 +948,11 @@ def _render_locked(
         gen.load()  # before the first shot, so that its seconds are its own
         timings["load_model_s"] = time.monotonic() - t0
     # The prior pace reads the cache's records: only worth it when there is something to generate.
-    prior = prior_rate(cache, ident["id"], job.model.preset.step_cost_s) if todo else None
+    prior = (
+        prior_rate(cache, ident["id"], job.model.preset.step_cost_s, step_cache_label(plan_))
+        if todo
+        else None
+    )
     eta = EtaClock(plan_, todo, prior)
     failed: dict[str, str] = {}
 

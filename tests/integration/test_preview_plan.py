@@ -136,6 +136,18 @@ shots:
         and "1 new shots (1 generations), 2 cached, 2 repeats" in text
     )
 
+    # A step cache makes shots faster: until shots were rendered with it, the estimate says its pace
+    # comes from shots without it; afterwards it uses only theirs.
+    write(shots, shots.read_text().replace("seed: 9}", "seed: 9, cache: magcache}"))
+    data = json.loads(mvgen("plan", shots, "--json").out)
+    assert data["totals"]["rate_source"] == "measured here without the step cache (4 shots)"
+    assert data["totals"]["est_gpu_s"] > 0
+    assert mvgen("render", shots).code == 0
+    metas = [json.loads(p.read_text()) for p in (cache_dir / "shots").glob("*/*/meta.json")]
+    assert sorted(m.get("step_cache") for m in metas if m.get("step_cache")) == ["magcache:0.06"] * 4
+    data = json.loads(mvgen("plan", shots, "--json").out)
+    assert data["totals"]["rate_source"] == "measured here (4 shots)"
+
 
 def test_preview_copy_keeps_the_example_untouched(tmp_path, mvgen, empty_cache):
     """The animatic of a copied project lands beside the copy's output, never over a render."""
