@@ -62,7 +62,7 @@ def main() -> int:
     import torch
 
     from mvgen.config.presets import resolve_model
-    from mvgen.config.schema import STEP_CACHE_THRESHOLDS
+    from mvgen.config.schema import STEP_CACHE_THRESHOLDS, GenerationSettings
     from mvgen.generate.base import ShotRequest
     from mvgen.generate.local import LocalBackend
 
@@ -77,7 +77,7 @@ def main() -> int:
     base = ShotRequest("bench", "", "", 0, width, height, args.frames, args.steps, 2.0, 64, fps=8.0)
 
     def request(mode: str, i: int) -> ShotRequest:
-        threshold = STEP_CACHE_THRESHOLDS.get(mode, 0.05)
+        threshold = GenerationSettings(cache=mode).step_cache_threshold()  # the shot list's default
         return replace(base, prompt=PROMPTS[i % len(PROMPTS)], seed=100 + i, step_cache=mode,
                        step_cache_threshold=threshold)  # fmt: skip
 

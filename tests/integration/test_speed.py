@@ -187,18 +187,32 @@ def test_compile_buckets_lengths_but_keeps_every_cut():
     assert all(b.num_frames >= p.num_frames for p, b in zip(plain.shots, bucketed.shots, strict=True))
 
 
-def test_step_cache_and_attention_levers_reach_the_transformer(cache_dir):
-    """First Block Cache skips the later blocks on steps whose first block barely changed; a kernel
-    that is not installed falls back to PyTorch's with a notice, never an error."""
+@pytest.fixture
+def backend(cache_dir):
+    """The tiny model loaded on the CPU through mvgen's local backend (closed after the test)."""
     from mvgen.config.presets import resolve_model
-    from mvgen.generate.base import ShotRequest
     from mvgen.generate.local import LocalBackend
 
-    backend = LocalBackend(resolve_model("tiny"), device="cpu")
-    backend.load()
-    calls = []
-    # a submodule of the last block: a reused step never calls it (the block itself is still called)
-    hook = backend.pipe.transformer.blocks[-1].ffn.register_forward_hook(lambda *a: calls.append(1))
+    loaded = LocalBackend(resolve_model("tiny"), device="cpu")
+    loaded.load()
+    yield loaded
+    loaded.close()
+
+
+def _full_passes(backend) -> list[int]:
+    """A list that grows by one on every transformer pass that ran all its blocks: it hooks a
+    submodule of the last block (a step cache's reused pass still calls the block, not its parts)."""
+    calls: list[int] = []
+    backend.pipe.transformer.blocks[-1].ffn.register_forward_hook(lambda *a: calls.append(1))
+    return calls
+
+
+def test_step_cache_and_attention_levers_reach_the_transformer(backend):
+    """First Block Cache skips the later blocks on steps whose first block barely changed; a kernel
+    that is not installed falls back to PyTorch's with a notice, never an error."""
+    from mvgen.generate.base import ShotRequest
+
+    calls = _full_passes(backend)
     base = ShotRequest("x", "a red city", "", 7, 32, 32, 5, 6, 5.0, 32, fps=16.0)
     notes: list[str] = []
 
@@ -217,25 +231,18 @@ def test_step_cache_and_attention_levers_reach_the_transformer(cache_dir):
     assert not np.array_equal(cached, plain)
     run(attention="flash")
     assert any("flash_attn" in n for n in notes), notes
-    hook.remove()
-    backend.close()
 
 
-def test_magcache_measures_the_models_ratios_once_and_skips_steps(cache_dir):
+def test_magcache_measures_the_models_ratios_once_and_skips_steps(backend, cache_dir):
     """MagCache's ratios are measured on the first request (reported, kept in the cache folder) and
     reused by later ones; reused steps skip the transformer's blocks; a sample that stopped part-way
     leaves no state behind, so the same request gives the same picture afterwards."""
     from dataclasses import replace
 
-    from mvgen.config.presets import resolve_model
     from mvgen.errors import Interrupted
     from mvgen.generate.base import ShotRequest
-    from mvgen.generate.local import LocalBackend
 
-    backend = LocalBackend(resolve_model("tiny"), device="cpu")
-    backend.load()
-    calls = []
-    hook = backend.pipe.transformer.blocks[-1].ffn.register_forward_hook(lambda *a: calls.append(1))
+    calls = _full_passes(backend)
     base = ShotRequest("x", "a red city", "", 7, 32, 32, 9, 8, 2.0, 32, fps=16.0)
     notes: list[str] = []
 
@@ -265,8 +272,6 @@ def test_magcache_measures_the_models_ratios_once_and_skips_steps(cache_dir):
     with pytest.raises(Interrupted):
         run(stop_at_3, step_cache="magcache", step_cache_threshold=1.0, prompt="a blue sea")
     assert np.array_equal(run(step_cache="magcache", step_cache_threshold=1.0), first)
-    hook.remove()
-    backend.close()
 
 
 @pytest.mark.parametrize("model", ["tiny-ltx", "tiny-cogvideox", "tiny-hunyuan"])
@@ -322,14 +327,10 @@ def test_a_magcache_render_measures_once_per_pipeline_and_keys_its_shots_apart(t
     assert all(s["cached"] for s in json.loads((tmp_path / "m.json").read_text())["shots"])
 
 
-def test_magcache_ratios_that_cannot_be_kept_are_used_and_measured_again(cache_dir):
-    from mvgen.config.presets import resolve_model
+def test_magcache_ratios_that_cannot_be_kept_are_used_and_measured_again(backend, cache_dir):
     from mvgen.generate.base import ShotRequest
-    from mvgen.generate.local import LocalBackend
 
     (cache_dir / "magcache").write_text("not a folder")  # the cache cannot hold the ratios
-    backend = LocalBackend(resolve_model("tiny"), device="cpu")
-    backend.load()
     request = ShotRequest("x", "a red city", "", 7, 32, 32, 9, 8, 2.0, 32, fps=16.0, step_cache="magcache")
     notes: list[str] = []
     first = backend.generate(request, lambda i, n: None, notify=notes.append)
@@ -337,28 +338,22 @@ def test_magcache_ratios_that_cannot_be_kept_are_used_and_measured_again(cache_d
     notes.clear()
     assert np.array_equal(backend.generate(request, lambda i, n: None, notify=notes.append), first)
     assert any(n.startswith("MagCache: measuring") for n in notes), notes  # measured again, same ratios
-    backend.close()
 
 
-def test_magcache_refuses_a_model_with_two_transformers(cache_dir):
+def test_magcache_refuses_a_model_with_two_transformers(backend, cache_dir):
     """Wan 2.2 A14B hands its steps from a high-noise to a low-noise transformer: MagCache, which
     follows one transformer through every step, is refused with a hint before anything is measured.
     (A14B cannot run here: its second transformer is stood in for by a copy of tiny's.)"""
     import copy
 
-    from mvgen.config.presets import resolve_model
     from mvgen.errors import GenerationError
     from mvgen.generate.base import ShotRequest
-    from mvgen.generate.local import LocalBackend
 
-    backend = LocalBackend(resolve_model("tiny"), device="cpu")
-    backend.load()
     backend.pipe.register_modules(transformer_2=copy.deepcopy(backend.pipe.transformer))
     request = ShotRequest("x", "a red city", "", 7, 32, 32, 9, 8, 2.0, 32, fps=16.0, step_cache="magcache")
     with pytest.raises(GenerationError, match="two|another part-way") as e:
         backend.generate(request, lambda i, n: None)
     assert "cache: fbc" in (e.value.hint or "") and not (cache_dir / "magcache").exists()
-    backend.close()
 
 
 def test_compile_with_a_step_cache_renders(cache_dir):
@@ -392,19 +387,15 @@ def test_compile_with_a_step_cache_renders(cache_dir):
     assert np.abs(frames[True].astype(np.int16) - frames[False]).max() <= 2
 
 
-def test_magcache_ratios_match_diffusers_own_calibration(cache_dir, capsys):
+def test_magcache_ratios_match_diffusers_own_calibration(backend, capsys):
     """mvgen's measurement gives the ratios diffusers' MagCache calibration mode prints for the same
     sample (the ratio of each step's mean per-token residual norm to the previous step's)."""
     import torch
     from diffusers.hooks import MagCacheConfig
 
-    from mvgen.config.presets import resolve_model
     from mvgen.generate import magcache
     from mvgen.generate.base import ShotRequest
-    from mvgen.generate.local import LocalBackend
 
-    backend = LocalBackend(resolve_model("tiny"), device="cpu")
-    backend.load()
     pipe = backend.pipe
     request = ShotRequest("x", "a green forest", "", 5, 32, 32, 9, 6, 2.0, 32, fps=16.0)
 
@@ -423,20 +414,14 @@ def test_magcache_ratios_match_diffusers_own_calibration(cache_dir, capsys):
     ]
     assert lists, printed  # one per cache context: with the prompt (first), without it
     assert ours == pytest.approx(lists[0], rel=1e-4)
-    backend.close()
 
 
-def test_cpu_3d_convolutions_run_in_onednn_with_pytorchs_result(cache_dir):
+def test_cpu_3d_convolutions_run_in_onednn_with_pytorchs_result(backend):
     """On the CPU every 3D convolution of the loaded pipeline goes through oneDNN (PyTorch's
     heuristic sends a narrow batch-of-one video VAE to its slow reference kernel), and the VAE
     decodes what PyTorch's own kernel decodes."""
     import torch
 
-    from mvgen.config.presets import resolve_model
-    from mvgen.generate.local import LocalBackend
-
-    backend = LocalBackend(resolve_model("tiny"), device="cpu")
-    backend.load()
     vae = backend.pipe.vae
     convs = [m for m in vae.modules() if isinstance(m, torch.nn.Conv3d)]
     assert convs and all("_conv_forward" in vars(m) for m in convs)
@@ -450,20 +435,14 @@ def test_cpu_3d_convolutions_run_in_onednn_with_pytorchs_result(cache_dir):
     with torch.no_grad():
         own = vae.decode(latents).sample
     assert torch.allclose(routed, own, atol=1e-4)
-    backend.close()
 
 
-def test_cpu_channel_norms_skip_the_slow_vector_norm_with_diffusers_result(cache_dir):
+def test_cpu_channel_norms_skip_the_slow_vector_norm_with_diffusers_result(backend):
     """On the CPU the Wan VAE's channel RMS norms sum squares instead of calling PyTorch's vector
     norm over the channels (slow when it is not the innermost dimension), and the VAE decodes what
     diffusers' own norm decodes."""
     import torch
 
-    from mvgen.config.presets import resolve_model
-    from mvgen.generate.local import LocalBackend
-
-    backend = LocalBackend(resolve_model("tiny"), device="cpu")
-    backend.load()
     vae = backend.pipe.vae
     norms = [m for m in vae.modules() if type(m).__name__ == "WanRMS_norm"]
     assert norms and all("forward" in vars(m) for m in norms)
@@ -477,7 +456,6 @@ def test_cpu_channel_norms_skip_the_slow_vector_norm_with_diffusers_result(cache
         own = vae.decode(latents).sample
     assert "aten::linalg_vector_norm" in {e.key for e in prof.key_averages()}  # what it replaces
     assert torch.allclose(fast, own, atol=1e-4)
-    backend.close()
 
 
 def test_bench_gpu_smoke_on_cpu(tmp_path):

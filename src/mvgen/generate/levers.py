@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,12 +92,7 @@ def apply_levers(
     # A step cache's hooks wrap each block; torch.compile cannot trace them in one graph (a shot
     # compiled with fullgraph=True under them fails), so with one the blocks compile in pieces.
     fullgraph = state.step_cache is None
-    if (
-        request.compile
-        and state.step_cache is not None
-        and state.step_cache[0] == "magcache"
-        and "compile+magcache" not in state.notes
-    ):
+    if request.compile and request.step_cache == "magcache" and "compile+magcache" not in state.notes:
         state.notes.add("compile+magcache")
         notify(
             "compile with cache: magcache: diffusers runs MagCache's hooks, and the blocks inside "
@@ -144,18 +140,24 @@ def onednn_conv3d(pipe: Any) -> int:
     if not torch.backends.mkldnn.is_available():
         return 0
     count = 0
-    for component in pipe.components.values():
-        if not isinstance(component, torch.nn.Module):
-            continue
-        for conv in component.modules():
-            if (
-                isinstance(conv, torch.nn.Conv3d)
-                and conv.padding_mode == "zeros"
-                and not isinstance(conv.padding, str)
-            ):
-                conv._conv_forward = _OneDnnConv3d(conv)  # nn.Conv3d.forward calls it
-                count += 1
+    for conv in _modules(pipe):
+        if (
+            isinstance(conv, torch.nn.Conv3d)
+            and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str)
+        ):
+            conv._conv_forward = _OneDnnConv3d(conv)  # nn.Conv3d.forward calls it
+            count += 1
     return count
+
+
+def _modules(pipe: Any) -> Iterator[Any]:
+    """Every module of every torch component of ``pipe``."""
+    import torch
+
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            yield from component.modules()
 
 
 class _OneDnnConv3d:
@@ -187,28 +189,23 @@ def cpu_channel_norms(pipe: Any) -> int:
     decoder's smaller stages 10 ms against 0.4 ms, the same result within 2e-7 (measured on the
     2-core CPU; it was 70 % of the tiny model's VAE decode). Inputs that are not float32 on the CPU
     take diffusers' own path."""
-    import torch
-
     count = 0
-    for component in pipe.components.values():
-        if not isinstance(component, torch.nn.Module):
-            continue
-        for norm in component.modules():
-            if type(norm).__name__ == "WanRMS_norm" and "forward" not in vars(norm):
-                norm.forward = _CpuChannelNorm(norm, norm.forward)  # nn.Module.__call__ calls it
-                count += 1
+    for norm in _modules(pipe):
+        if type(norm).__name__ == "WanRMS_norm" and "forward" not in vars(norm):
+            norm.forward = _CpuChannelNorm(norm, norm.forward)  # nn.Module.__call__ calls it
+            count += 1
     return count
 
 
 class _CpuChannelNorm:
     def __init__(self, norm: Any, own: Any) -> None:
-        self.norm, self.own = norm, own
-
-    def __call__(self, x: Any) -> Any:
         import torch
 
+        self.norm, self.own, self.float32 = norm, own, torch.float32
+
+    def __call__(self, x: Any) -> Any:
         n = self.norm
-        if x.device.type != "cpu" or x.dtype != torch.float32:
+        if x.device.type != "cpu" or x.dtype != self.float32:
             return self.own(x)
         dim = 1 if n.channel_first else -1
         # F.normalize(x, dim) is x / max(||x||, 1e-12)
