@@ -74,97 +74,100 @@ MOTION_PHRASES = {
     "zoom in": [["zoom", "in"], ["zooming", "in"], ["slow", "zoom", "in"], ["camera", "zoom", "in"]],
     "still": [["still"], ["static"], ["standing", "still"], []],
 }  # fmt: skip
-FILLER = [
-    "a",
-    "an",
-    "the",
-    "of",
-    "with",
-    "and",
-    "in",
-    "on",
-    "at",
-    "to",
-    "over",
-    "across",
-    "towards",
-    "slowly",
-    "quickly",
-    "fast",
-    "gently",
-    "bright",
-    "dark",
-    "soft",
-    "deep",
-    "pale",
-    "vivid",
-    "field",
-    "background",
-    "scene",
-    "shot",
-    "camera",
-    "wide",
-    "close",
-    "view",
-    "neon",
-    "city",
-    "night",
-    "sky",
-    "sea",
-    "ocean",
-    "forest",
-    "street",
-    "road",
-    "car",
-    "dancer",
-    "crowd",
-    "stage",
-    "sunset",
-    "rain",
-    "fire",
-    "smoke",
-    "water",
-    "mountain",
-    "desert",
-    "studio",
-    "light",
-    "glow",
-    "haze",
-    "cinematic",
-    "film",
-    "grain",
-    "4k",
-    "video",
-    "music",
-    "abstract",
-    "minimal",
-]
+# Words around the colour and the motion: the things a music-video prompt talks about, none of
+# which says a colour or a motion. The model is to learn that they are scenery, not instructions.
+NOUNS = [
+    "field", "background", "scene", "shot", "camera", "view", "city", "night", "sky", "sea", "ocean",
+    "forest", "street", "road", "car", "dancer", "crowd", "stage", "sunset", "rain", "fire", "smoke",
+    "water", "mountain", "desert", "studio", "glow", "haze", "lights", "room", "wall", "paint", "coat",
+    "hair", "face", "hand", "woman", "man", "girl", "boy", "friends", "building", "tunnel", "highway",
+    "taxi", "rooftop", "bridge", "window", "dawn", "dusk", "morning", "evening", "snow", "glass", "sign",
+    "signs", "reflections", "river", "beach", "club", "train", "screen", "mirror", "flowers", "embers",
+    "sparks", "confetti", "dust", "clouds", "moon", "sun", "stars", "skyline", "asphalt"
+]  # fmt: skip
+ADJECTIVES = [
+    "bright", "dark", "soft", "deep", "pale", "vivid", "neon", "wide", "close", "slow", "gentle", "quiet",
+    "wet", "empty", "old", "young", "huge", "tiny", "distant", "glowing", "shining", "cinematic",
+    "abstract", "minimal", "lonely", "crowded", "dreamy"
+]  # fmt: skip
+LINKS = [
+    "a", "an", "the", "of", "with", "and", "in", "on", "at", "to", "over", "across", "towards", "under",
+    "through", "behind", "above", "from", "by"
+]  # fmt: skip
+ADVERBS = ["slowly", "quickly", "fast", "gently"]
+STYLE = [
+    "cinematic", "35mm", "film", "grain", "4k", "video", "music", "abstract", "minimal", "shallow", "depth",
+    "high", "quality", "detailed"
+]  # fmt: skip
+VERBS = [
+    "is", "turns", "turning", "glowing", "lit", "bathed", "painted", "filled", "everything", "all",
+    "colour", "color"
+]  # fmt: skip
+FILLER = LINKS + ADVERBS + NOUNS + ADJECTIVES + STYLE
 VOCAB = list(
     dict.fromkeys(
-        list(COLOURS) + SHAPES + [w for ps in MOTION_PHRASES.values() for p in ps for w in p] + FILLER
+        list(COLOURS) + SHAPES + [w for ps in MOTION_PHRASES.values() for p in ps for w in p] + FILLER + VERBS
     )
 )
 
 
+def _pick(rng: np.random.Generator, words: list[str]) -> str:
+    return str(words[int(rng.integers(len(words)))])
+
+
+def _unknown(rng: np.random.Generator) -> str:
+    """A word the vocabulary does not have (the tokenizer reads it as <unk>)."""
+    return "".join(rng.choice(list("bcdfghjklmnpqrstvwxz"), int(rng.integers(3, 8))))
+
+
+def _noun_phrase(rng: np.random.Generator) -> list[str]:
+    """Scenery: "the wet street", "a dancer on the stage", "xkqtr" ..."""
+    words = [_pick(rng, ["a", "the", "an"])] if rng.random() < 0.6 else []
+    words += [_pick(rng, ADJECTIVES) for _ in range(int(rng.integers(0, 3)))]
+    words.append(_unknown(rng) if rng.random() < 0.25 else _pick(rng, NOUNS))
+    if rng.random() < 0.3:
+        words += [_pick(rng, LINKS), _pick(rng, NOUNS)]
+    return words
+
+
+def _colour_phrase(rng: np.random.Generator, colour: str) -> list[str]:
+    """The colour word in one of the forms prompts put it in: before a noun, after one, as what a
+    thing is or turns, or alone."""
+    noun = _pick(rng, SHAPES + NOUNS) if rng.random() < 0.8 else _unknown(rng)
+    adj = [_pick(rng, ADJECTIVES)] if rng.random() < 0.3 else []
+    forms = [
+        adj + [colour, noun],
+        [noun, "in", colour],
+        [noun, "of", colour],
+        [noun, _pick(rng, ["glowing", "lit", "painted", "bathed", "filled"]), *(["in"] if rng.random() < 0.5 else []), colour],
+        ["the", noun, _pick(rng, ["is", "turns", "turning"]), colour],
+        [_pick(rng, ["everything", "all"]), colour],
+        [colour, _pick(rng, ["colour", "color", "light", "glow"])],
+        [colour],
+    ]  # fmt: skip
+    return forms[int(rng.integers(len(forms)))]
+
+
 def make_prompt(rng: np.random.Generator, colour: str | None, motion: str) -> str:
-    """A prompt naming ``colour`` (None: no colour word) and ``motion``, in a random order, with
-    filler words and unknown words around them."""
-
-    def filler(most: int) -> list[str]:
-        words = []
-        for _ in range(int(rng.integers(0, most + 1))):
-            if rng.random() < 0.3:  # a word the vocabulary does not have
-                words.append("".join(rng.choice(list("bcdfghjklmnpqrstvwxz"), 5)))
-            else:
-                words.append(str(rng.choice(FILLER)))
-        return words
-
-    subject = ([colour] if colour else []) + [str(rng.choice(SHAPES))]
-    phrases = MOTION_PHRASES[motion]
-    movement = list(phrases[int(rng.integers(len(phrases)))])
-    parts = [subject, movement] if rng.random() < 0.7 else [movement, subject]
-    words = filler(3) + parts[0] + filler(2) + parts[1] + filler(3)
-    text = " ".join(words)
+    """A prompt naming ``colour`` (None: no colour word) and ``motion`` in a sentence of random
+    form: the two phrases and up to three phrases of scenery (known and unknown words) in any
+    order, joined by spaces, commas, "and" or semicolons, sometimes with a list of style words
+    after it, as a shot list's ``style:`` appends one."""
+    phrases = [_colour_phrase(rng, colour)] if colour else []
+    moves = MOTION_PHRASES[motion]
+    movement = list(moves[int(rng.integers(len(moves)))])
+    if movement:
+        phrases.append(([_pick(rng, ADVERBS)] if rng.random() < 0.2 else []) + movement)
+    phrases += [_noun_phrase(rng) for _ in range(int(rng.integers(0, 4)))]
+    order = rng.permutation(len(phrases))
+    words: list[str] = []
+    for n, k in enumerate(order):
+        if n:
+            words.append(_pick(rng, ["", ",", "and", ";", ",", ""]))
+        words += phrases[k]
+    if rng.random() < 0.3:
+        words += [","] + [w for _ in range(int(rng.integers(2, 7))) for w in (_pick(rng, STYLE), ",")][:-1]
+    text = " ".join(w for w in words if w).replace(" ,", ",").replace(" ;", ";")
     return text.capitalize() if rng.random() < 0.3 else text
 
 
@@ -678,6 +681,32 @@ EVAL_TEMPLATES = {
 
 PANS = ("left", "right", "up", "down")
 
+# Prompts of forms the training never makes (issue 24): sentences around the colour word that
+# make_prompt cannot produce (each has words outside the vocabulary, and a construction of its
+# own), each with a pan or "still" phrase from the training's. Scored like the colours above: the
+# clip's mean colour nearest the named one. Target: at least 15 of every 16.
+HELDOUT_TEMPLATES = (
+    "an old photograph of rooftops, washed out and {c}, while the view is {m}",
+    "{m} through a dream where even the shadows are {c}",
+    "wide establishing shot: after the storm the whole valley goes {c}, {m}",
+    "she stands by the window in a {c} dress and the street outside keeps {m}",
+    "slow motion: petals everywhere, {m}, a {c} haze fills every corner of the frame, anamorphic flare, 8k",
+    "music video frame, grainy. {c}. {m}. the singer looks straight into the lens",
+)
+HELDOUT_MOTIONS = {"left": "moving left", "right": "drifting to the right", "up": "floating up",
+                   "down": "sinking down", "still": "standing still"}  # fmt: skip
+
+
+def heldout_prompts() -> list[tuple[str, str, str]]:
+    """(prompt, colour, motion) for every held-out template and colour: 6 x 8 = 48 clips."""
+    motions = list(HELDOUT_MOTIONS)
+    out = []
+    for t, template in enumerate(HELDOUT_TEMPLATES):
+        for k, colour in enumerate(COLOURS):
+            motion = motions[(k + t) % len(motions)]
+            out.append((template.format(c=colour, m=HELDOUT_MOTIONS[motion]), colour, motion))
+    return out
+
 
 def word_gaps(t2v, i2v, *, clips: int = 16, sigmas=(1.0, 0.9, 0.6)) -> tuple[dict, dict]:
     """Do the words reach the transformers? The flow-matching loss on pan clips (the preset's size,
@@ -779,6 +808,19 @@ def evaluate(weights: Path, *, seeds: int = 5, guidance: float | None = None, lo
         log(
             f"text-to-video: colour {colour_acc:.1%}, motion {motion_acc:.1%} over {len(rows)} clips ({t2v_s:.2f} s a clip)"
         )
+        heldout = []
+        for n, (prompt, colour, motion) in enumerate(heldout_prompts()):
+            with torch.no_grad():
+                video = t2v(
+                    prompt=prompt, generator=torch.Generator().manual_seed(100 + n), **size, **common
+                ).frames[0]
+            frames = (np.clip(video, 0, 1) * 255 + 0.5).astype(np.uint8)
+            heldout.append({"prompt": prompt, "colour": colour, "motion": motion,
+                            "seen_colour": dominant_colour(frames), "seen_motion": motion_of(frames)[0]})  # fmt: skip
+        heldout_colour = sum(r["colour"] == r["seen_colour"] for r in heldout)
+        heldout_motion = sum(r["motion"] == r["seen_motion"] for r in heldout)
+        log(f"held-out prompt forms: colour {heldout_colour}/{len(heldout)}, motion {heldout_motion}/{len(heldout)}"
+            + "".join(f"; {r['prompt']!r}: {r['seen_colour']}" for r in heldout if r["colour"] != r["seen_colour"]))  # fmt: skip
         i2v_rows = []
         for n in range(min(16, 4 * seeds)):
             image = last_frames[(n * 7) % len(last_frames)]
@@ -803,7 +845,9 @@ def evaluate(weights: Path, *, seeds: int = 5, guidance: float | None = None, lo
             "i2v_delta_e_median": float(np.median(des)), "i2v_delta_e_max": float(max(des)),
             "i2v_last_frame_colour_accuracy": towards, "i2v_motion_accuracy": i2v_motion, "seconds_per_clip": round(t2v_s, 3),
             "motion_word_loss_gap": gaps, "colour_word_loss_gap": colour_gaps,
-            "clips": rows, "i2v": i2v_rows,
+            "heldout_colour_accuracy": heldout_colour / len(heldout),
+            "heldout_motion_accuracy": heldout_motion / len(heldout),
+            "clips": rows, "heldout": heldout, "i2v": i2v_rows,
         }  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -41,12 +41,16 @@ def load_project(
     device: str = "auto",
     require_weights: bool = True,
     grid: GridOptions | None = None,
+    writes: str | None = None,
 ) -> Job:
-    """Check a shot list and everything it names; raises ``MvgenError`` subclasses on bad input.
-    ``require_weights=False`` skips the check that the model's weights are available (for planning)."""
+    """Check a shot list and everything it names; raises ``MvgenError`` subclasses on bad input,
+    every mistake at once. ``require_weights=False`` skips the check that the model's weights are
+    available (for planning). ``writes="render"`` (or ``"preview"``) also refuses a job that would
+    overwrite a file mvgen did not write."""
     return pipeline.prepare(
-        shots, audio=audio, out=out, model=model, device=device, require_weights=require_weights, grid=grid
-    )
+        shots, audio=audio, out=out, model=model, device=device, require_weights=require_weights, grid=grid,
+        writes=writes,
+    )  # fmt: skip
 
 
 def analyze_audio(path: str | Path, *, use_cache: bool = True, grid: GridOptions | None = None) -> BeatGrid:
@@ -89,7 +93,10 @@ def cut_sheet(job: Job, plan: RenderPlan):
         # reads the model folders' fingerprints, loads nothing
         ident = pipeline.model_identity(get_backend("local", job.model), plan)
     preset = job.model.preset
-    return build(plan, ident, ShotCache(), max_frames=preset.max_frames, step_cost_s=preset.step_cost_s)
+    cache = ShotCache()
+    if ident is not None:  # as the render will: a longer clip of a shot in the cache is kept
+        plan = pipeline.reuse_longer_clips(plan, preset, ident, cache, lambda s: False)
+    return build(plan, ident, cache, max_frames=preset.max_frames, step_cost_s=preset.step_cost_s)
 
 
 def plot_grid(audio: str | Path, grid: BeatGrid, png: str | Path, *, plan: RenderPlan | None = None) -> Path:
@@ -159,7 +166,7 @@ def render_video(
     (CUDA memory levers); ``dtype``: override the preset's (CUDA only); ``backend``: local | ray
     (default: the shot list's ``backend:``), with ``ray_address`` (None: a local Ray started on
     demand; "auto": the running cluster) and ``ray_workers`` (default: one per GPU, else per CPU)."""
-    job = load_project(shots, audio=audio, out=out, model=model, device=device)
+    job = load_project(shots, audio=audio, out=out, model=model, device=device, writes="render")
     return pipeline.render(
         job, force=force, only=only, device=device, offload=offload, dtype=dtype, progress=progress,
         backend=backend or job.shotlist.shots.backend, ray_address=ray_address, ray_workers=ray_workers,

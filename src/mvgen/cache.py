@@ -43,6 +43,7 @@ def shot_key(
     image_sha256: str | None = None,
     i2v_revision: str | None = None,
     step_cache: str | None = None,
+    colour_anchor: bool | None = None,
 ) -> str:
     payload = {
         "v": GENERATION_VERSION,
@@ -62,6 +63,10 @@ def shot_key(
         payload["i2v_revision"] = i2v_revision
     if step_cache is not None:  # a step cache changes the pictures a little: its setting counts
         payload["step_cache"] = step_cache
+    # A chained shot: colour-anchored to the settled colours of its run's first shot, or left in
+    # its own prompt's (the rule of 2026-12; clips chained under the earlier rule do not match).
+    if colour_anchor is not None:
+        payload["anchor"] = "run-settled" if colour_anchor else "none"
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 

@@ -224,19 +224,22 @@ def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype
         # errors always go to stderr, whatever stdout carries
         if single:
             job = result.jobs[0]
-            raise _JobFailed(job.error or job.status, code, job.hint)
+            lines = job.errors or [job.error or job.status]
+            raise _JobFailed(MvgenError(lines[0], hint=job.hint, more=tuple(lines[1:])), code)
         from mvgen.console import print_error
 
         for j in result.jobs:
-            if j.error:
-                print_error(f"{j.shotlist}: {j.status}: {j.error}", log_stream=_state.log_stream)
+            for line in j.errors or ([j.error] if j.error else []):
+                print_error(f"{j.shotlist}: {j.status}: {line}", log_stream=_state.log_stream)
     raise click.exceptions.Exit(int(code))
 
 
 class _JobFailed(Exception):
-    def __init__(self, message: str, code: int, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.code, self.hint = message, code, hint
+    """A job failed: its error (every line of it) and the exit code of the whole run."""
+
+    def __init__(self, error: MvgenError, code: int) -> None:
+        super().__init__(error.message)
+        self.error, self.code = error, code
 
 
 class _State:
@@ -321,7 +324,9 @@ def validate(shots, audio, model, bpm, offset, beats_file) -> None:
     """Check SHOTS and everything it names, render nothing."""
     from mvgen import api
 
-    job = api.load_project(shots, audio=audio, model=model, grid=_grid(bpm, offset, beats_file))
+    job = api.load_project(
+        shots, audio=audio, model=model, grid=_grid(bpm, offset, beats_file), writes="render"
+    )
     plan = api.plan_video(job)
     click.echo(
         f"ok: {job.shotlist.path}: {len(job.shotlist.shots.shots)} shots -> {len(plan.shots)} slots, "
@@ -395,6 +400,16 @@ def beats(audio, bpm, offset, beats_file, as_json, plot) -> None:
     click.echo("sections: " + (", ".join(f"{t:.2f}s" for t in grid.sections_s) or "none found"))
 
 
+@cli.command()
+@click.option("--path", "path_only", is_flag=True, help="Print where the file is instead of its text.")
+def reference(path_only) -> None:
+    """Print the reference shot list: every key, with its default and what it does."""
+    from mvgen.config.presets import reference_path
+
+    path = reference_path()
+    click.echo(str(path) if path_only else path.read_text(encoding="utf-8"), nl=path_only)
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
 @click.pass_context
@@ -461,11 +476,14 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:  # bare `mvgen`: its help
+            click.echo(exc.ctx.get_help())
+            return ExitCode.OK
         cmd = exc.ctx.command_path if exc.ctx else "mvgen"
         print_error(exc.format_message(), hint=f"see `{cmd} --help`")
         return ExitCode.BAD_INPUT
     except _JobFailed as exc:
-        print_error(exc.message, hint=exc.hint, log_stream=_state.log_stream)
+        print_error(exc.error, log_stream=_state.log_stream)
         return exc.code
     except BatchInputError as exc:
         if _debug_enabled():

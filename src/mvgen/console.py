@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from typing import TextIO
 
+from mvgen.counts import RenderCounts, plan_line
 from mvgen.errors import MvgenError
 from mvgen.progress import ProgressEvent
 
@@ -25,10 +26,13 @@ def print_error(
     stream: TextIO | None = None,
     log_stream: TextIO | None = None,
 ) -> None:
-    """``mvgen: error: ...`` and an optional ``hint: ...`` line, on stderr (and the log file)."""
-    message = err.message if isinstance(err, MvgenError) else err
+    """``mvgen: error: ...`` (a line per error of a check that found several) and an optional
+    ``hint: ...`` line, on stderr (and the log file)."""
+    messages = err.lines if isinstance(err, MvgenError) else [err]
     hint = err.hint if isinstance(err, MvgenError) else hint
-    lines = ["mvgen: error: " + _one_line(message)] + (["hint: " + _one_line(hint)] if hint else [])
+    lines = ["mvgen: error: " + _one_line(m) for m in messages] + (
+        ["hint: " + _one_line(hint)] if hint else []
+    )
     for out in (stream or sys.stderr, log_stream):
         if out is None:
             continue
@@ -79,8 +83,12 @@ def describe(e: ProgressEvent) -> str | None:
     if e.event == "done" and e.extra.get("preview"):
         return f"wrote the animatic {e.message} ({e.seconds:.1f}s)"
     if e.event == "done":
-        gen, cached = e.extra.get("generated", 0), e.extra.get("cached", 0)
-        return f"wrote {e.message} ({gen} generated, {cached} cached, {e.seconds:.1f}s)"
+        counts = RenderCounts(
+            **{k: e.extra.get(k, 0) for k in ("slots", "shots", "generated", "cached", "takes")}
+        )
+        if e.extra.get("up_to_date"):
+            return f"up to date: {e.message} ({counts.describe()}; not re-encoded, {e.seconds:.1f}s)"
+        return f"wrote {e.message} ({counts.describe()}, {e.seconds:.1f}s)"
     return None
 
 
@@ -279,7 +287,5 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
         f"{_duration(t['est_gpu_s'])} ({t['rate_source']})"
     )  # fmt: skip
     out.print(
-        f"{t['slots']} slots: {t['new_shots']} new shots ({t['generations']} generations), {t['cached_shots']} cached, "
-        f"{t['repeats']} repeats | {p.duration_s:.3f}s, {p.total_frames} frames | est. GPU time {est}",
-        markup=False,
+        f"{plan_line(t)} | {p.duration_s:.3f}s, {p.total_frames} frames | est. GPU time {est}", markup=False
     )

@@ -7,15 +7,12 @@ over the model's frames per call). Totals: new shots, cached shots, estimated GP
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from mvgen.cache import ShotCache
 from mvgen.estimate import Rate, prior_rate, work_units
-from mvgen.timeline import PlannedShot, RenderPlan
-
-SPEED_TOLERANCE = 0.05  # a clip retimed by more than 5 % to fill its slot is flagged
+from mvgen.timeline import PlannedShot, RenderPlan, frames_needed
 
 
 def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[str]:
@@ -24,14 +21,14 @@ def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[
         out.append(f"looped (pass {shot.repeat + 1})")
     if shot.end_frame < shot.start_frame + shot.slot_frames:
         out.append("trimmed at the song's end")
-    needed = math.ceil(shot.slot_frames / plan.fps * plan.native_fps - 1e-9)
+    needed = frames_needed(shot.slot_frames, plan.fps, plan.native_fps)
     if needed > max_frames:
         out.append(f"over max frames ({needed} > {max_frames})")
-    clip_s = shot.num_frames / plan.native_fps
-    slot_s = shot.slot_frames / plan.fps
-    # (A clip is never much longer than its slot: frames are rounded up by at most one frame-rule step.)
-    if slot_s > clip_s * (1 + SPEED_TOLERANCE):
-        out.append(f"slowed down x{slot_s / clip_s:.2f}")
+    speed = shot.speed(plan.fps, plan.native_fps)  # 1: the model's own speed
+    if speed < 1.0:
+        out.append(f"slowed down x{1 / speed:.2f}")
+    elif speed > 1.0:
+        out.append(f"sped up x{speed:.2f}")
     return out
 
 
@@ -83,10 +80,12 @@ class CutSheet:
     def totals(self) -> dict[str, Any]:
         return {
             "slots": len(self.rows),
+            "shots": self.new_shots + self.cached_shots,  # distinct clips (counts.py: slots, shots, takes)
             "new_shots": self.new_shots,
             "cached_shots": self.cached_shots,
             "repeats": self.repeats,
-            "generations": self.generations,
+            "generations": self.generations,  # takes to generate
+            "takes": self.generations,
             "est_gpu_s": self.est_gpu_s,
             "rate_source": self.rate.source if self.rate else None,
         }

@@ -170,7 +170,8 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
     cache = ShotCache()
     takes = TakeBook(cache, plan)
     keys = list(keys)
-    last_frames: dict[str, tuple[Any, str]] = dict(frames)  # the driver's, for clips made elsewhere
+    # the driver's (keyed KEY@FRAME), for the clips made elsewhere that this group continues
+    last_frames: dict[str, tuple[Any, str]] = dict(frames)
     pid = os.getpid()
     if not gen.loaded:
         gen.load()
@@ -201,7 +202,7 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
             prev = keys[idx - 1]
             if prev is None:
                 raise GenerationError(f"shot {s.id!r}: the shot it chains from was not generated")
-            image, image_sha = _last_frame(cache, prev, last_frames)
+            image, image_sha = _last_frame(cache, plan, keys, idx, last_frames)
         candidates = [clip_key(ident, plan, s, seed=seed, image_sha256=image_sha) for seed in s.take_seeds()]
         seconds, generated, clips = 0.0, [], {}
         for take, (k, seed) in enumerate(zip(candidates, s.take_seeds(), strict=True)):
@@ -240,6 +241,7 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
 def _callbacks(emit, cache, plan, keys, anchors, s, take) -> dict[str, Any]:
     """generate_take's callbacks for one take on a worker: events to the driver, chain anchoring."""
     from mvgen.pipeline import _anchor
+    from mvgen.timeline import anchor_root
 
     label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
     return {
@@ -247,7 +249,11 @@ def _callbacks(emit, cache, plan, keys, anchors, s, take) -> dict[str, Any]:
                                  extra={"take": take + 1, "takes": s.takes}),
         "on_step": lambda step, steps: emit("step", shot=s.id, index=s.index, step=step, steps=steps),
         "notify": lambda message: emit("warning", shot=s.id, message=message),
-        "anchor": (lambda frames: _anchor(cache, plan, keys, s.index, frames, anchors)) if s.chain else None,
+        "anchor": (
+            (lambda frames: _anchor(cache, plan, keys, s.index, frames, anchors))
+            if anchor_root(plan, s.index) is not None
+            else None
+        ),
     }  # fmt: skip
 
 

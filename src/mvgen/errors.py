@@ -18,15 +18,29 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+MAX_ERROR_LINES = 20  # errors shown at once; the rest are counted
+
+
 class MvgenError(Exception):
-    """Base of every error mvgen reports to a user. ``hint`` is an optional second line."""
+    """Base of every error mvgen reports to a user. ``hint`` is an optional last line; ``more``:
+    further errors found in the same check (a shot list with several mistakes), one line each."""
 
     exit_code: ExitCode = ExitCode.FAILURE
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, more: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.more = tuple(more)
+
+    @property
+    def lines(self) -> list[str]:
+        """Every error line, at most ``MAX_ERROR_LINES``, then how many more there are."""
+        lines = [self.message, *self.more]
+        if len(lines) <= MAX_ERROR_LINES:
+            return lines
+        rest = len(lines) - MAX_ERROR_LINES
+        return [*lines[:MAX_ERROR_LINES], f"... and {rest} more error{'s' if rest > 1 else ''}"]
 
 
 class ConfigError(MvgenError):

@@ -170,6 +170,7 @@ def probe_audio_stream(path: Path) -> tuple[int, int, float] | None:
 
 
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_COMMENT_RE = re.compile(r"^\s+comment\s*: (.*)$", re.MULTILINE)
 _VIDEO_RE = re.compile(r"Stream #\S+.*?: Video: (\w+)[^,]*, (\w+)[^,]*(?:\([^)]*\))?.*?, (\d+)x(\d+)")
 
 
@@ -190,4 +191,7 @@ def probe_streams(path: Path) -> dict[str, object]:
     if a:
         codec = re.search(r"Audio: (\w+)", a.group(0))
         info.update(audio_codec=codec.group(1) if codec else "?", sample_rate=int(a.group(1)))
+    c = _COMMENT_RE.search(stderr.split("Duration:")[0])  # the container's tags, not a stream's
+    if c:
+        info["comment"] = c.group(1).strip()
     return info

@@ -12,8 +12,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mvgen import __version__
 from mvgen.errors import ConfigError, SetupError
 from mvgen.ffmpeg import run_ffmpeg
+from mvgen.ownership import FOLDER_MARK
 from mvgen.timeline import RenderPlan
 
 
@@ -79,6 +81,9 @@ def _export_slots(video: Path, plan: RenderPlan, folder: Path) -> list[Path]:
         raise SetupError(
             f"exporting shots for OTIO: expected {len(plan.shots)} pieces, ffmpeg made {len(parts)}"
         )
+    (tmp / FOLDER_MARK).write_text(
+        "written by mvgen: the next export replaces this folder\n", encoding="utf-8"
+    )
     names = []
     for s, part in zip(plan.shots, parts, strict=True):
         name = f"{s.index + 1:03d}-{s.id}.mp4"
@@ -123,6 +128,7 @@ def write_otio(
         )
     )
     timeline = otio.schema.Timeline(name=title, global_start_time=otio.opentime.RationalTime(0, rate))
+    timeline.metadata["mvgen"] = {"version": __version__}  # the mark mvgen knows its timelines by
     timeline.tracks.append(track)
     timeline.tracks.append(sound)
     with atomic_path(path, suffix=".otio") as tmp:

@@ -23,7 +23,9 @@ from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.cache import CLIP_NAME, ShotCache, shot_key
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
 from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
+from mvgen.counts import RenderCounts, count_render
 from mvgen.errors import (
+    AudioError,
     ConfigError,
     EncodeError,
     ExitCode,
@@ -36,7 +38,16 @@ from mvgen.estimate import EtaClock, prior_rate
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file, sweep_stale_temps
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
 from mvgen.takes import TakeBook
-from mvgen.timeline import FieldError, RenderPlan, check_size, plan_video, precheck_lengths
+from mvgen.timeline import (
+    FieldError,
+    RenderPlan,
+    anchor_root,
+    check_size,
+    last_shown_frame,
+    plan_video,
+    precheck_lengths,
+)
+from mvgen.wording import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,34 +170,103 @@ def prepare(
     require_weights: bool = True,
     grid: GridOptions | None = None,
     levers: dict[str, Any] | None = None,
+    writes: str | None = None,
+    otio: Path | None = None,
 ) -> Job:
     """Check everything a render needs, cheaply: shot list, output path, audio, model, device.
+    Every mistake found is reported at once (one ``ConfigError``, a line each).
     ``require_weights=False`` (planning) accepts a hub model whose weights are not downloaded.
-    ``levers``: command-line values for `generation:` keys (quality, compile) that replace the file's."""
+    ``levers``: command-line values for `generation:` keys (quality, compile) that replace the file's.
+    ``writes``: "render" or "preview": also refuse to overwrite a file at any of the paths that job
+    writes (and ``otio``'s) which mvgen did not write (ownership.py)."""
     loaded = with_levers(load_shotlist(shots_path), levers)
-    out_path = _resolve_out(loaded, out)
-    audio_path = _resolve_audio(loaded, audio)
-    info = probe_audio(audio_path)
-    if info.path.resolve() == out_path.resolve():
-        raise ConfigError(f"{out_path}: the output would overwrite the audio track")
+    problems: list[MvgenError] = []  # bad input (exit 2): every one is reported
+    setup: list[SetupError] = []  # the machine lacks something (exit 4): reported once the input is right
+
+    def check(step: Callable[[], Any]) -> Any:
+        try:
+            return step()
+        except (ConfigError, AudioError) as exc:
+            problems.append(exc)
+        except SetupError as exc:
+            setup.append(exc)
+        return None
+
+    out_path = check(lambda: _resolve_out(loaded, out))
+    info = check(lambda: probe_audio(_resolve_audio(loaded, audio)))
+    if info is not None and out_path is not None and info.path.resolve() == out_path.resolve():
+        problems.append(ConfigError(f"{out_path}: the output would overwrite the audio track"))
     model_spec = model or loaded.shots.model
-    try:
-        ref = resolve_model(model_spec, base_dir=loaded.base_dir, require_weights=require_weights)
-    except ConfigError as exc:
-        where = "--model" if model else f"{locate(loaded, ('model',))}: model"
-        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
-    try:
-        check_size(loaded.shots, ref.preset)
-        precheck_lengths(loaded.shots)
-        _check_chain_model(loaded, ref, model_spec, require_weights)
-    except FieldError as exc:
-        raise _located(loaded, exc) from None
+    ref = check(lambda: _resolve_model(loaded, model_spec, model is not None, require_weights))
+    if ref is not None:
+        check(lambda: _located_step(loaded, lambda: check_size(loaded.shots, ref.preset)))
+        check(lambda: _located_step(loaded, lambda: precheck_lengths(loaded.shots)))
+        check(
+            lambda: _located_step(
+                loaded, lambda: _check_chain_model(loaded, ref, model_spec, require_weights)
+            )
+        )
+    if writes is not None and out_path is not None:
+        check(lambda: _check_outputs(loaded, out, out_path, writes, otio))
+    override = check(lambda: resolve_override(loaded, grid))
+    if problems:
+        raise _all_of(problems)
+    if setup:
+        raise setup[0]
     if device != "auto":
         from mvgen.generate.local import pick_device
 
         pick_device(device)
-    override = resolve_override(loaded, grid)
     return Job(loaded, info, sha256_file(info.path), ref, out_path, override)
+
+
+def _resolve_model(loaded: LoadedShotList, spec: str, from_cli: bool, require_weights: bool) -> ModelRef:
+    try:
+        return resolve_model(spec, base_dir=loaded.base_dir, require_weights=require_weights)
+    except ConfigError as exc:
+        where = "--model" if from_cli else f"{locate(loaded, ('model',))}: model"
+        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def _located_step(loaded: LoadedShotList, step: Callable[[], Any]) -> Any:
+    try:
+        return step()
+    except FieldError as exc:
+        raise _located(loaded, exc) from None
+
+
+def _check_outputs(
+    loaded: LoadedShotList, out: str | None, out_path: Path, writes: str, otio: Path | None
+) -> None:
+    """Refuse a job that would overwrite a file mvgen did not write (see ownership.py)."""
+    from mvgen.media.preview import preview_path
+    from mvgen.otio_export import media_folder
+    from mvgen.ownership import check_not_foreign
+    from mvgen.report import report_paths
+
+    video = preview_path(out_path) if writes == "preview" else out_path
+    roles = {video: "the video" if writes != "preview" else "the animatic",
+             manifest_path_for(video): "its manifest"}  # fmt: skip
+    if writes != "preview":
+        names = {
+            "html": "the report page",
+            "contact_sheet": "the contact sheet",
+            "beat_plot": "the beat plot",
+        }
+        roles.update({path: names[kind] for kind, path in report_paths(video).items()})
+    if otio is not None:
+        roles.update({otio: "the OTIO timeline", media_folder(otio): "the OTIO timeline's shots"})
+    job = f"{'previewing' if writes == 'preview' else 'rendering'} {loaded.path.name} to {video.name}"
+    check_not_foreign(roles, manifest_path_for(video), job=job)
+
+
+def _all_of(problems: list[MvgenError]) -> MvgenError:
+    """The problems found while checking a job, as one error with a line each (exit 2)."""
+    if len(problems) == 1:
+        return problems[0]
+    lines = [line for p in problems for line in (p.message, *p.more)]
+    hints = list(dict.fromkeys(p.hint for p in problems if p.hint))
+    return ConfigError(lines[0], more=tuple(lines[1:]), hint="; ".join(hints) or None)
 
 
 def _i2v_at_hand(ref: ModelRef) -> bool:
@@ -261,10 +341,11 @@ class RenderResult:
     out: Path
     manifest_path: Path
     manifest: dict[str, Any]
-    generated: int
-    cached: int
+    generated: int  # shots with a take generated by this run (counts.py says the words)
+    cached: int  # shots entirely from the cache
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    counts: RenderCounts | None = None  # slots, shots, generated, cached, takes (None: a preview)
 
 
 def _cached_clip(cache: ShotCache, key: str) -> Path:
@@ -275,31 +356,50 @@ def _cached_clip(cache: ShotCache, key: str) -> Path:
 
 
 def _last_frame(
-    cache: ShotCache, key: str, memo: dict[str, tuple[np.ndarray, str]]
-) -> tuple[np.ndarray, str]:
-    """The last frame of a cached clip (the conditioning image of the chained shot after it) and a
-    hash of its pixels, which goes into that shot's cache key; decoded once per clip (``memo``)."""
-    from mvgen.media.clips import read_last_frame
+    cache: ShotCache, plan_: RenderPlan, keys: list[str | None], index: int,
+    memo: dict[str, tuple[np.ndarray, str]],
+) -> tuple[np.ndarray, str]:  # fmt: skip
+    """The conditioning image of chained slot ``index`` and a hash of its pixels, which goes into
+    its cache key: the last frame the video shows of the slot before it (a clip is generated to
+    its model's next valid frame count, and the surplus is never shown, so this is not always the
+    clip's own last frame). Decoded once per clip and frame (``memo``, keyed ``KEY@FRAME``)."""
+    from mvgen.media.clips import read_clip
 
-    if key not in memo:
-        frame = read_last_frame(_cached_clip(cache, key))
-        memo[key] = frame, hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
-    return memo[key]
+    prev, key = plan_.shots[index - 1], keys[index - 1]
+    assert key is not None
+    j = last_shown_frame(prev, plan_.fps, plan_.native_fps)
+    ref = f"{key}@{j}"
+    if ref not in memo:
+        clip = read_clip(_cached_clip(cache, key))
+        frame = clip[min(j, len(clip) - 1)].copy()
+        memo[ref] = frame, hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
+    return memo[ref]
 
 
 def _anchor(cache: ShotCache, plan_: RenderPlan, keys: list[str | None], index: int, frames, anchors: dict):
-    """Colour-anchor a chained shot's frames to the first shot of its chain (see media/colour.py)."""
-    from mvgen.media.clips import read_clip
-    from mvgen.media.colour import anchor_colours, colour_stats
+    """Colour-anchor a chained shot's frames to the first shot of its run (``timeline.anchor_root``;
+    see media/colour.py)."""
+    from mvgen.media.colour import anchor_colours
 
-    root = index
-    while root > 0 and plan_.shots[root].chain:
-        root -= 1
+    root = anchor_root(plan_, index)
+    assert root is not None
     root_key = keys[root]
     assert root_key is not None
     if root_key not in anchors:
-        anchors[root_key] = colour_stats(read_clip(_cached_clip(cache, root_key)))
+        anchors[root_key] = _anchor_stats(cache, plan_, root_key, root)
     return anchor_colours(frames, anchors[root_key])
+
+
+def _anchor_stats(cache: ShotCache, plan_: RenderPlan, key: str, root: int):
+    """The colours a run of chained links is anchored to: those of the second half of what its
+    first slot shows, where that shot has settled into its prompt's colours (a first slot that is
+    itself chained from another prompt turns into its own colours over its first half)."""
+    from mvgen.media.clips import read_clip
+    from mvgen.media.colour import colour_stats
+
+    shown = plan_.shots[root].shown_frames
+    clip = read_clip(_cached_clip(cache, key))[:shown]
+    return colour_stats(clip[len(clip) // 2 :])
 
 
 def _slot_clip(cache: ShotCache, key: str) -> tuple[Path, int]:
@@ -487,8 +587,6 @@ def _generate_on_ray(job: Job, plan_: RenderPlan, todo, keys: list[str | None], 
 
     from mvgen.distributed import RayPool, make_groups
     from mvgen.estimate import work_units
-    from mvgen.media.clips import read_clip
-    from mvgen.media.colour import colour_stats
 
     # Workers use the driver's cache path (shared where a shared file system mounts it there);
     # MVGEN_RAY_WORKER_CACHE_DIR names another (a node-local disk).
@@ -514,12 +612,10 @@ def _generate_on_ray(job: Job, plan_: RenderPlan, todo, keys: list[str | None], 
             anchors: dict[str, Any] = {}
             for i in grp.slots:
                 if plan_.shots[i].chain and i - 1 not in grp.slots and keys[i - 1] is not None:
-                    frames[keys[i - 1]] = _last_frame(cache, keys[i - 1], {})
-                    root = i - 1
-                    while root > 0 and plan_.shots[root].chain:
-                        root -= 1
-                    if root not in grp.slots and keys[root] is not None:
-                        anchors[keys[root]] = colour_stats(read_clip(_cached_clip(cache, keys[root])))
+                    _last_frame(cache, plan_, keys, i, frames)
+                root = anchor_root(plan_, i)
+                if root is not None and root not in grp.slots and keys[root] is not None:
+                    anchors[keys[root]] = _anchor_stats(cache, plan_, keys[root], root)
             return plan_json, grp.slots, list(keys), ident, regen, anchors, frames, shared
 
         ids = [s.id for s in plan_.shots]
@@ -669,12 +765,42 @@ def clip_key(ident: dict[str, str], plan_: RenderPlan, shot, *, seed: int | None
         max_sequence_length=plan_.max_sequence_length, image_sha256=image_sha256,
         i2v_revision=ident.get("i2v_revision") if image_sha256 is not None else None,
         step_cache=step_cache_label(plan_),
+        colour_anchor=anchor_root(plan_, shot.index) is not None if image_sha256 is not None else None,
     )  # fmt: skip
 
 
 def step_cache_label(plan_: RenderPlan) -> str | None:
     """The step cache's setting as the cache key and the shot records hold it (None: no cache)."""
     return f"{plan_.step_cache}:{plan_.step_cache_threshold:g}" if plan_.step_cache != "none" else None
+
+
+def reuse_longer_clips(plan_: RenderPlan, preset, ident: dict[str, str], cache: ShotCache,
+                       regenerates: Callable[[Any], bool]) -> RenderPlan:  # fmt: skip
+    """The plan with every shot that is not in the cache at its planned length, but is at a longer
+    one (it filled a longer slot before: another place in the list, a longer length), keeping that
+    clip: its slots show the clip's beginning, at the model's own speed. So moving or shortening a
+    shot costs no GPU time and keeps its look; a shot whose slot outgrew every clip of it is
+    generated again, at its new length (never slowed down to fit). ``preset``: the model's frame rule."""
+    frames_of: dict[int, int] = {}  # source shot -> the frames its clip has
+    for s in plan_.shots:
+        if s.chain or s.source_index in frames_of:
+            continue
+        frames_of[s.source_index] = s.num_frames
+        if regenerates(s):
+            continue
+
+        def cached_at(frames: int, s=s) -> bool:
+            probe = replace(s, num_frames=frames)
+            return all(
+                cache.get(clip_key(ident, plan_, probe, seed=seed)) is not None for seed in s.take_seeds()
+            )
+
+        if cached_at(s.num_frames):
+            continue
+        longer = (f for f in range(s.num_frames + 1, preset.max_frames + 1) if preset.valid_frames(f) == f)
+        frames_of[s.source_index] = next((f for f in longer if cached_at(f)), s.num_frames)
+    shots = tuple(s if s.chain else replace(s, num_frames=frames_of[s.source_index]) for s in plan_.shots)
+    return replace(plan_, shots=shots) if shots != plan_.shots else plan_
 
 
 def known_keys(plan_: RenderPlan, ident: dict[str, str], cache: ShotCache, takes: TakeBook,
@@ -691,7 +817,7 @@ def known_keys(plan_: RenderPlan, ident: dict[str, str], cache: ShotCache, takes
             if prev is None or regenerates(plan_.shots[s.index - 1]) or cache.get(prev) is None:
                 keys.append(None)
                 continue
-            image_sha = conditioning[s.index] = _last_frame(cache, prev, last_frames)[1]
+            image_sha = conditioning[s.index] = _last_frame(cache, plan_, keys, s.index, last_frames)[1]
         candidates = [clip_key(ident, plan_, s, seed=seed, image_sha256=image_sha) for seed in s.take_seeds()]
         if s.takes == 1:
             keys.append(candidates[0])
@@ -703,7 +829,9 @@ def known_keys(plan_: RenderPlan, ident: dict[str, str], cache: ShotCache, takes
 
 
 # Bump when assembly changes the output for the same inputs (encoder settings, retiming...).
-ASSEMBLY_VERSION = 3  # 2: every clip's last frame is used; 3: clips scaled by ffmpeg, one-pass mux
+# 2: every clip's last frame is used; 3: clips scaled by ffmpeg, one-pass mux; 4: clips played at
+# the model's native speed (surplus frames unplayed), the video tagged as mvgen's
+ASSEMBLY_VERSION = 4
 
 
 def render_key(plan_: RenderPlan, keys: list[str], audio_sha256: str) -> str:
@@ -912,6 +1040,7 @@ def _render_locked(
     def regenerates(s) -> bool:
         return force or bool(only and s.id in only)
 
+    plan_ = reuse_longer_clips(plan_, job.model.preset, ident, cache, regenerates)
     takes = TakeBook(cache, plan_)
     conditioning: dict[int, str] = {}  # slot index -> hash of its conditioning frame
     anchors: dict[str, tuple[Any, Any]] = {}  # chain root's key -> its colour statistics
@@ -919,27 +1048,48 @@ def _render_locked(
     keys = known_keys(plan_, ident, cache, takes, regenerates, conditioning, last_frames)
     outcomes: dict[str, ShotOutcome] = {}
     slot_seconds: dict[int, float] = {}  # slot index -> seconds spent generating its take(s) this run
-    todo = []
+    todo = []  # one slot per shot to generate
     queued: set[str] = set()
+    first_of: dict[tuple[int, int], int] = {}  # a shot whose key waits on its takes -> its first slot
+    repeats: dict[int, list[Any]] = {}  # that first slot -> the later slots repeating its shot (fit: loop)
     for k, s in zip(keys, plan_.shots, strict=True):
         if k is not None and (k in outcomes or k in queued):
             continue
         if k is not None and not regenerates(s) and cache.get(k) is not None:
             outcomes[k] = ShotOutcome(k, True)
             progress(ProgressEvent("shot_cached", shot=s.id, index=s.index, total=len(plan_.shots)))
+        elif k is None and not s.chain and (s.source_index, s.num_frames) in first_of:
+            repeats.setdefault(first_of[(s.source_index, s.num_frames)], []).append(s)
         else:
             todo.append(s)
             if k is not None:
                 queued.add(k)
+            elif not s.chain:
+                first_of[(s.source_index, s.num_frames)] = s.index
     regenerate: set[str] = set()
 
+    def settle_repeats(first: int) -> None:
+        """The slots repeating the shot of slot ``first`` use the clip (and take) chosen for it."""
+        for r in repeats.get(first, ()):
+            keys[r.index] = keys[first]
+            if first in takes.chosen:
+                takes.chosen[r.index] = takes.chosen[first]
+            if assembly is not None:
+                assembly.slot_done(r.index)
+
+    pending_takes = sum(
+        s.takes
+        if s.chain
+        else sum(regenerates(s) or cache.get(key_for(s, None, seed)) is None for seed in s.take_seeds())
+        for s in todo
+    )
+    extra = f" ({plural(pending_takes, 'take')})" if pending_takes != len(todo) else ""
     progress(
         ProgressEvent(
             "stage",
             stage="generate",
             total=len(todo),
-            message=f"{len(todo)} shot(s) to generate, {len(outcomes)} cached"
-            + (f" ({sum(s.takes for s in todo)} takes)" if any(s.takes > 1 for s in todo) else ""),
+            message=f"{plural(len(todo), 'shot')} to generate{extra}, {len(outcomes)} cached",
         )
     )
     t0 = time.monotonic()
@@ -982,7 +1132,8 @@ def _render_locked(
         def notify(message: str) -> None:
             progress(ProgressEvent("warning", shot=s.id, message=message))
 
-        anchor = (lambda frames: _anchor(cache, plan_, keys, s.index, frames, anchors)) if s.chain else None
+        anchored = anchor_root(plan_, s.index) is not None
+        anchor = (lambda frames: _anchor(cache, plan_, keys, s.index, frames, anchors)) if anchored else None
         try:
             r = generate_take(gen, cache, plan_, s, k, seed, ident=ident, conditioning=conditioning.get(s.index),
                               image=image, regenerate=k in regenerate, anchor=anchor, on_start=on_start,
@@ -1030,6 +1181,9 @@ def _render_locked(
         if backend == "ray" and todo:
             _generate_on_ray(job, plan_, todo, keys, ident, cache, takes, regenerates, outcomes, slot_seconds,
                              conditioning, failed, placement, pool, progress, should_stop, keep_going)  # fmt: skip
+            for first in repeats:
+                if keys[first] is not None:
+                    settle_repeats(first)
         for n, s in enumerate(todo if backend != "ray" else []):
             _stop_check(should_stop)
             image, image_sha = None, None
@@ -1043,7 +1197,7 @@ def _render_locked(
                         )
                     )
                     continue
-                image, image_sha = _last_frame(cache, prev, last_frames)
+                image, image_sha = _last_frame(cache, plan_, keys, s.index, last_frames)
                 conditioning[s.index] = image_sha
             candidates = [key_for(s, image_sha, seed) for seed in s.take_seeds()]
             if regenerates(s):
@@ -1059,17 +1213,21 @@ def _render_locked(
                 ok = produce(s, n, k, seed, take, image) and ok
             if ok:
                 keys[s.index] = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
+                settle_repeats(s.index)
             if assembly is not None:
                 assembly.slot_done(s.index)
         timings["generate_s"] = time.monotonic() - t0
-        generated = sum(1 for o in outcomes.values() if not o.cached)
+        made = {k for k, o in outcomes.items() if not o.cached}  # the takes this run generated
+        slot_takes = [takes.chosen[s.index][1] if s.index in takes.chosen else ([k] if k else None)
+                      for k, s in zip(keys, plan_.shots, strict=True)]  # fmt: skip
+        counts = count_render(slot_takes, made)
         if failed:
             raise PartialRender(
-                f"{job.shotlist.path}: {len(failed)} shot(s) failed ({', '.join(sorted(failed))}); "
+                f"{job.shotlist.path}: {plural(len(failed), 'shot')} failed ({', '.join(sorted(failed))}); "
                 f"{job.out.name} was not written",
                 failed=failed,
-                generated=generated,
-                cached=len(outcomes) - generated,
+                generated=counts.generated,
+                cached=counts.cached,
             )
         _stop_check(should_stop)
     except BaseException:
@@ -1108,18 +1266,19 @@ def _render_locked(
     timings["assemble_s"] = time.monotonic() - t0
 
     shot_rows = []
-    for k, s in zip(keys, plan_.shots, strict=True):
-        seconds = slot_seconds.get(s.index)  # None: nothing generated for this slot in this run
+    for k, s, cands in zip(keys, plan_.shots, slot_takes, strict=True):
+        seconds = slot_seconds.get(s.index, 0.0)  # generating this slot's takes, in this run
         chosen = takes.manifest_fields(s)
         shot_rows.append({
             "id": s.id, "prompt": s.prompt, "negative": s.negative,
             "seed": s.take_seeds()[chosen["take"] - 1],
             "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6),
             "start_frame": s.start_frame, "end_frame": s.end_frame, "num_frames": s.num_frames,
+            "play_frames": s.shown_frames,
             "repeat": s.repeat, "segment": s.segment, "transition": s.transition,
             "blend_frames": s.blend_frames,
             "image_sha256": conditioning.get(s.index), "colour_drift": _meta_of(cache, k).get("colour_drift"),
-            "cache_key": k, "cached": seconds is None, "seconds": round(seconds or 0.0, 3), **chosen,
+            "cache_key": k, "cached": not made.intersection(cands or ()), "seconds": round(seconds, 3), **chosen,
             **({"ray": placement[s.index]} if s.index in placement else {}),
         })  # fmt: skip
     total = time.monotonic() - t_start
@@ -1141,6 +1300,7 @@ def _render_locked(
             "attention": plan_.attention,
         },  # fmt: skip
         "fit": plan_.fit,
+        "totals": counts.to_json(),
         "shots": shot_rows,
         "timings_s": {k: round(v, 3) for k, v in {**timings, "total_s": total}.items()},
         "output": {"sha256": out_sha, "render_key": rkey, "reencoded": previous is None},
@@ -1155,13 +1315,11 @@ def _render_locked(
         if is_disk_full(exc):
             raise EncodeError(f"{job.manifest_path}: disk full while writing the manifest") from None
         raise
-    cached_slots = sum(1 for r in shot_rows if r["cached"])
     progress(
         ProgressEvent(
-            "done",
-            seconds=total,
-            message=str(job.out),
-            extra={"generated": generated, "cached": cached_slots},
+            "done", seconds=total, message=str(job.out),
+            extra={**counts.to_json(), "up_to_date": previous is not None},
         )
-    )
-    return RenderResult(job.out, job.manifest_path, manifest, generated, cached_slots, total, timings)
+    )  # fmt: skip
+    return RenderResult(job.out, job.manifest_path, manifest, counts.generated, counts.cached, total, timings,
+                        counts=counts)  # fmt: skip

@@ -12,6 +12,8 @@ from typing import Any
 
 from mvgen.audio.grid import BeatGrid
 from mvgen.cache import ShotCache
+from mvgen.counts import RenderCounts
+from mvgen.ownership import HTML_MARK, MARK
 from mvgen.timeline import RenderPlan, timecode
 
 log = logging.getLogger(__name__)
@@ -107,8 +109,8 @@ def render_html(manifest: dict[str, Any], out: Path, pictures: dict[str, Path]) 
             f"<td>{takes or '-'}</td><td>{'yes' if r['cached'] else 'no'}</td>"
             f'<td class="n">{r["seconds"]:.1f}</td></tr>'
         )
-    generated = sum(1 for r in manifest["shots"] if not r["cached"])
     gpu_s = sum(r["seconds"] for r in manifest["shots"])
+    counts = RenderCounts(**manifest["totals"]).describe()
     timings = manifest.get("timings_s", {})
     pics = "".join(
         f'<section><h2>{e(label)}</h2><img alt="{e(label)}" src="{_data_uri(path)}"></section>'
@@ -117,7 +119,7 @@ def render_html(manifest: dict[str, Any], out: Path, pictures: dict[str, Path]) 
     )  # fmt: skip
     title = e(Path(manifest["shotlist"]).name)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>mvgen report: {title}</title>
+<html lang="en"><head><meta charset="utf-8">{HTML_MARK}{e(MARK)}"><title>mvgen report: {title}</title>
 <style>{_CSS}</style></head><body>
 <h1>{title} &rarr; {e(out.name)}</h1>
 <div class="meta">mvgen {e(manifest["mvgen_version"])} &middot; {e(manifest["created_utc"])} &middot; model {e(m.get("name", m["id"]))}
@@ -127,8 +129,8 @@ def render_html(manifest: dict[str, Any], out: Path, pictures: dict[str, Path]) 
 <section><h2>Shots</h2><table id="shots"><thead><tr><th>#</th><th>id</th><th>start</th><th>end</th><th>prompt</th>
 <th>seed</th><th>in</th><th>takes (score)</th><th>cached</th><th>seconds</th></tr></thead><tbody>
 {"".join(rows)}
-</tbody><tfoot><tr class="totals"><td></td><td colspan="3">{len(manifest["shots"])} slots</td>
-<td>{generated} generated, {len(manifest["shots"]) - generated} cached</td><td colspan="4" class="dim">
+</tbody><tfoot><tr class="totals"><td></td><td colspan="3">totals</td>
+<td>{e(counts)}</td><td colspan="4" class="dim">
 total {timings.get("total_s", 0):.1f} s (generate {timings.get("generate_s", 0):.1f} s, assemble {timings.get("assemble_s", 0):.1f} s)</td>
 <td class="n">{gpu_s:.1f}</td></tr></tfoot></table></section>
 {pics}

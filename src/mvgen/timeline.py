@@ -65,9 +65,25 @@ class PlannedShot:
     segment: int = 0  # > 0: a chained continuation of a shot longer than one model call
     span: tuple[int, int] | None = None  # (start frame, frames) of the whole shot a segment belongs to
     takes: int = 1  # seeds tried; the best-scoring take is used (see take_seeds)
+    # Frames of the clip the slot shows (its first ones, spread evenly over the slot): the frames
+    # the slot lasts at the model's native speed, or all of them when the clip is shorter (it is
+    # then slowed down, and the plan warns). 0: all ``num_frames`` (a plan written before).
+    play_frames: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def shown_frames(self) -> int:
+        """How many of the clip's frames the slot shows."""
+        return min(self.play_frames or self.num_frames, self.num_frames)
+
+    def speed(self, fps: float, native_fps: float) -> float:
+        """How fast the slot plays its clip against the model's native speed (1: as generated;
+        below 1: slowed down, its clip too short for it; see ``source_frame``)."""
+        if self.shown_frames >= frames_needed(self.slot_frames, fps, native_fps):
+            return 1.0
+        return (self.shown_frames / native_fps) / (self.slot_frames / fps)
 
     @property
     def transition(self) -> str:
@@ -145,6 +161,48 @@ DRAFT_MIN_STEPS = 4  # ...but at least this many (fewer than the final's only if
 COMPILE_BUCKETS = 4  # `compile: true`: shot lengths rounded up to 1/4, 2/4, 3/4 or all of the maximum
 
 
+def frames_needed(slot_frames: int, fps: float, native_fps: float) -> int:
+    """Frames at the model's native rate that fill ``slot_frames`` output frames at ``fps``: the
+    frames the slot shows when output frame k shows native frame ``floor(k * native / fps)``."""
+    return math.floor((max(1, slot_frames) - 1) * native_fps / fps + 1e-9) + 1
+
+
+def source_frame(k: int, shown: int, slot_frames: int, fps: float, native_fps: float) -> int:
+    """The clip frame that output frame ``k`` of a slot (0-based, from its start) shows. A clip
+    with the frames the slot needs plays at the model's native speed (frame ``k * native / fps``);
+    a shorter one (over the model's maximum) is spread over the slot, slowed down. Past the slot's
+    end (the outgoing half of a blend) the clip runs on at the same pace into the frames the slot
+    did not show; the reader holds its last frame after that."""
+    k = max(k, 0)
+    if shown >= frames_needed(slot_frames, fps, native_fps):
+        return math.floor(k * native_fps / fps + 1e-9)
+    return k * shown // max(1, slot_frames)
+
+
+def anchor_root(plan: RenderPlan, index: int) -> int | None:
+    """The slot whose colours chained slot ``index`` is anchored to (media/colour.py): the first
+    of its run of chained slots with the same prompt (a long shot's segments, a prompt chained to
+    itself), where colour drift would otherwise compound. None: not anchored: a cut, or a chained
+    shot with a prompt of its own, which starts on the previous frame and turns into its own
+    prompt's colours (anchoring it would hold it in the previous shot's)."""
+    shots = plan.shots
+
+    def continues(i: int) -> bool:
+        return i > 0 and shots[i].chain and shots[i - 1].prompt == shots[i].prompt
+
+    if not continues(index):
+        return None
+    root = index
+    while continues(root):
+        root -= 1
+    return root
+
+
+def last_shown_frame(shot: PlannedShot, fps: float, native_fps: float) -> int:
+    """The clip frame a slot shows last, right before the next cut (a chained shot starts there)."""
+    return source_frame(shot.slot_frames - 1, shot.shown_frames, shot.slot_frames, fps, native_fps)
+
+
 def bucketed_frames(preset: ModelPreset, needed: int) -> int:
     """With torch.compile every new frame count is a new shape (a recompile): round the count up
     to one of ``COMPILE_BUCKETS`` lengths so a whole video compiles at most that many times."""
@@ -202,16 +260,6 @@ def precheck_lengths(shots: ShotList) -> None:
             )
 
 
-def _nominal_seconds(value: float, unit: Unit, grid: BeatGrid) -> tuple[float, float]:
-    """(seconds, beats) of a length at the track's tempo."""
-    period = grid.beat_period_s
-    if unit == "beats":
-        return value * period, value
-    if unit == "bars":
-        return value * grid.beats_per_bar * period, value * grid.beats_per_bar
-    return value, value / period
-
-
 class _Cutter:
     """Finds where a shot starting at an (ideal, on-grid) time ends."""
 
@@ -235,6 +283,9 @@ class _Cutter:
             p0 = max(0.0, self.beats.pos_at(t_start))
             return self.beats.time_at(p0 + value)
         if unit == "bars":
+            # On the downbeat nearest to N bars after the start (a tie: the later one), and never
+            # before the next downbeat: from a mid-bar start the cut goes back onto a bar line and
+            # the shot lasts N bars, give or take half a bar. The plan counts what it really is.
             p0 = max(0.0, self.bars.pos_at(t_start))
             end = max(math.floor(p0 + value + 0.5), math.floor(p0 + 1e-9) + 1)
             return self.bars.time_at(end)
@@ -326,13 +377,6 @@ def plan_video(
                 ("shots", i, "length"),
                 f"shot {ids[i]!r} is shorter than one output frame at {fps:g} fps; make it longer",
             )
-        value, unit = lengths[i]
-        if unit == "sections":  # as long as the slot it fills
-            nominal_s = (end - start) / scale
-            beats = nominal_s / grid.beat_period_s
-        else:
-            nominal_s, beats = _nominal_seconds(value, unit, grid)
-        needed = max(1, math.ceil(nominal_s * scale * preset.fps - 1e-9))
         src = shots.shots[i]
         prompt = src.prompt if not shots.style else f"{src.prompt}, {shots.style}"
         transition = src.transition or shots.timing.transition
@@ -355,8 +399,8 @@ def plan_video(
                 start_frame=start_f,
                 end_frame=end_f,
                 slot_frames=end_f_full - start_f,
-                num_frames=frames_for(needed),
-                length_beats=round(beats * scale, 6),
+                num_frames=0,  # set with the beats by _settle_frames, once the slots are final
+                length_beats=0.0,
                 chain=transition == "chain" and len(planned) > 0,  # the first shot has nothing before it
                 # A chained shot continues the chosen picture before it: one take.
                 takes=1 if transition == "chain" and planned else (src.takes or shots.generation.takes),
@@ -372,7 +416,8 @@ def plan_video(
 
     planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
     if extend_long:
-        planned = _extend_long_shots(planned, preset, cutter, fps, frames_for)
+        planned = _extend_long_shots(planned, preset, cutter, fps)
+    planned = _settle_frames(planned, cutter.beats, preset, fps, frames_for)
     planned = _fit_blends(planned)
     return RenderPlan(
         model=model_name or preset.name,
@@ -423,11 +468,7 @@ def _absorb_tail_sliver(planned: list[PlannedShot], beat_frames: float) -> list[
 
 
 def _extend_long_shots(
-    planned: list[PlannedShot],
-    preset: ModelPreset,
-    cutter: _Cutter,
-    fps: float,
-    frames_for: Callable[[int], int],
+    planned: list[PlannedShot], preset: ModelPreset, cutter: _Cutter, fps: float
 ) -> list[PlannedShot]:
     """Split each slot that needs more frames than one model call makes into as few segments as
     fit, each cut on the beat nearest an even split; every segment after the first is chained from
@@ -435,8 +476,7 @@ def _extend_long_shots(
     real speed instead of being slowed. A segment keeps the whole shot's span for its camera move."""
     out: list[PlannedShot] = []
     for s in planned:
-        need = math.ceil(s.slot_frames / fps * preset.fps - 1e-9)
-        parts = math.ceil(need / preset.max_frames)
+        parts = math.ceil(frames_needed(s.slot_frames, fps, preset.fps) / preset.max_frames)
         if parts <= 1:
             out.append(replace(s, index=len(out)))
             continue
@@ -452,7 +492,6 @@ def _extend_long_shots(
             end = min(full_end, s.end_frame)
             if start >= end:
                 break
-            frames = full_end - start
             out.append(
                 replace(
                     s,
@@ -462,9 +501,7 @@ def _extend_long_shots(
                     end_s=end / fps,
                     start_frame=start,
                     end_frame=end,
-                    slot_frames=frames,
-                    num_frames=frames_for(max(1, math.ceil(frames / fps * preset.fps - 1e-9))),
-                    length_beats=round(s.length_beats * frames / s.slot_frames, 6),
+                    slot_frames=full_end - start,
                     chain=s.chain if k == 0 else True,
                     takes=s.takes if k == 0 else 1,
                     blend=s.blend if k == 0 else "cut",
@@ -473,6 +510,32 @@ def _extend_long_shots(
                     span=(s.start_frame, s.slot_frames),
                 )
             )
+    return out
+
+
+def _settle_frames(
+    planned: list[PlannedShot], beats: GridAxis, preset: ModelPreset, fps: float,
+    frames_for: Callable[[int], int],
+) -> list[PlannedShot]:  # fmt: skip
+    """Every slot's beats and frames, from its final cut times: ``length_beats`` is the grid's
+    beats between them; the clip has the frames that fill the slot at the model's native speed
+    (the frame rule's next valid count, the surplus left unplayed: rounding a count to 4k+1 by
+    stretching would change the speed by up to 25 % at 8 fps). A shot the list repeats (fit:
+    loop) keeps one clip, long enough for its longest slot, so that every repeat is a cache hit;
+    a shorter slot shows its beginning. Only a clip that cannot be long enough (over the model's
+    maximum, not extended) is slowed down to fill its slot."""
+    longest: dict[int, int] = {}  # source shot -> frames its longest slot needs (repeats share a clip)
+    for s in planned:
+        if not s.chain:
+            need = frames_needed(s.slot_frames, fps, preset.fps)
+            longest[s.source_index] = max(longest.get(s.source_index, 0), need)
+    out = []
+    for s in planned:
+        need = frames_needed(s.slot_frames, fps, preset.fps)
+        frames = frames_for(need if s.chain else longest[s.source_index])
+        beats_between = beats.pos_at(s.end_s) - beats.pos_at(s.start_s)
+        out.append(replace(s, num_frames=frames, play_frames=min(need, frames),
+                           length_beats=round(beats_between, 6)))  # fmt: skip
     return out
 
 

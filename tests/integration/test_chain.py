@@ -12,10 +12,11 @@ import diffusers
 import numpy as np
 import pytest
 
-from mvgen.media.clips import read_clip, read_last_frame
+from mvgen.media.clips import read_clip
 from tests.conftest import write
 from tests.synth import steady_beats, synth_track
 
+FAMILY_FPS = {"tiny": 8, "tiny-ltx": 8, "tiny-cogvideox": 8, "tiny-hunyuan": 8}  # their presets' native rates
 I2V = {"tiny": "WanImageToVideoPipeline", "tiny-ltx": "LTXImageToVideoPipeline",
        "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline"}  # fmt: skip
 
@@ -64,12 +65,15 @@ def test_chained_shots_start_from_the_previous_last_frame(model, tmp_path, mvgen
     m = json.loads((tmp_path / "s.json").read_text())
     rows = {s["id"]: s for s in m["shots"]}
     assert [s["transition"] for s in m["shots"]] == ["cut", "chain", "cut", "chain"]
-    # The image-to-video pipeline ran exactly for the chained shots, each given the last frame of
-    # the clip before it, pixel for pixel.
+    # The image-to-video pipeline ran exactly for the chained shots, each given the last frame the
+    # video shows of the clip before it, pixel for pixel (its clip has one frame more than the slot
+    # shows, the frame rule's 4k+1: that surplus frame is never seen, so the chain does not start there).
     assert [prompt for prompt, _ in spy] == ["the city at night", "the sea in a storm"]
     for (_, image), (prev, chained) in zip(spy, [("a", "b"), ("c", "d")], strict=True):
-        clip = next((cache_dir / "shots").glob(f"*/{rows[prev]['cache_key']}/clip.*"))
-        last = read_last_frame(clip)
+        clip = read_clip(next((cache_dir / "shots").glob(f"*/{rows[prev]['cache_key']}/clip.*")))
+        shown = rows[prev]["play_frames"]
+        assert shown == round((rows[prev]["end_s"] - rows[prev]["start_s"]) * FAMILY_FPS[model])
+        last = clip[shown - 1]
         assert image.shape == last.shape and np.array_equal(image, last)
         digest = hashlib.sha256(f"{last.shape}".encode() + last.tobytes()).hexdigest()
         assert rows[chained]["image_sha256"] == digest

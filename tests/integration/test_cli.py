@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -142,3 +143,25 @@ def test_m4a_audio_is_decoded_with_ffmpeg(tmp_path, mvgen, empty_cache):
     b = json.loads(mvgen("beats", tmp_path / "t.m4a", "--json").out)
     assert abs(a["tempo_bpm"] - b["tempo_bpm"]) < 1.0
     assert abs(b["duration_s"] - 8.0) < 0.1
+
+
+def test_bare_mvgen_prints_the_ordinary_help(mvgen, empty_cache):
+    """Issue 24: not the help squashed onto one error line."""
+    r = mvgen()
+    assert r.code == 0, r
+    assert r.err == ""
+    lines = r.out.splitlines()
+    assert lines[0].startswith("Usage: mvgen")
+    assert "Commands:" in lines and any(line.split()[:1] == ["render"] for line in lines)
+
+
+def test_reference_prints_the_shot_list_of_every_key(mvgen, empty_cache, tmp_path):
+    """`mvgen reference` is the file the errors point to, wherever mvgen is installed."""
+    r = mvgen("reference")
+    assert r.code == 0, r
+    assert r.out == (REPO / "configs" / "reference.yaml").read_text(encoding="utf-8")
+    from mvgen.config import parse_shotlist_text
+
+    parse_shotlist_text(r.out, tmp_path / "reference.yaml")  # a valid shot list
+    r = mvgen("reference", "--path")
+    assert r.code == 0 and Path(r.out.strip()).read_text(encoding="utf-8") == mvgen("reference").out

@@ -16,6 +16,8 @@ from pathlib import Path
 import av
 import pytest
 
+from mvgen.ffmpeg import run_ffmpeg
+from mvgen.ownership import MARK
 from tests.conftest import drum_track, write
 
 JOB = """model: tiny
@@ -230,14 +232,18 @@ def test_disk_full_leaves_the_previous_output_untouched(jobs, tmp_path, tiny_mod
     cache = fresh_cache(tmp_path / "cache", tiny_models, drum_beats)
     j = job(jobs, "a", seed=5)
     previous = tiny_disk / "a.mp4"
-    previous.write_bytes(b"last night's render " * 1000)
-    (tiny_disk / "filler").write_bytes(b"\0" * (400 * 1024 - 40 * 1024))  # leave ~20 kB free
+    # last night's render: a video mvgen wrote (its mark in the tags), which it may replace
+    run_ffmpeg(["-f", "lavfi", "-i", "color=c=red:s=64x48:d=0.2", "-c:v", "libx264", "-metadata",
+                f"comment={MARK}", str(previous)], what="last night's render")  # fmt: skip
+    last_night = previous.read_bytes()
+    used = len(last_night)
+    (tiny_disk / "filler").write_bytes(b"\0" * (400 * 1024 - 20 * 1024 - used))  # leave ~20 kB free
     r = run(["render", j, "--out", previous], cache)
     assert r.returncode == 1, r.stderr
     error, hint = r.stderr.strip().splitlines()[-2:]
     assert error.startswith("mvgen: error: ") and "disk full while writing the video" in error
     assert hint.startswith("hint: free space in ") and "Traceback" not in r.stderr
-    assert previous.read_bytes() == b"last night's render " * 1000
+    assert previous.read_bytes() == last_night
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["a.mp4", "filler"]
     assert finished_shots(cache) == 6  # the GPU work is kept: a re-run after freeing space only encodes
 

@@ -1,5 +1,5 @@
 """`--backend ray` on a local Ray with two CPU workers and the tiny model: the same video as a local
-render, a worker killed mid-shot, a chain kept in order on one worker while cut shots run on the
+render, a worker killed mid-shot, a chain kept in order on one worker while cut shots go to the
 other, clips coming back through the object store when the workers do not share the cache."""
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def test_ray_render_matches_a_local_one(tmp_path, mvgen, cache_dir, local_ray, m
         "render", shots, "--backend", "ray", "--ray-workers", "2", "--out", tmp_path / "ray.mp4", "--json"
     )
     assert r.code == 0, r
-    assert json.loads(r.out)[0]["generated"] == 7  # 6 shots, c with 2 takes
+    job = json.loads(r.out)[0]
+    assert (job["generated"], job["takes"]) == (6, 7)  # 6 shots, c with 2 takes
     assert "shared cache" in r.err  # the workers write into the driver's cache themselves
     ray_m = _manifest(tmp_path / "ray.json")
     assert {s["ray"]["pid"] for s in ray_m["shots"]} != {os.getpid()}
@@ -102,25 +103,31 @@ shots:
 """
 
 
-def test_a_chain_runs_in_order_on_one_worker_while_cut_shots_run_on_the_other(
-    tmp_path, mvgen, cache_dir, local_ray
-):
+def test_a_chain_runs_in_order_on_one_worker_while_cut_shots_go_to_the_other(tmp_path, cache_dir, local_ray):
+    """Order and placement from what the workers reported, in the order they reported it (one
+    worker's events reach the driver in order); nothing here depends on how long anything took."""
+    from mvgen import api
+
     synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
     shots = write(tmp_path / "c.yaml", CHAIN)
-    r = mvgen("render", shots, "--backend", "ray", "--ray-workers", "2")
-    assert r.code == 0, r
-    rows = {s["id"]: s for s in _manifest(tmp_path / "c.json")["shots"]}
-    chain = [rows[i]["ray"] for i in ("c1", "c2", "c3", "c4")]
-    assert len({c["pid"] for c in chain}) == 1  # one worker
-    for before, after in zip(chain, chain[1:], strict=False):
-        assert after["started"] >= before["finished"] - 1e-3  # in order, one after another
-    others = [rows[i]["ray"] for i in ("x1", "x2", "x3", "x4")]
-    elsewhere = [o for o in others if o["pid"] != chain[0]["pid"]]
-    assert elsewhere, "cut shots ran on the other worker"
-    # ... at the same time as the chain
-    assert any(
-        o["started"] < chain[-1]["finished"] and o["finished"] > chain[0]["started"] for o in elsewhere
-    )
+    events: list[tuple[str, str, int]] = []
+
+    def progress(e) -> None:
+        if e.event in ("shot_start", "shot_done") and "pid" in e.extra:
+            events.append((e.event, e.shot, e.extra["pid"]))
+
+    result = api.render_video(shots, backend="ray", ray_workers=2, progress=progress)
+    rows = {s["id"]: s for s in result.manifest["shots"]}
+    chain_pid = rows["c1"]["ray"]["pid"]
+    assert {rows[i]["ray"]["pid"] for i in ("c1", "c2", "c3", "c4")} == {chain_pid}  # one worker
+    # ... each link started after the one before it was done, as that worker reported them
+    on_chain_worker = [(ev, shot) for ev, shot, pid in events if pid == chain_pid and shot.startswith("c")]
+    assert on_chain_worker == [(ev, f"c{k}") for k in range(1, 5) for ev in ("shot_start", "shot_done")]
+    # The chain and the first cut shot were handed out together, one to each worker: the other
+    # worker's first shot is a cut shot, and at least one cut shot ran there.
+    other = [(ev, shot) for ev, shot, pid in events if pid != chain_pid]
+    assert other and other[0] == ("shot_start", other[0][1]) and other[0][1].startswith("x")
+    assert any(rows[i]["ray"]["pid"] != chain_pid for i in ("x1", "x2", "x3", "x4"))
 
 
 def test_killing_a_worker_mid_shot_still_yields_the_whole_video(tmp_path, cache_dir, local_ray):

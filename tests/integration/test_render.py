@@ -82,8 +82,14 @@ def test_render_end_to_end(project, mvgen, cache_dir):
     assert shots[0]["prompt"] == "a red car on a road, film grain" and shots[0]["seed"] == 5
     assert shots[2]["seed"] == 7
     assert [s["cached"] for s in shots[:3]] == [False, False, False]
-    assert shots[3]["cached"] is True  # a repeat reuses the clip generated for its first slot
+    # a repeat reuses the clip generated for its first slot: the same shot, no seconds of its own
+    assert shots[3]["cache_key"] == shots[0]["cache_key"] and shots[3]["seconds"] == 0
+    assert m["totals"] == {"slots": len(shots), "shots": 3, "generated": 3, "cached": 0, "takes": 3}
     assert all(s["num_frames"] % 4 == 1 for s in shots)
+    # every slot shows its clip at the model's 8 fps: the frames it lasts, never more than exist
+    for s in shots:
+        assert s["play_frames"] == (s["end_frame"] - s["start_frame"] - 1) * 8 // 24 + 1 or s["end_s"] == 9.0
+        assert s["play_frames"] <= s["num_frames"]
 
     # every cut lands within half an output frame of a beat found by `mvgen beats`
     b = mvgen("beats", project / "track.wav", "--json")
@@ -150,6 +156,32 @@ def test_reordering_shots_costs_no_generation(project, mvgen, cache_dir):
     assert [s["id"] for s in m["shots"][:2]] == ["verse", "intro"]
     assert all(s["cached"] for s in m["shots"])
     assert m["output"]["reencoded"] is True  # a new edit, from cached clips
+
+
+def test_a_shortened_shot_keeps_its_clip_and_a_lengthened_one_is_made_at_its_new_length(
+    project, mvgen, cache_dir
+):
+    """A clip is made for the slot it fills, at the model's own speed. Shortening a shot keeps its
+    clip (the shorter slot shows its beginning: no GPU time, the same look); lengthening it past
+    its clip makes a new one at the new length, never the old one slowed down to fit."""
+    assert mvgen("render", project / "shots.yaml").code == 0
+    before = {s["id"]: s for s in manifest(project)["shots"]}
+    write(project / "shots.yaml", SHOTS.replace('"a red car on a road", length: 4', '"a red car on a road", length: 2')
+          .replace('"a green forest", length: 3', '"a green forest", length: 12'))  # fmt: skip
+    r = mvgen("render", project / "shots.yaml")
+    assert r.code == 0, r
+    rows = manifest(project)["shots"]
+    intro = [s for s in rows if s["id"] == "intro"]
+    assert all(s["cached"] and s["cache_key"] == before["intro"]["cache_key"] for s in intro)
+    assert all(s["play_frames"] < s["num_frames"] == before["intro"]["num_frames"] for s in intro)
+    hook = [s for s in rows if s["id"] == "hook"]
+    assert hook and not any(s["cached"] for s in hook)
+    assert all(
+        s["play_frames"] == (s["end_frame"] - s["start_frame"] - 1) * 8 // 24 + 1
+        for s in hook
+        if s["end_s"] < 9.0
+    )
+    assert {s["num_frames"] for s in hook} != {before["hook"]["num_frames"]}
 
 
 @pytest.mark.parametrize(

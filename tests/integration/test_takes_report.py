@@ -45,7 +45,8 @@ def test_takes_are_generated_once_scored_and_the_best_used_then_pick_changes_it(
     shots = write(tmp_path / "s.yaml", SHOTS)
     r = mvgen("render", shots, "--json", "--log-format", "json")
     assert r.code == 0, r
-    assert json.loads(r.out)[0]["generated"] == 7  # 3 + 1 + 3 takes
+    job = json.loads(r.out)[0]
+    assert (job["generated"], job["takes"]) == (3, 7)  # 3 shots: 3 + 1 + 3 takes
     # Progress: every take announced with its number, every step with the time left from the pace
     # measured so far, counting down to the last step of the last take.
     events = [json.loads(line) for line in r.err.splitlines() if line.startswith("{")]

@@ -91,18 +91,38 @@ def test_blends_keep_every_cut_and_the_duration(tmp_path, mvgen, cache_dir):
     assert np.abs(centre - small).mean() < 6.0
 
 
+DRIFT = """version: 1
+model: tiny
+audio: t.wav
+video: {width: 256, height: 160, fps: 24}
+generation: {steps: 2, seed: 4}
+timing: {fit: trim}
+shots:
+  - {id: a, prompt: a red city, length: 4}
+  - {id: b, prompt: a red city, length: 4, transition: chain}
+  - {id: c, prompt: a red city, length: 4, transition: chain}
+  - {id: d, prompt: a blue sea, length: 4, transition: chain}
+  - {id: e, prompt: a blue sea, length: 4, transition: chain}
+  - {id: f, prompt: a desert, length: 4}
+"""
+
+
 def test_chained_colour_drift_is_reported(tmp_path, mvgen, cache_dir):
+    """Links that continue their prompt are anchored to the settled colours of their run's first
+    shot (b, c to a; e to d); a link with a prompt of its own (d) turns into its own colours and is
+    not anchored; cut shots have nothing to anchor."""
     synth_track(tmp_path / "t.wav", steady_beats(120, 13), duration_s=13.0)
-    _, m = _render(tmp_path, mvgen, "s", "cut", "cut")
-    for s in m["shots"]:
-        if s["transition"] == "chain":
-            # Anchored to the first shot's colour statistics: what is left is what the sRGB gamut
-            # clips (the tiny model paints saturated colours), within about one just-noticeable
-            # difference (delta E 2.3) — and far below the drift before.
-            drift = s["colour_drift"]
-            assert drift["after"] <= 3.5 and drift["after"] < drift["before"] / 3, drift
-        else:
-            assert s["colour_drift"] is None
+    r = mvgen("render", str(write(tmp_path / "d.yaml", DRIFT)))
+    assert r.code == 0, r
+    rows = {s["id"]: s for s in json.loads((tmp_path / "d.json").read_text())["shots"]}
+    for i in "bce":
+        # Anchored: what is left is what the sRGB gamut clips (the tiny model paints saturated
+        # colours), within about one just-noticeable difference (delta E 2.3), and far below the
+        # drift before.
+        drift = rows[i]["colour_drift"]
+        assert drift["after"] <= 3.5 and drift["after"] < drift["before"] / 3, (i, drift)
+    assert [rows[i]["colour_drift"] for i in "adf"] == [None, None, None]
+    assert rows["d"]["transition"] == "chain"
 
 
 def test_assembly_holds_at_most_three_clips(tmp_path, mvgen, cache_dir):

@@ -1,5 +1,5 @@
 """Imports flow one way (STYLE.md): cli|console -> api -> batch -> pipeline|cutsheet -> generate|media|cache|locks|estimate|takes
--> timeline -> config|audio -> errors|progress|files|ffmpeg. A module may import its own layer or
+-> timeline -> config|audio -> errors|progress|files|ffmpeg|wording|counts|ownership. A module may import its own layer or
 lower ones, never a higher one; importing ``mvgen`` itself must stay cheap (see test_cli)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "mvgen"
 
 LAYERS = {
-    "errors": 0, "progress": 0, "files": 0, "ffmpeg": 0,
+    "errors": 0, "progress": 0, "files": 0, "ffmpeg": 0, "wording": 0, "counts": 0, "ownership": 0,
     "config": 1, "audio": 1, "families": 1,
     "timeline": 2,
     "cache": 3, "media": 3, "generate": 3, "locks": 3, "estimate": 3, "takes": 3,

@@ -130,8 +130,13 @@ def test_tail_sliver_shorter_than_a_beat_is_absorbed():
 def test_frame_rule_and_maximum():
     assert [TINY.valid_frames(n) for n in (1, 5, 6, 32, 33, 34, 500)] == [5, 5, 9, 33, 33, 33, 33]
     assert [WAN.valid_frames(n) for n in (64, 65, 66, 81, 200)] == [65, 65, 69, 81, 81]
-    plan = plan_video(shots("  - {prompt: a, length: 8}\n"), grid(), WAN)
-    assert plan.shots[0].num_frames == 65  # 4 s at 16 fps = 64 -> 4k+1
+    plan = plan_video(shots("  - {prompt: a, length: 8}\n"), grid(first=0.0), WAN)
+    # 4 s at 16 fps = 64 -> the next 4k+1, 65, generated; 64 of them played (not stretched)
+    assert plan.shots[0].num_frames == 65 and plan.shots[0].play_frames == 64
+    # with a pickup, the first slot lasts 4.25 s: 68 frames -> 69; its repeats (4 s) share the clip
+    plan = plan_video(shots("  - {prompt: a, length: 8}\n"), grid(first=0.25), WAN)
+    assert {s.num_frames for s in plan.shots} == {69}
+    assert [s.play_frames for s in plan.shots[:3]] == [68, 64, 64]
 
 
 @pytest.mark.parametrize(

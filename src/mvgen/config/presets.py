@@ -98,6 +98,14 @@ def presets_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "configs" / "models"
 
 
+def reference_path() -> Path:
+    """The shot list that lists every key (``configs/reference.yaml``; package data when installed)."""
+    packaged = resources.files("mvgen") / "reference.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[3] / "configs" / "reference.yaml"
+
+
 def load_preset_file(path: Path) -> ModelPreset:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -1,5 +1,5 @@
 """CogVideoX (THUDM/Zhipu): an expert-transformer DiT over a 3D VAE with 8x spatial and 4x
-temporal compression, frames 4k+1 (1.5: padded to whole temporal patches), sizes in multiples of
+temporal compression, frames 8k+1 (1.5: 16k+1, padded to whole temporal patches), sizes in multiples of
 16, T5 text encoder, 8 fps (1.5: 16 fps)."""
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ FAMILY = Family(
         width=720,
         height=480,
         size_multiple=16,
-        frame_step=4,
+        # 8k+1: the VAE decodes an odd number of latent frames to 4n+1 frames but an even number
+        # to 4n (a 4k+1 count with k odd comes back 3 frames longer than asked)
+        frame_step=8,
         frame_offset=1,
         max_frames=49,
         steps=50,

@@ -22,7 +22,8 @@ from mvgen.errors import EncodeError
 from mvgen.ffmpeg import abort_ffmpeg_writer, finish_ffmpeg_writer, open_ffmpeg_writer, probe_streams
 from mvgen.files import atomic_path, is_disk_full
 from mvgen.media.clips import ClipReader, clip_frame_count
-from mvgen.timeline import RenderPlan
+from mvgen.ownership import MARK
+from mvgen.timeline import RenderPlan, source_frame
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +174,15 @@ class _Timeline:
 
     def _source(self, i: int, k: int) -> np.ndarray:
         """Shot i's picture at output frame k (k may lie outside its slot, inside a blend): the
-        clip retimed over the slot (nearest frame, held at either end), at output size, through
-        the shot's camera."""
+        frames of the clip the slot shows, spread over the slot (nearest frame, held at either
+        end; see ``timeline.source_frame``), at output size, through the shot's camera."""
         plan = self.plan
         shot = plan.shots[i]
         reader = self._reader(i)
-        n_src = reader.n_frames
-        img = reader.get(((k - shot.start_frame) * n_src) // max(1, shot.slot_frames))
+        shown = min(shot.shown_frames, reader.n_frames)
+        img = reader.get(
+            source_frame(k - shot.start_frame, shown, shot.slot_frames, plan.fps, plan.native_fps)
+        )
         if shot.camera is not None:
             span_start, span_frames = shot.span or (shot.start_frame, shot.slot_frames)
             u = (k - span_start + 0.5) / max(1, span_frames)
@@ -331,6 +334,8 @@ def _encoder_args(plan: RenderPlan, audio: AudioInfo, dest: Path, preset: str, t
     if plan.fit == "trim" and plan.duration_s < audio.duration_s - 1e-3:
         fade_start = max(0.0, plan.duration_s - FADE_S)
         args += ["-af", f"afade=t=out:st={fade_start:.6f}:d={plan.duration_s - fade_start:.6f}"]
+    # the mark by which mvgen knows this file as its own (it never overwrites a file it did not write)
+    args += ["-metadata", f"comment={MARK}"]
     args += ["-t", f"{plan.duration_s:.6f}", "-movflags", "+faststart", "-f", "mp4", str(dest)]
     return args
 

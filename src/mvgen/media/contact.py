@@ -71,6 +71,12 @@ def contact_sheet(rows: list[list[Cell]], png: Path, *, title: str = "") -> Path
             draw.text((x, y + cell_h + 3), cell.caption, font=_font(13), fill=(240, 240, 240))
             draw.text((x, y + cell_h + 19), cell.detail, font=_font(11), fill=(170, 170, 170))
     png.parent.mkdir(parents=True, exist_ok=True)
+    from PIL.PngImagePlugin import PngInfo
+
+    from mvgen.ownership import MARK
+
+    info = PngInfo()
+    info.add_text("Software", MARK)  # the mark by which mvgen knows the file as its own
     with atomic_path(png, suffix=".png") as tmp:
-        sheet.save(tmp, format="PNG")
+        sheet.save(tmp, format="PNG", pnginfo=info)
     return png

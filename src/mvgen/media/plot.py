@@ -15,6 +15,7 @@ import numpy as np
 
 from mvgen.audio.grid import BeatGrid
 from mvgen.files import atomic_path
+from mvgen.wording import plural
 
 ZOOM_S = 12.0
 WIDTH_IN, HEIGHT_IN, DPI = 16.0, 6.0, 100
@@ -55,13 +56,8 @@ def plot_grid(
     bounds = [0.0, *grid.sections_s, grid.duration_s]
 
     fig, (full, zoom) = plt.subplots(2, 1, figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, height_ratios=[1, 1.3])
-    metre = f"{grid.beats_per_bar}/4"
     head = title or audio.name
-    fig.suptitle(
-        f"{head}: {grid.tempo_bpm:.1f} BPM, {metre}, {len(beats)} beats, {len(downs)} bars, "
-        f"{len(grid.sections_s) + 1} sections ({grid.source})",
-        fontsize=12,
-    )
+    fig.suptitle(f"{head}: {grid_summary(grid)} ({grid.source})", fontsize=12)
     for k in range(len(bounds) - 1):
         full.axvspan(bounds[k], bounds[k + 1], color=("#e8eef8" if k % 2 == 0 else "#f8efe4"), lw=0)
     full.fill_between(env_t, -env, env, color="#555555", lw=0)
@@ -97,10 +93,21 @@ def plot_grid(
 
     fig.tight_layout()
     out = Path(out)
+    from mvgen.ownership import MARK
+
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", metadata={"Software": MARK})  # mvgen's mark: see ownership.py
     plt.close(fig)
     return out
+
+
+def grid_summary(grid: BeatGrid) -> str:
+    """``120.0 BPM, 4/4, 80 beats, 20 bars, 3 sections`` (or ``no sections found``)."""
+    sections = plural(len(grid.sections_s) + 1, "section") if grid.sections_s else "no sections found"
+    return (
+        f"{grid.tempo_bpm:.1f} BPM, {grid.beats_per_bar}/4, {plural(len(grid.beats_s), 'beat')}, "
+        f"{plural(len(grid.downbeats_s), 'bar')}, {sections}"
+    )
 
 
 def _draw_cuts(ax, cuts: Sequence[tuple[float, str]], *, labels: bool) -> None:
