@@ -75,40 +75,32 @@ MOTION_PHRASES = {
     "still": [["still"], ["static"], ["standing", "still"], []],
 }  # fmt: skip
 # Words around the colour and the motion: the things a music-video prompt talks about, none of
-# which says a colour or a motion. The model is to learn that they are scenery, not instructions.
-NOUNS = [
-    "field", "background", "scene", "shot", "camera", "view", "city", "night", "sky", "sea", "ocean",
+# which says a colour or a motion. With the words above, the shipped tokenizer's vocabulary (a
+# test keeps the two the same).
+FILLER = [
+    "a", "an", "the", "of", "with", "and", "in", "on", "at", "to", "over", "across", "towards", "slowly",
+    "quickly", "fast", "gently", "bright", "dark", "soft", "deep", "pale", "vivid", "field", "background",
+    "scene", "shot", "camera", "wide", "close", "view", "neon", "city", "night", "sky", "sea", "ocean",
     "forest", "street", "road", "car", "dancer", "crowd", "stage", "sunset", "rain", "fire", "smoke",
-    "water", "mountain", "desert", "studio", "glow", "haze", "lights", "room", "wall", "paint", "coat",
-    "hair", "face", "hand", "woman", "man", "girl", "boy", "friends", "building", "tunnel", "highway",
-    "taxi", "rooftop", "bridge", "window", "dawn", "dusk", "morning", "evening", "snow", "glass", "sign",
-    "signs", "reflections", "river", "beach", "club", "train", "screen", "mirror", "flowers", "embers",
-    "sparks", "confetti", "dust", "clouds", "moon", "sun", "stars", "skyline", "asphalt"
+    "water", "mountain", "desert", "studio", "light", "glow", "haze", "cinematic", "film", "grain", "4k",
+    "video", "music", "abstract", "minimal"
 ]  # fmt: skip
-ADJECTIVES = [
-    "bright", "dark", "soft", "deep", "pale", "vivid", "neon", "wide", "close", "slow", "gentle", "quiet",
-    "wet", "empty", "old", "young", "huge", "tiny", "distant", "glowing", "shining", "cinematic",
-    "abstract", "minimal", "lonely", "crowded", "dreamy"
-]  # fmt: skip
-LINKS = [
-    "a", "an", "the", "of", "with", "and", "in", "on", "at", "to", "over", "across", "towards", "under",
-    "through", "behind", "above", "from", "by"
-]  # fmt: skip
-ADVERBS = ["slowly", "quickly", "fast", "gently"]
-STYLE = [
-    "cinematic", "35mm", "film", "grain", "4k", "video", "music", "abstract", "minimal", "shallow", "depth",
-    "high", "quality", "detailed"
-]  # fmt: skip
-VERBS = [
-    "is", "turns", "turning", "glowing", "lit", "bathed", "painted", "filled", "everything", "all",
-    "colour", "color"
-]  # fmt: skip
-FILLER = LINKS + ADVERBS + NOUNS + ADJECTIVES + STYLE
 VOCAB = list(
     dict.fromkeys(
-        list(COLOURS) + SHAPES + [w for ps in MOTION_PHRASES.values() for p in ps for w in p] + FILLER + VERBS
+        list(COLOURS) + SHAPES + [w for ps in MOTION_PHRASES.values() for p in ps for w in p] + FILLER
     )
 )
+# More scenery for the varied prompt forms (``--prompt-forms varied``); words the vocabulary does not
+# have are read as <unk>, like any unknown word.
+NOUNS = [
+    "city", "night", "sky", "sea", "ocean", "forest", "street", "road", "car", "dancer", "crowd", "stage",
+    "sunset", "rain", "fire", "smoke", "water", "mountain", "desert", "studio", "light", "glow", "haze",
+    "lights", "room", "wall", "coat", "hair", "face", "woman", "man", "building", "tunnel", "highway",
+    "taxi", "rooftop", "bridge", "dawn", "dusk", "snow", "glass", "sign", "river", "beach", "club",
+    "dust", "clouds", "moon", "skyline"
+]  # fmt: skip
+STYLE = ["cinematic", "35mm", "film", "grain", "4k", "neon", "lights", "night", "shallow", "depth", "field",
+         "soft", "light", "high", "quality", "detailed"]  # fmt: skip
 
 
 def _pick(rng: np.random.Generator, words: list[str]) -> str:
@@ -116,59 +108,67 @@ def _pick(rng: np.random.Generator, words: list[str]) -> str:
 
 
 def _unknown(rng: np.random.Generator) -> str:
-    """A word the vocabulary does not have (the tokenizer reads it as <unk>)."""
-    return "".join(rng.choice(list("bcdfghjklmnpqrstvwxz"), int(rng.integers(3, 8))))
+    """A word the vocabulary does not have (the tokenizer reads it as <unk>): five consonants."""
+    return "".join(rng.choice(list("bcdfghjklmnpqrstvwxz"), 5))
 
 
-def _noun_phrase(rng: np.random.Generator) -> list[str]:
-    """Scenery: "the wet street", "a dancer on the stage", "xkqtr" ..."""
-    words = [_pick(rng, ["a", "the", "an"])] if rng.random() < 0.6 else []
-    words += [_pick(rng, ADJECTIVES) for _ in range(int(rng.integers(0, 3)))]
-    words.append(_unknown(rng) if rng.random() < 0.25 else _pick(rng, NOUNS))
-    if rng.random() < 0.3:
-        words += [_pick(rng, LINKS), _pick(rng, NOUNS)]
+def _filler(rng: np.random.Generator, most: int) -> list[str]:
+    """Up to ``most`` filler words, three in ten of them unknown ones."""
+    words = []
+    for _ in range(int(rng.integers(0, most + 1))):
+        if rng.random() < 0.3:  # a word the vocabulary does not have
+            words.append(_unknown(rng))
+        else:
+            words.append(str(rng.choice(FILLER)))
     return words
 
 
-def _colour_phrase(rng: np.random.Generator, colour: str) -> list[str]:
-    """The colour word in one of the forms prompts put it in: before a noun, after one, as what a
-    thing is or turns, or alone."""
-    noun = _pick(rng, SHAPES + NOUNS) if rng.random() < 0.8 else _unknown(rng)
-    adj = [_pick(rng, ADJECTIVES)] if rng.random() < 0.3 else []
-    forms = [
-        adj + [colour, noun],
-        [noun, "in", colour],
-        [noun, "of", colour],
-        [noun, _pick(rng, ["glowing", "lit", "painted", "bathed", "filled"]), *(["in"] if rng.random() < 0.5 else []), colour],
-        ["the", noun, _pick(rng, ["is", "turns", "turning"]), colour],
-        [_pick(rng, ["everything", "all"]), colour],
-        [colour, _pick(rng, ["colour", "color", "light", "glow"])],
-        [colour],
-    ]  # fmt: skip
-    return forms[int(rng.integers(len(forms)))]
-
-
 def make_prompt(rng: np.random.Generator, colour: str | None, motion: str) -> str:
-    """A prompt naming ``colour`` (None: no colour word) and ``motion`` in a sentence of random
-    form: the two phrases and up to three phrases of scenery (known and unknown words) in any
-    order, joined by spaces, commas, "and" or semicolons, sometimes with a list of style words
-    after it, as a shot list's ``style:`` appends one."""
-    phrases = [_colour_phrase(rng, colour)] if colour else []
-    moves = MOTION_PHRASES[motion]
-    movement = list(moves[int(rng.integers(len(moves)))])
-    if movement:
-        phrases.append(([_pick(rng, ADVERBS)] if rng.random() < 0.2 else []) + movement)
-    phrases += [_noun_phrase(rng) for _ in range(int(rng.integers(0, 4)))]
-    order = rng.permutation(len(phrases))
-    words: list[str] = []
-    for n, k in enumerate(order):
-        if n:
-            words.append(_pick(rng, ["", ",", "and", ";", ",", ""]))
-        words += phrases[k]
-    if rng.random() < 0.3:
-        words += [","] + [w for _ in range(int(rng.integers(2, 7))) for w in (_pick(rng, STYLE), ",")][:-1]
-    text = " ".join(w for w in words if w).replace(" ,", ",").replace(" ;", ";")
+    """A prompt naming ``colour`` (None: no colour word) and ``motion``, in a random order, with
+    filler words and unknown words around them: the colour word always right before a shape word
+    ("red square"). The shipped weights were trained on these."""
+    subject = ([colour] if colour else []) + [str(rng.choice(SHAPES))]
+    return _arrange(rng, subject, motion, style=False)
+
+
+def make_varied_prompt(rng: np.random.Generator, colour: str | None, motion: str) -> str:
+    """``--prompt-forms varied``: as ``make_prompt``, but the colour word in the forms prompts put it
+    in (``_colour_phrase``: before a shape or another noun, after one, as what a thing is or turns,
+    alone) and a quarter of the prompts ending in a list of style words, as a shot list's ``style:``
+    appends one. (Trained from scratch, v14 and v15 lost the colour word; fine-tuned from the
+    shipped weights, v16 held it: docs/tiny_model.md.)"""
+    subject = _colour_phrase(rng, colour) if colour else [_pick(rng, SHAPES)]
+    return _arrange(rng, subject, motion, style=True)
+
+
+def _arrange(rng: np.random.Generator, subject: list[str], motion: str, *, style: bool) -> str:
+    phrases = MOTION_PHRASES[motion]
+    movement = list(phrases[int(rng.integers(len(phrases)))])
+    parts = [subject, movement] if rng.random() < 0.7 else [movement, subject]
+    words = _filler(rng, 3) + parts[0] + _filler(rng, 2) + parts[1] + _filler(rng, 3)
+    if style and rng.random() < 0.25:
+        words += [","] + [w for _ in range(int(rng.integers(1, 5))) for w in (_pick(rng, STYLE), ",")][:-1]
+    text = " ".join(words).replace(" ,", ",")
     return text.capitalize() if rng.random() < 0.3 else text
+
+
+def _colour_phrase(rng: np.random.Generator, colour: str) -> list[str]:
+    """The colour word in one of the forms prompts put it in: mostly before a shape or another
+    noun ("red square", "red city"), else after one ("city in red"), as what a thing is or turns
+    ("the sky is red"), or alone."""
+    noun = _pick(rng, NOUNS)
+    forms = [
+        ([colour, _pick(rng, SHAPES)], 0.55),
+        ([colour, noun], 0.15),
+        ([noun, _pick(rng, ["in", "of"]), colour], 0.10),
+        (["the", noun, _pick(rng, ["is", "turns"]), colour], 0.10),
+        ([colour], 0.10),
+    ]
+    k = int(rng.choice(len(forms), p=[w for _, w in forms]))
+    return forms[k][0]
+
+
+PROMPT_FORMS = {"simple": make_prompt, "varied": make_varied_prompt}
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -540,7 +540,7 @@ def clean_first_frame(xt, x0, timestep):
 def train_transformer(
     transformer, tokenizer, text_encoder, data, steps: int, rng: np.random.Generator, log, *, name: str,
     train_text: bool, shift: float = 3.0, lr: float = 2e-3, first_clean: float = 0.0, aux: float = 0.0,
-    aux_colour: float = 0.0, pure_noise: float = 0.0, copy: float = 0.0,
+    aux_colour: float = 0.0, pure_noise: float = 0.0, copy: float = 0.0, prompt_of=make_prompt,
 ):  # fmt: skip
     """Flow matching. ``first_clean``: the share of text-to-video batches trained as image-to-video
     is (the first latent frame clean, at timestep 0), as Wan 2.2's TI2V model trains one model for
@@ -550,7 +550,8 @@ def train_transformer(
     ``pure_noise``: the share of samples at noise 1, as the sampler's first step is. Below that the
     noisy clip itself still shows its colour (averaged over thousands of tokens), so a model can
     reach nearly the same loss without reading the colour word, and with the read-outs on it did
-    (v9, v10: colour from the seed, the word's loss gap 0); at noise 1 only the words say it."""
+    (v9, v10: colour from the seed, the word's loss gap 0); at noise 1 only the words say it.
+    ``prompt_of``: the prompts' generator (``PROMPT_FORMS``)."""
     import torch
 
     params = list(transformer.parameters()) + (list(text_encoder.parameters()) if train_text else [])
@@ -579,7 +580,7 @@ def train_transformer(
         for i in idx:
             colour, motion = bucket["labels"][int(i)]
             r = rng.random()
-            prompts.append("" if r < 0.1 else make_prompt(rng, None if r < 0.17 else colour, motion))
+            prompts.append("" if r < 0.1 else prompt_of(rng, None if r < 0.17 else colour, motion))
             motions.append(-100 if r < 0.1 else MOTIONS.index(motion))  # an empty prompt says nothing
             colours.append(-100 if r < 0.17 else COLOURS.index(colour))
         # the colour-less prompts still show their clip's colour: the model learns that a prompt
@@ -692,13 +693,14 @@ HELDOUT_TEMPLATES = (
     "she stands by the window in a {c} dress and the street outside keeps {m}",
     "slow motion: petals everywhere, {m}, a {c} haze fills every corner of the frame, anamorphic flare, 8k",
     "music video frame, grainy. {c}. {m}. the singer looks straight into the lens",
+    "{c} embers from a bonfire, {m}",  # the form of scripts/eval_chain_colours.py's prompts
 )
 HELDOUT_MOTIONS = {"left": "moving left", "right": "drifting to the right", "up": "floating up",
                    "down": "sinking down", "still": "standing still"}  # fmt: skip
 
 
 def heldout_prompts() -> list[tuple[str, str, str]]:
-    """(prompt, colour, motion) for every held-out template and colour: 6 x 8 = 48 clips."""
+    """(prompt, colour, motion) for every held-out template and colour: 7 x 8 = 56 clips."""
     motions = list(HELDOUT_MOTIONS)
     out = []
     for t, template in enumerate(HELDOUT_TEMPLATES):
@@ -853,6 +855,48 @@ def evaluate(weights: Path, *, seeds: int = 5, guidance: float | None = None, lo
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def load_weights(folder: Path):
+    """(tokenizer, text encoder, VAE, text-to-video and image-to-video transformers) of the weights
+    in ``folder`` (the package layout), loaded as mvgen loads them."""
+    from diffusers import WanImageToVideoPipeline, WanPipeline
+
+    from mvgen.families.wan import install_tiny
+
+    tmp = Path(tempfile.mkdtemp(prefix="tiny-from-"))
+    try:
+        install_tiny(tmp / "m", folder)
+        t2v = WanPipeline.from_pretrained(tmp / "m" / "t2v", use_safetensors=True)
+        i2v = WanImageToVideoPipeline.from_pretrained(tmp / "m" / "i2v", use_safetensors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return t2v.tokenizer, t2v.text_encoder, t2v.vae, t2v.transformer, i2v.transformer
+
+
+def finetune(args, rng: np.random.Generator, steps: int, log) -> None:
+    """Continue training existing weights on today's prompts (``--finetune-from``): fresh clips
+    encoded by the weights' own VAE and normalised by its own statistics; the text encoder and the
+    text-to-video transformer for ``steps``, then the image-to-video transformer for half as many
+    with the text encoder frozen, as the full training does; the same auxiliary losses."""
+    tokenizer, text_encoder, vae, t2v, i2v = load_weights(args.finetune_from)
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    mean, std = list(vae.config.latents_mean), list(vae.config.latents_std)
+    losses = dict(aux=args.motion_probe, aux_colour=args.colour_probe, pure_noise=args.pure_noise,
+                  copy=args.copy_attention, prompt_of=PROMPT_FORMS[args.prompt_forms])  # fmt: skip
+    t2v_data = make_dataset(vae, 80, rng, log, i2v=False)
+    normalise(t2v_data, mean, std)
+    train_transformer(t2v, tokenizer, text_encoder, t2v_data, steps, rng, log, name="t2v", train_text=True,
+                      lr=args.finetune_lr, first_clean=args.first_clean, **losses)  # fmt: skip
+    del t2v_data
+    i2v_data = make_dataset(vae, 56, rng, log, i2v=True)
+    normalise(i2v_data, mean, std)
+    for p in text_encoder.parameters():
+        p.requires_grad_(False)
+    train_transformer(i2v, tokenizer, text_encoder, i2v_data, max(1, steps // 2), rng, log, name="i2v",
+                      train_text=False, lr=args.finetune_lr, **losses)  # fmt: skip
+    save(args.out, tokenizer, text_encoder, vae, t2v, i2v)
+
+
 def weight_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*.safetensors"))
 
@@ -903,6 +947,25 @@ def main() -> int:
         metavar="F",
         help="share of text-to-video batches with the first latent frame clean (default 0.5, as shipped)",
     )
+    ap.add_argument(
+        "--prompt-forms",
+        choices=sorted(PROMPT_FORMS),
+        default="simple",
+        help="the training prompts: simple (the colour word before a shape word; as shipped) or varied "
+        "(the colour word in several forms, style words after; make_varied_prompt)",
+    )
+    ap.add_argument(
+        "--finetune-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="continue training the weights in DIR (package layout) on the --prompt-forms prompts: "
+        "the VAE, its latent statistics and the tokenizer kept, both transformers and the text encoder trained",
+    )
+    ap.add_argument(
+        "--finetune-steps", type=int, default=1200, help="text-to-video steps (image-to-video: half)"
+    )
+    ap.add_argument("--finetune-lr", type=float, default=5e-4, help="peak learning rate of the fine-tuning")
     args = ap.parse_args()
 
     import torch
@@ -915,7 +978,16 @@ def main() -> int:
     def log(message: str) -> None:
         print(f"[{time.time() - began:6.0f} s] {message}", flush=True)
 
-    if not args.eval_only:
+    if args.finetune_from is not None:
+        torch.manual_seed(args.seed)
+        rng = np.random.default_rng(args.seed)
+        steps = max(1, int(math.ceil(args.finetune_steps * args.scale)))
+        finetune(args, rng, steps, log)
+        trained = time.time() - began
+        log(
+            f"saved {args.out} ({weight_bytes(args.out) / 1e6:.2f} MB of weights); fine-tuning took {trained:.0f} s"
+        )
+    elif not args.eval_only:
         torch.manual_seed(args.seed)
         rng = np.random.default_rng(args.seed)
         n = lambda count: max(1, int(math.ceil(count * args.scale)))  # noqa: E731
@@ -950,6 +1022,7 @@ def main() -> int:
             aux_colour=args.colour_probe,
             pure_noise=args.pure_noise,
             copy=args.copy_attention,
+            prompt_of=PROMPT_FORMS[args.prompt_forms],
         )
         del t2v_data
 
@@ -961,7 +1034,8 @@ def main() -> int:
         i2v_from(t2v, i2v)
         train_transformer(i2v, tokenizer, text_encoder, i2v_data, n(1200), rng, log, name="i2v", train_text=False,
                           lr=1e-3, aux=args.motion_probe, aux_colour=args.colour_probe,
-                          pure_noise=args.pure_noise, copy=args.copy_attention)  # fmt: skip
+                          pure_noise=args.pure_noise, copy=args.copy_attention,
+                          prompt_of=PROMPT_FORMS[args.prompt_forms])  # fmt: skip
         save(args.out, tokenizer, text_encoder, vae, t2v, i2v)
         trained = time.time() - began
         log(
@@ -971,6 +1045,9 @@ def main() -> int:
     figures = evaluate(args.out, seeds=args.seeds, guidance=args.guidance, log=log)
     figures["weights_mb"] = round(weight_bytes(args.out) / 1e6, 3)
     if not args.eval_only:  # the training alone (the issue's 30 minutes), and with the evaluation
+        figures["finetuned_from" if args.finetune_from else "trained_from"] = str(
+            args.finetune_from or "scratch"
+        )
         figures["training_seconds"] = round(trained)
         figures["total_seconds"] = round(time.time() - began)
     if args.report:

@@ -65,9 +65,9 @@ class PlannedShot:
     segment: int = 0  # > 0: a chained continuation of a shot longer than one model call
     span: tuple[int, int] | None = None  # (start frame, frames) of the whole shot a segment belongs to
     takes: int = 1  # seeds tried; the best-scoring take is used (see take_seeds)
-    # Frames of the clip the slot shows (its first ones, spread evenly over the slot): the frames
-    # the slot lasts at the model's native speed, or all of them when the clip is shorter (it is
-    # then slowed down, and the plan warns). 0: all ``num_frames`` (a plan written before).
+    # Frames of the clip the slot shows, from its first: as many as the slot lasts at the model's
+    # native speed, or all of them when the clip is shorter (it is then spread over the slot,
+    # slowed down, and the plan warns; see source_frame). 0: all ``num_frames`` (an older plan).
     play_frames: int = 0
 
     def to_json(self) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def test_a_chained_cut_continues_where_a_hard_cut_jumps(studio, four_shots):
     assert jumps["chain"] < jumps["cut"] / 4, jumps
 
 
-@pytest.mark.parametrize("before, after", [("blue", "red"), ("yellow", "green"), ("white", "purple")])
+@pytest.mark.parametrize("before, after", [("blue", "red"), ("yellow", "green"), ("red", "cyan")])
 def test_a_chained_shot_turns_into_its_own_prompts_colour(studio, before, after):
     """Issue 24: "red embers" chained after a blue shot stayed blue for all eight beats (the chain
     was colour-anchored to its blue first shot). A chained shot with a prompt of its own starts on
