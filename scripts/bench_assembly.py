@@ -43,7 +43,7 @@ def make_inputs(folder: Path, minutes: float, width: int, height: int, preset: s
     from mvgen.config import parse_shotlist_text
     from mvgen.config.presets import all_presets
     from mvgen.media.clips import write_clip
-    from mvgen.timeline import plan_video
+    from mvgen.planner import plan_video
 
     duration = minutes * 60.0
     audio = folder / f"a{minutes:g}.wav"

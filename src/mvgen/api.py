@@ -6,12 +6,16 @@ result = api.render_video("shots.yaml", audio="track.wav", model="tiny")
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from mvgen import pipeline
+from mvgen import pipeline, prepare
 from mvgen.audio.grid import BeatGrid
-from mvgen.batch import BatchResult, run_batch
-from mvgen.pipeline import GridOptions, Job, RenderResult
+from mvgen.batch import BatchResult, run_batch, with_otio_checked
+from mvgen.options import GridOptions, RenderOptions
+from mvgen.pipeline import DEFAULTS, RenderResult, never_stop
+from mvgen.prepare import Job
+from mvgen.prepare import prepare as load_project  # checks a shot list and all it names (prepare.py)
 from mvgen.progress import ProgressCallback, null_progress
 from mvgen.timeline import RenderPlan
 
@@ -19,6 +23,7 @@ __all__ = [
     "BatchResult",
     "GridOptions",
     "Job",
+    "RenderOptions",
     "RenderResult",
     "analyze_audio",
     "beat_grid",
@@ -27,30 +32,10 @@ __all__ = [
     "pick_take",
     "plot_grid",
     "plan_video",
+    "render",
     "render_batch",
     "render_video",
 ]
-
-
-def load_project(
-    shots: str | Path,
-    *,
-    audio: str | None = None,
-    out: str | None = None,
-    model: str | None = None,
-    device: str = "auto",
-    require_weights: bool = True,
-    grid: GridOptions | None = None,
-    writes: str | None = None,
-) -> Job:
-    """Check a shot list and everything it names; raises ``MvgenError`` subclasses on bad input,
-    every mistake at once. ``require_weights=False`` skips the check that the model's weights are
-    available (for planning). ``writes="render"`` (or ``"preview"``) also refuses a job that would
-    overwrite a file mvgen did not write."""
-    return pipeline.prepare(
-        shots, audio=audio, out=out, model=model, device=device, require_weights=require_weights, grid=grid,
-        writes=writes,
-    )  # fmt: skip
 
 
 def analyze_audio(path: str | Path, *, use_cache: bool = True, grid: GridOptions | None = None) -> BeatGrid:
@@ -60,7 +45,7 @@ def analyze_audio(path: str | Path, *, use_cache: bool = True, grid: GridOptions
     from mvgen.audio.probe import probe_audio
 
     info = probe_audio(path)
-    override = pipeline.resolve_override(None, grid)
+    override = prepare.resolve_override(None, grid)
     if override is not None:
         return override_grid(override, info.duration_s)
     from mvgen.audio.beats import analyze
@@ -70,12 +55,12 @@ def analyze_audio(path: str | Path, *, use_cache: bool = True, grid: GridOptions
 
 def beat_grid(job: Job) -> BeatGrid:
     """The beat grid a checked job is cut to: its override, or the (cached) analysis of its track."""
-    return pipeline.analyze(job)
+    return prepare.analyze(job)
 
 
 def plan_video(job: Job, grid: BeatGrid | None = None) -> RenderPlan:
     """The cut sheet of a checked job (on ``grid`` when given, else on ``beat_grid(job)``)."""
-    return pipeline.plan(job, grid if grid is not None else pipeline.analyze(job))
+    return prepare.plan(job, grid if grid is not None else prepare.analyze(job))
 
 
 def cut_sheet(job: Job, plan: RenderPlan):
@@ -84,6 +69,8 @@ def cut_sheet(job: Job, plan: RenderPlan):
     from mvgen.cutsheet import cut_sheet as build
     from mvgen.generate import get_backend
     from mvgen.generate.tiny import tiny_root
+    from mvgen.keys import ModelIdentity
+    from mvgen.render.state import reuse_longer_clips
 
     ident = None
     if (
@@ -91,11 +78,11 @@ def cut_sheet(job: Job, plan: RenderPlan):
         or (tiny_root(job.model.preset.family) / "t2v" / "model_index.json").is_file()
     ):
         # reads the model folders' fingerprints, loads nothing
-        ident = pipeline.model_identity(get_backend("local", job.model), plan)
+        ident = ModelIdentity.of(get_backend("local", job.model), plan)
     preset = job.model.preset
     cache = ShotCache()
     if ident is not None:  # as the render will: a longer clip of a shot in the cache is kept
-        plan = pipeline.reuse_longer_clips(plan, preset, ident, cache, lambda s: False)
+        plan = reuse_longer_clips(plan, preset, ident, cache, lambda s: False)
     return build(plan, ident, cache, max_frames=preset.max_frames, step_cost_s=preset.step_cost_s)
 
 
@@ -146,6 +133,27 @@ def pick_take(shots: str | Path, shot_id: str, take: int) -> tuple[int, Path]:
     return seed, loaded.path
 
 
+def render(
+    shots: str | Path,
+    options: RenderOptions = DEFAULTS,
+    *,
+    progress: ProgressCallback = null_progress,
+    should_stop: Callable[[], bool] = never_stop,
+) -> RenderResult:
+    """Render one shot list to ``OUT.mp4`` + ``OUT.json`` (or, with ``options.preview``, its
+    animatic), with every option the CLI has (``RenderOptions``). Raises the job's ``MvgenError``
+    (``PartialRender`` when shots failed under ``keep_going``)."""
+    options = with_otio_checked(options, 1)
+    job = load_project(
+        shots, audio=options.audio, out=options.out, model=options.model, device=options.device,
+        require_weights=not options.preview, grid=options.grid, writes="preview" if options.preview else "render",
+        levers=options.levers(), otio=options.otio,
+    )  # fmt: skip
+    if options.preview:
+        return pipeline.render_preview(job, progress=progress, should_stop=should_stop, otio=options.otio)
+    return pipeline.render(job, options, progress=progress, should_stop=should_stop)
+
+
 def render_video(
     shots: str | Path,
     *,
@@ -162,18 +170,24 @@ def render_video(
     ray_address: str | None = None,
     ray_workers: int | None = None,
 ) -> RenderResult:
-    """Render a shot list to ``OUT.mp4`` + ``OUT.json``. ``offload``: auto | none | model | sequential
+    """``render`` with the common options as keywords. ``offload``: auto | none | model | sequential
     (CUDA memory levers); ``dtype``: override the preset's (CUDA only); ``backend``: local | ray
     (default: the shot list's ``backend:``), with ``ray_address`` (None: a local Ray started on
     demand; "auto": the running cluster) and ``ray_workers`` (default: one per GPU, else per CPU)."""
-    job = load_project(shots, audio=audio, out=out, model=model, device=device, writes="render")
-    return pipeline.render(
-        job, force=force, only=only, device=device, offload=offload, dtype=dtype, progress=progress,
-        backend=backend or job.shotlist.shots.backend, ray_address=ray_address, ray_workers=ray_workers,
+    options = RenderOptions(
+        audio=audio, out=out, model=model, device=device, offload=offload, dtype=dtype, force=force,
+        only=frozenset(only or ()), backend=backend, ray_address=ray_address, ray_workers=ray_workers,
     )  # fmt: skip
+    return render(shots, options, progress=progress)
 
 
-def render_batch(sources: list[str], **options) -> BatchResult:
+def render_batch(
+    sources: list[str],
+    options: RenderOptions = DEFAULTS,
+    *,
+    progress: ProgressCallback = null_progress,
+    should_stop: Callable[[], bool] = never_stop,
+) -> BatchResult:
     """Render several shot lists (files, folders or glob patterns) in order; see ``mvgen batch``.
-    Options: audio, out, model, device, offload, dtype, force, only, keep_going, wait, progress, should_stop."""
-    return run_batch(sources, **options)
+    Each job ends with a status (``BatchResult.jobs``) instead of raising."""
+    return run_batch(sources, options, progress=progress, should_stop=should_stop)

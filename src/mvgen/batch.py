@@ -12,13 +12,24 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from mvgen import pipeline
+from mvgen.audio.grid import BeatGrid
 from mvgen.errors import BusyError, ConfigError, ExitCode, Interrupted, MvgenError
-from mvgen.pipeline import BackendPool, Job, PartialRender
+from mvgen.options import RenderOptions
+from mvgen.pipeline import DEFAULTS, PartialRender, never_stop
+from mvgen.prepare import Job, analyze, plan, prepare
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
+from mvgen.render.executors import BackendPool
 from mvgen.timeline import RenderPlan
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A job's plan and the beat grid it was planned on (analysed once, up front)."""
+
+    plan: RenderPlan
+    grid: BeatGrid
 
 
 @dataclass
@@ -99,26 +110,17 @@ def expand_sources(sources: list[str]) -> list[Path]:
 
 
 def prepare_all(
-    paths: list[Path],
-    *,
-    audio: str | None,
-    out: str | None,
-    model: str | None,
-    device: str,
-    keep_going: bool,
-    grid: pipeline.GridOptions | None = None,
-    require_weights: bool = True,
-    levers: dict[str, Any] | None = None,
-    writes: str = "render",
-    otio: Path | None = None,
-) -> list[tuple[Path, Job | None, RenderPlan | None, MvgenError | None, float]]:
+    paths: list[Path], options: RenderOptions
+) -> list[tuple[Path, Job | None, Planned | None, MvgenError | None, float]]:
     """Check and plan every job before anything is generated. Each row: the shot list, its job and
-    plan (or the error that stopped it), and the seconds its analysis and planning took."""
-    if len(paths) > 1 and (out or audio):
+    plan with its beat grid (or the error that stopped it), and the seconds its analysis and planning took."""
+    if len(paths) > 1 and (options.out or options.audio):
         raise ConfigError(
             "--out and --audio apply to one shot list; set `output:` and `audio:` in each file instead"
         )
-    if len(paths) > 1 and grid is not None:  # each job has its own track: one grid cannot fit them all
+    if (
+        len(paths) > 1 and options.grid is not None
+    ):  # each job has its own track: one grid cannot fit them all
         raise ConfigError(
             "--bpm, --offset and --beats-file apply to one shot list",
             hint="set audio: {path: ..., bpm: 120} or audio: {path: ..., beats_file: ...} in each file instead",
@@ -128,18 +130,11 @@ def prepare_all(
     outputs: dict[Path, Path] = {}
     for path in paths:
         try:
-            job = pipeline.prepare(
-                path,
-                audio=audio,
-                out=out,
-                model=model,
-                device=device,
-                grid=grid,
-                require_weights=require_weights,
-                levers=levers,
-                writes=writes,
-                otio=otio,
-            )
+            job = prepare(
+                path, audio=options.audio, out=options.out, model=options.model, device=options.device,
+                grid=options.grid, require_weights=not options.preview, levers=options.levers(),
+                writes="preview" if options.preview else "render", otio=options.otio,
+            )  # fmt: skip
             target = job.out.expanduser().resolve()
             if target in outputs:
                 raise ConfigError(
@@ -147,65 +142,41 @@ def prepare_all(
                 )
             outputs[target] = path
             t0 = time.monotonic()
-            plan = pipeline.plan(job, pipeline.analyze(job))
-            prepared.append((path, job, plan, None, time.monotonic() - t0))
+            beats = analyze(job)
+            prepared.append((path, job, Planned(plan(job, beats), beats), None, time.monotonic() - t0))
         except MvgenError as exc:
             errors.append(exc)
             prepared.append((path, None, None, exc, 0.0))
-    if errors and not keep_going:
+    if errors and not options.keep_going:
         raise BatchInputError(errors)
     return prepared
 
 
+def with_otio_checked(options: RenderOptions, jobs: int) -> RenderOptions:
+    """The options with ``--otio``'s path checked (one shot list, an .otio file, OTIO installed)."""
+    if options.otio is None:
+        return options
+    from mvgen.otio_export import check_otio_path, require_otio
+
+    if jobs > 1:
+        raise ConfigError("--otio applies to one shot list")
+    checked = options.model_copy(update={"otio": check_otio_path(str(options.otio))})
+    require_otio()
+    return checked
+
+
 def run_batch(
     sources: list[str],
+    options: RenderOptions = DEFAULTS,
     *,
-    audio: str | None = None,
-    out: str | None = None,
-    model: str | None = None,
-    device: str = "auto",
-    offload: str = "auto",
-    dtype: str | None = None,
-    backend: str | None = None,
-    ray_address: str | None = None,
-    ray_workers: int | None = None,
-    force: bool = False,
-    only: set[str] | None = None,
-    keep_going: bool = False,
-    wait: bool = False,
     progress: ProgressCallback = null_progress,
-    should_stop: Callable[[], bool] = pipeline.never_stop,
-    grid: pipeline.GridOptions | None = None,
-    preview: bool = False,
-    otio: str | None = None,
-    levers: dict[str, Any] | None = None,
-    overlap: bool = True,
+    should_stop: Callable[[], bool] = never_stop,
 ) -> BatchResult:
-    """``preview``: write each job's animatic (OUT.preview.mp4) instead of rendering it: no model,
-    no weights needed. ``levers``: `generation:` values from the command line (quality, compile);
-    ``overlap``: encode beside the generation (local backend)."""
+    """Check and plan every job, then render each in order (``options.preview``: write its animatic
+    instead: no model, no weights needed), keeping a model loaded across the jobs that share it."""
     paths = expand_sources(sources)
-    otio_path = None
-    if otio is not None:
-        from mvgen.otio_export import check_otio_path, require_otio
-
-        if len(paths) > 1:
-            raise ConfigError("--otio applies to one shot list")
-        otio_path = check_otio_path(otio)
-        require_otio()
-    prepared = prepare_all(
-        paths,
-        audio=audio,
-        out=out,
-        model=model,
-        device=device,
-        keep_going=keep_going,
-        grid=grid,
-        require_weights=not preview,
-        levers=levers,
-        writes="preview" if preview else "render",
-        otio=otio_path,
-    )
+    options = with_otio_checked(options, len(paths))
+    prepared = prepare_all(paths, options)
     results: list[JobResult] = []
     for path, _, _, err, _ in prepared:
         if err is not None:
@@ -213,71 +184,73 @@ def run_batch(
             invalid.fail("invalid", err)
             results.append(invalid)
     runnable = [(p, j, pl, secs) for p, j, pl, e, secs in prepared if e is None]
-    if backend == "ray" or any(
+    if options.backend == "ray" or any(
         j is not None and j.shotlist.shots.backend == "ray" for _, j, _, _ in runnable
     ):
         from mvgen.distributed import require_ray
 
         require_ray()  # before anything runs: exit 4 with the install hint
-    pool = BackendPool(
-        device,
-        offload=offload,
-        dtype=dtype,
-        ray_address=ray_address,
-        ray_workers=ray_workers,
-    )
-    stopped = False
-    many = len(runnable) > 1  # job events only mean something in a batch
+    pool = BackendPool.for_options(options)
     try:
-        for i, (path, job, plan, planned_s) in enumerate(runnable):
-            assert job is not None
-            if stopped:
-                results.append(JobResult(str(path), "not-run", out=str(job.out)))
-                continue
-            # free models no later job needs before this one loads its own
-            pool.release_unless({BackendPool.key(j.model) for _, j, _, _ in runnable[i:] if j is not None})
-            if many:
-                progress(ProgressEvent("job_start", shotlist=str(path), index=i, total=len(runnable)))
-            t0 = time.monotonic()
-            res = JobResult(str(path), "ok", out=str(job.out))
-            try:
-                if preview:
-                    r = pipeline.render_preview(
-                        job, plan_=plan, progress=progress, should_stop=should_stop, otio=otio_path
-                    )
-                    res.out = str(r.out)
-                else:
-                    r = pipeline.render(
-                        job, force=force, only=only, backend=backend or job.shotlist.shots.backend,
-                        device=device, progress=progress,
-                        pool=pool, plan_=plan, wait=wait, keep_going=keep_going, should_stop=should_stop,
-                        planned_s=planned_s, otio=otio_path, overlap=overlap,
-                    )  # fmt: skip
-                res.generated, res.cached = r.generated, r.cached
-                if r.counts is not None:
-                    res.slots, res.shots, res.takes = r.counts.slots, r.counts.shots, r.counts.takes
-            except Interrupted as exc:
-                res.fail("interrupted", exc)
-                stopped = True
-            except BusyError as exc:
-                res.fail("busy", exc)
-            except PartialRender as exc:
-                res.fail("partial", exc)
-                res.failed, res.generated, res.cached = len(exc.failed), exc.generated, exc.cached
-            except MvgenError as exc:
-                res.fail("failed", exc)
-                stopped = not keep_going
-            res.seconds = round(time.monotonic() - t0, 3)
-            results.append(res)
-            if many:
-                progress(
-                    ProgressEvent(
-                        "job_end", shotlist=str(path), index=i, total=len(runnable), seconds=res.seconds,
-                        message=res.status, extra={"error": res.error} if res.error else {},
-                    )
-                )  # fmt: skip
+        results += _run_jobs(runnable, options, pool, progress, should_stop)
     finally:
         pool.close()
     order = {str(p): n for n, p in enumerate(paths)}
     results.sort(key=lambda r: order.get(r.shotlist, 0))
     return BatchResult(results)
+
+
+def _run_jobs(runnable: list, options: RenderOptions, pool: BackendPool, progress: ProgressCallback,
+              should_stop: Callable[[], bool]) -> list[JobResult]:  # fmt: skip
+    """Each job in order; after an interruption (or a failure without --keep-going) the rest are
+    not run."""
+    results = []
+    stopped = False
+    many = len(runnable) > 1  # job events only mean something in a batch
+    for i, (path, job, planned, planned_s) in enumerate(runnable):
+        assert job is not None and planned is not None
+        if stopped:
+            results.append(JobResult(str(path), "not-run", out=str(job.out)))
+            continue
+        # free models no later job needs before this one loads its own
+        pool.release_unless({BackendPool.key(j.model) for _, j, _, _ in runnable[i:] if j is not None})
+        if many:
+            progress(ProgressEvent("job_start", shotlist=str(path), index=i, total=len(runnable)))
+        res, stopped = _run_job(path, job, planned, planned_s, options, pool, progress, should_stop)
+        results.append(res)
+        if many:
+            progress(ProgressEvent("job_end", shotlist=str(path), index=i, total=len(runnable), seconds=res.seconds,
+                                   message=res.status, extra={"error": res.error} if res.error else {}))  # fmt: skip
+    return results
+
+
+def _run_job(path: Path, job: Job, planned: Planned, planned_s: float, options: RenderOptions, pool: BackendPool,
+             progress: ProgressCallback, should_stop: Callable[[], bool]) -> tuple[JobResult, bool]:  # fmt: skip
+    """One job rendered (or previewed): its result, and whether the batch stops here."""
+    t0 = time.monotonic()
+    res = JobResult(str(path), "ok", out=str(job.out))
+    stop = False
+    try:
+        if options.preview:
+            r = pipeline.render_preview(job, plan_=planned.plan, progress=progress, should_stop=should_stop,
+                                        otio=options.otio)  # fmt: skip
+            res.out = str(r.out)
+        else:
+            r = pipeline.render(job, options, progress=progress, should_stop=should_stop, pool=pool,
+                                plan_=planned.plan, grid=planned.grid, planned_s=planned_s)  # fmt: skip
+        res.generated, res.cached = r.generated, r.cached
+        if r.counts is not None:
+            res.slots, res.shots, res.takes = r.counts.slots, r.counts.shots, r.counts.takes
+    except Interrupted as exc:
+        res.fail("interrupted", exc)
+        stop = True
+    except BusyError as exc:
+        res.fail("busy", exc)
+    except PartialRender as exc:
+        res.fail("partial", exc)
+        res.failed, res.generated, res.cached = len(exc.failed), exc.generated, exc.cached
+    except MvgenError as exc:
+        res.fail("failed", exc)
+        stop = not options.keep_going
+    res.seconds = round(time.monotonic() - t0, 3)
+    return res, stop

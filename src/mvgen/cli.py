@@ -13,10 +13,9 @@ import traceback
 import click
 
 from mvgen import __version__
+from mvgen.config.schema import BackendName, Quality
 from mvgen.errors import ExitCode, MvgenError
-
-DEVICES = ["auto", "cpu", "cuda", "mps"]
-
+from mvgen.options import Device, Dtype, GridOptions, Offload, RenderOptions, choices
 
 _debug_flag = False  # set by --debug for the current run only (never written to os.environ)
 
@@ -79,11 +78,7 @@ _plot_opt = click.option(
 
 
 def _grid(bpm, offset, beats_file):
-    from mvgen.pipeline import GridOptions
-
-    if bpm is None and offset is None and beats_file is None:
-        return None
-    return GridOptions(bpm=bpm, offset_s=offset, beats_file=beats_file)
+    return GridOptions.given(bpm, offset, beats_file)
 
 
 def _render_options(f):
@@ -91,10 +86,10 @@ def _render_options(f):
         _model_opt,
         click.option("--force", is_flag=True, help="Regenerate every shot, ignoring the cache."),
         click.option("--only", metavar="IDS", help="Regenerate just these shots (comma-separated ids)."),
-        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
+        click.option("--device", type=click.Choice(choices(Device)), default="auto", show_default=True),
         click.option(
             "--offload",
-            type=click.Choice(["auto", "none", "model", "sequential"]),
+            type=click.Choice(choices(Offload)),
             default="auto",
             show_default=True,
             help="CUDA memory: keep the model on the GPU (none), move each component in while it runs "
@@ -102,7 +97,7 @@ def _render_options(f):
         ),
         click.option(
             "--dtype",
-            type=click.Choice(["bfloat16", "float16", "float32"]),
+            type=click.Choice(choices(Dtype)),
             help="Weights' dtype on CUDA (default: the preset's; CPU always float32).",
         ),
         click.option(
@@ -122,7 +117,7 @@ def _render_options(f):
         click.option("--quiet", "-q", is_flag=True, help="Print only the final line."),
         click.option(
             "--backend",
-            type=click.Choice(["local", "ray"]),
+            type=click.Choice(choices(BackendName)),
             help="Where shots are generated: this machine, or a Ray cluster (default: the shot list's `backend:`, else local).",
         ),
         click.option(
@@ -138,7 +133,7 @@ def _render_options(f):
         ),
         click.option(
             "--quality",
-            type=click.Choice(["draft", "final"]),
+            type=click.Choice(sorted(choices(Quality))),
             help="draft: a third of the steps at half the size, same seeds and cuts, to OUT.draft.mp4 "
             "(overrides `generation.quality`).",
         ),
@@ -191,24 +186,21 @@ class _StopFlag:
         return self.requested
 
 
-def _run_jobs(sources, *, audio, out, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
-              summary_json, batch_mode, grid, preview=False, otio=None, backend=None, ray_address=None,
-              ray_workers=None, quality=None, compile_=None, no_overlap=False):  # fmt: skip
+def _options(*, only, compile_, no_overlap, **given) -> RenderOptions:
+    """The command line's render options, as one record (api, batch and pipeline take it)."""
+    ids = _only(only)
+    return RenderOptions(only=frozenset(ids or ()), compile=compile_, overlap=not no_overlap, **given)
+
+
+def _run_jobs(sources, options: RenderOptions, *, log_format, log_file, quiet, summary_json, batch_mode):
     from mvgen import api
     from mvgen.console import make_console, print_summary
 
-    ids = _only(only)
     console = make_console(log_format, quiet=quiet, log_file=log_file)
     _state.log_stream = console.log_stream
     try:
         with _StopFlag() as stop:
-            result = api.render_batch(
-                list(sources), audio=audio, out=out, model=model, device=device, offload=offload, dtype=dtype,
-                force=force, only=ids,
-                keep_going=keep_going, wait=wait, progress=console, should_stop=stop, grid=grid, preview=preview,
-                otio=otio, backend=backend, ray_address=ray_address, ray_workers=ray_workers,
-                levers={"quality": quality, "compile": compile_}, overlap=not no_overlap,
-            )  # fmt: skip
+            result = api.render_batch(list(sources), options, progress=console, should_stop=stop)
     finally:
         console.close()
     single = len(result.jobs) == 1 and not batch_mode
@@ -272,12 +264,14 @@ def render(shots, audio, out, model, force, only, device, offload, dtype, keep_g
            backend, ray_address, ray_workers, quality, compile_, no_overlap, bpm, offset, beats_file, summary_json, otio,
            preview):  # fmt: skip
     """Render SHOTS (one or more shot lists) to music videos."""
-    _run_jobs(shots, audio=audio, out=out, model=model, force=force, only=only, device=device, offload=offload,
-              dtype=dtype, keep_going=keep_going,
-              wait=wait, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
-              batch_mode=len(shots) > 1, grid=_grid(bpm, offset, beats_file), preview=preview, otio=otio,
-              backend=backend, ray_address=ray_address, ray_workers=ray_workers, quality=quality,
-              compile_=compile_, no_overlap=no_overlap)  # fmt: skip
+    options = _options(
+        audio=audio, out=out, model=model, force=force, only=only, device=device, offload=offload, dtype=dtype,
+        keep_going=keep_going, wait=wait, backend=backend, ray_address=ray_address, ray_workers=ray_workers,
+        quality=quality, compile_=compile_, no_overlap=no_overlap, grid=_grid(bpm, offset, beats_file),
+        preview=preview, otio=otio,
+    )  # fmt: skip
+    _run_jobs(shots, options, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
+              batch_mode=len(shots) > 1)  # fmt: skip
 
 
 @cli.command()
@@ -286,33 +280,16 @@ def render(shots, audio, out, model, force, only, device, offload, dtype, keep_g
 @click.option(
     "--json", "summary_json", is_flag=True, help="Print one JSON object per job on stdout at the end."
 )
-def batch(
-    sources,
-    model,
-    force,
-    only,
-    device,
-    offload,
-    dtype,
-    keep_going,
-    wait,
-    log_format,
-    log_file,
-    quiet,
-    backend,
-    ray_address,
-    ray_workers,
-    quality,
-    compile_,
-    no_overlap,
-    summary_json,
-):
+def batch(sources, model, force, only, device, offload, dtype, keep_going, wait, log_format, log_file, quiet,
+          backend, ray_address, ray_workers, quality, compile_, no_overlap, summary_json):  # fmt: skip
     """Render every shot list in folders or glob patterns, in order, with a summary."""
-    _run_jobs(sources, audio=None, out=None, model=model, force=force, only=only, device=device, offload=offload,
-              dtype=dtype,
-              keep_going=keep_going, wait=wait, log_format=log_format, log_file=log_file, quiet=quiet,
-              summary_json=summary_json, batch_mode=True, grid=None, backend=backend, ray_address=ray_address,
-              ray_workers=ray_workers, quality=quality, compile_=compile_, no_overlap=no_overlap)  # fmt: skip
+    options = _options(
+        model=model, force=force, only=only, device=device, offload=offload, dtype=dtype, keep_going=keep_going,
+        wait=wait, backend=backend, ray_address=ray_address, ray_workers=ray_workers, quality=quality,
+        compile_=compile_, no_overlap=no_overlap,
+    )  # fmt: skip
+    _run_jobs(sources, options, log_format=log_format, log_file=log_file, quiet=quiet, summary_json=summary_json,
+              batch_mode=True)  # fmt: skip
 
 
 @cli.command()

@@ -12,6 +12,7 @@ from typing import Any
 
 from mvgen.cache import ShotCache
 from mvgen.estimate import Rate, prior_rate, work_units
+from mvgen.keys import ModelIdentity
 from mvgen.timeline import PlannedShot, RenderPlan, frames_needed
 
 
@@ -98,19 +99,21 @@ class CutSheet:
         return data
 
 
-def cut_sheet(plan: RenderPlan, ident: dict[str, str] | None, cache: ShotCache, *, max_frames: int,
+def cut_sheet(plan: RenderPlan, ident: ModelIdentity | None, cache: ShotCache, *, max_frames: int,
               step_cost_s: float | None) -> CutSheet:  # fmt: skip
     """Rows for every slot of ``plan``, checked against the cache under the model's identity
     (``None``: the model is not built yet, so nothing can be cached)."""
-    from mvgen.pipeline import clip_key, known_keys, step_cache_label
-    from mvgen.takes import TakeBook
+    from mvgen.keys import clip_key, step_cache_label
+    from mvgen.render.state import RenderState
 
     if ident is None:
         keys: list[str | None] = [None] * len(plan.shots)
         rate = Rate(step_cost_s, "preset") if step_cost_s else None
     else:
-        keys = known_keys(plan, ident, cache, TakeBook(cache, plan), lambda s: False, {}, {})
-        rate = prior_rate(cache, ident["id"], step_cost_s, step_cache_label(plan))
+        state = RenderState(plan, ident, cache)
+        state.resolve_keys()
+        keys = state.keys
+        rate = prior_rate(cache, ident.id, step_cost_s, step_cache_label(plan))
     rows = []
     seen: set[tuple] = set()
     for key, shot in zip(keys, plan.shots, strict=True):

@@ -18,12 +18,16 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mvgen.errors import GenerationError, Interrupted, MvgenError, SetupError
+from mvgen.keys import ModelIdentity
 from mvgen.progress import ProgressCallback, ProgressEvent
+from mvgen.render.executors import Generation
+from mvgen.render.produce import produce_slot
+from mvgen.render.state import RenderState, SlotResult
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +71,6 @@ class Group:
     slots: list[int]  # plan indices, in order
     work: float  # for scheduling: the largest first
     attempts: int = 0
-
-
-@dataclass
-class SlotResult:
-    index: int
-    key: str
-    candidates: list[str]
-    take: int  # 0-based chosen take
-    metrics: dict[str, dict[str, Any]]  # take key -> metrics (slots with takes)
-    seconds: float  # generation seconds spent on this slot's takes in this attempt
-    generated: list[str]  # keys generated (not found cached)
-    image_sha256: str | None
-    pid: int
-    worker: int
-    started: float
-    finished: float
-    clips: dict[str, tuple[str, bytes, dict[str, Any]]] = field(
-        default_factory=dict
-    )  # not shared: name, bytes
 
 
 def make_groups(plan, todo, keys, work_of) -> list[Group]:
@@ -150,111 +135,89 @@ def _worker_class():
         def sees(self, path: str) -> bool:
             return Path(path).exists()
 
-        def run_group(self, plan_json: dict, slots: list[int], keys: list[str | None], ident: dict[str, str],
-                      regenerate: list[int], anchors: dict, frames: dict, shared: bool, queue) -> list[SlotResult]:  # fmt: skip
-            return run_group(self.gen, self.index, plan_json, slots, keys, ident, set(regenerate), anchors, frames,
-                             shared, queue)  # fmt: skip
+        def run_group(self, plan_json: dict, slots: list[int], keys: list[str | None], ident: ModelIdentity,
+                      force: bool, regenerate_ids: list[str], anchors: dict, frames: dict, shared: bool,
+                      queue) -> list[SlotResult]:  # fmt: skip
+            return run_group(self.gen, self.index, plan_json, slots, keys, ident, force, regenerate_ids, anchors,
+                             frames, shared, queue)  # fmt: skip
 
     return ShotWorker
 
 
-def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[str | None], ident: dict[str, str],
-              regenerate: set[int], anchors: dict, frames: dict, shared: bool, queue) -> list[SlotResult]:  # fmt: skip
+class _WorkerReporter:
+    """A producer's events sent to the driver's queue without waiting (calls from one worker keep
+    their order); denoising steps at most every STEP_EVENTS_S, the last one always."""
+
+    def __init__(self, queue, total: int, steps: int, pid: int, worker: int) -> None:
+        self.queue, self.total, self.steps, self.where = queue, total, steps, {"pid": pid, "worker": worker}
+        self.last_step = 0.0
+
+    def _emit(self, event: str, **kw: Any) -> None:
+        if self.queue is None:
+            return
+        kw["extra"] = {**kw.get("extra", {}), **self.where}
+        self.queue.actor.put_nowait.remote(ProgressEvent(event, total=self.total, **kw))
+
+    def started(self, s, take: int) -> None:
+        label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
+        self._emit("shot_start", shot=s.id, index=s.index, steps=self.steps, message=label + s.prompt,
+                   extra={"take": take + 1, "takes": s.takes})  # fmt: skip
+
+    def step(self, s, step: int, steps: int) -> None:
+        if step < steps:
+            now = time.monotonic()
+            if now - self.last_step < STEP_EVENTS_S:
+                return
+            self.last_step = now
+        self._emit("step", shot=s.id, index=s.index, step=step, steps=steps)
+
+    def warning(self, s, message: str) -> None:
+        self._emit("warning", shot=s.id, message=message)
+
+    def cached(self, s, *, found_late: bool) -> None:
+        pass
+
+    def done(self, s, take: int, seconds: float) -> None:
+        self._emit(
+            "shot_done", shot=s.id, index=s.index, seconds=seconds, extra={"take": take + 1, "takes": s.takes}
+        )
+
+    def failed(self, s, message: str) -> None:
+        pass
+
+
+def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[str | None], ident: ModelIdentity,
+              force: bool, regenerate_ids: list[str], anchors: dict, frames: dict, shared: bool,
+              queue) -> list[SlotResult]:  # fmt: skip
     """Render one group on this worker (see the module's docstring); events go to ``queue``."""
     from mvgen.cache import ShotCache
-    from mvgen.pipeline import _last_frame, clip_key, generate_take
-    from mvgen.takes import TakeBook
     from mvgen.timeline import RenderPlan
 
     plan = RenderPlan.from_json(plan_json)
-    cache = ShotCache()
-    takes = TakeBook(cache, plan)
-    keys = list(keys)
-    # the driver's (keyed KEY@FRAME), for the clips made elsewhere that this group continues
-    last_frames: dict[str, tuple[Any, str]] = dict(frames)
+    state = RenderState(plan, ident, ShotCache(), force=force, regenerate_ids=regenerate_ids)
+    for slot, key in zip(state.slots, keys, strict=True):
+        slot.key = key
+    state.last_frames.update(frames)  # the driver's, for the clips made elsewhere that this group continues
+    state.anchors.update(anchors)
     pid = os.getpid()
     if not gen.loaded:
         gen.load()
-
-    last_step = [0.0]
-
-    def emit(event: str, **kw) -> None:
-        """Send an event to the driver without waiting for it (calls from one worker to the queue
-        keep their order); denoising steps at most every STEP_EVENTS_S, the last one always."""
-        if queue is None:
-            return
-        if event == "step" and kw["step"] < kw["steps"]:
-            now = time.monotonic()
-            if now - last_step[0] < STEP_EVENTS_S:
-                return
-            last_step[0] = now
-        kw.setdefault("extra", {})
-        kw.setdefault("total", len(plan.shots))
-        kw["extra"] = {**kw["extra"], "pid": pid, "worker": worker}
-        queue.actor.put_nowait.remote(ProgressEvent(event, **kw))
-
+    report = _WorkerReporter(queue, len(plan.shots), plan.steps, pid, worker)
     results = []
     for idx in slots:
         s = plan.shots[idx]
         started = time.time()
-        image = image_sha = None
-        if s.chain:
-            prev = keys[idx - 1]
-            if prev is None:
-                raise GenerationError(f"shot {s.id!r}: the shot it chains from was not generated")
-            image, image_sha = _last_frame(cache, plan, keys, idx, last_frames)
-        candidates = [clip_key(ident, plan, s, seed=seed, image_sha256=image_sha) for seed in s.take_seeds()]
-        seconds, generated, clips = 0.0, [], {}
-        for take, (k, seed) in enumerate(zip(candidates, s.take_seeds(), strict=True)):
-            r = generate_take(gen, cache, plan, s, k, seed, ident=ident, conditioning=image_sha, image=image,
-                              regenerate=idx in regenerate, **_callbacks(emit, cache, plan, keys, anchors, s, take))  # fmt: skip
-            if not shared:  # the driver stores what it lacks (made here now, or cached here before)
-                entry = cache.get(k)
+        generated = produce_slot(gen, state, s, report, keep_going=False, should_stop=lambda: False)
+        assert generated is not None  # without keep_going a failure raises
+        candidates = state.candidates(s, state.slots[idx].image_sha256 if s.chain else None)
+        clips = {}
+        if not shared:  # the driver stores what it lacks (made here now, or cached here before)
+            for k in candidates:
+                entry = state.cache.get(k)
                 clips[k] = (entry.clip.name, entry.clip.read_bytes(), entry.meta())
-            if r.cached:
-                continue
-            seconds += r.seconds
-            generated.append(k)
-            if s.takes > 1:
-                takes.metrics[k] = r.score
-            emit(
-                "shot_done",
-                shot=s.id,
-                index=idx,
-                seconds=r.seconds,
-                extra={"take": take + 1, "takes": s.takes},
-            )
-        chosen = takes.choose(s, candidates) if s.takes > 1 else candidates[0]
-        keys[idx] = chosen
-        best = candidates.index(chosen)
-        results.append(
-            SlotResult(
-                index=idx, key=chosen, candidates=candidates, take=best,
-                metrics={k: takes.metrics[k] for k in candidates if k in takes.metrics}, seconds=seconds,
-                generated=generated, image_sha256=image_sha, pid=pid, worker=worker,
-                started=started, finished=time.time(), clips=clips,
-            )
-        )  # fmt: skip
+        results.append(state.result(s, candidates, generated, pid=pid, worker=worker, started=started,
+                                    finished=time.time(), clips=clips))  # fmt: skip
     return results
-
-
-def _callbacks(emit, cache, plan, keys, anchors, s, take) -> dict[str, Any]:
-    """generate_take's callbacks for one take on a worker: events to the driver, chain anchoring."""
-    from mvgen.pipeline import _anchor
-    from mvgen.timeline import anchor_root
-
-    label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
-    return {
-        "on_start": lambda: emit("shot_start", shot=s.id, index=s.index, steps=plan.steps, message=label + s.prompt,
-                                 extra={"take": take + 1, "takes": s.takes}),
-        "on_step": lambda step, steps: emit("step", shot=s.id, index=s.index, step=step, steps=steps),
-        "notify": lambda message: emit("warning", shot=s.id, message=message),
-        "anchor": (
-            (lambda frames: _anchor(cache, plan, keys, s.index, frames, anchors))
-            if anchor_root(plan, s.index) is not None
-            else None
-        ),
-    }  # fmt: skip
 
 
 class RayPool:
@@ -388,3 +351,60 @@ class RayPool:
         self.workers = []
         if self.started:
             self.ray.shutdown()
+
+
+class RayExecutor:
+    """``--backend ray``: the render's groups of shots on Ray workers (see the module's docstring)."""
+
+    loads_model = False  # each worker loads its own
+    overlaps = False
+
+    def generate(self, g: Generation) -> None:
+        from mvgen.estimate import work_units
+
+        state, plan, pool = g.state, g.state.plan, g.pool
+        # Workers use the driver's cache path (shared where a shared file system mounts it there);
+        # MVGEN_RAY_WORKER_CACHE_DIR names another (a node-local disk).
+        rp = RayPool(g.job, device=pool.device, offload=pool.offload, dtype=pool.dtype, address=pool.ray_address,
+                     workers=pool.ray_workers, worker_cache_dir=os.environ.get("MVGEN_RAY_WORKER_CACHE_DIR"))  # fmt: skip
+        try:
+            shared = rp.shared_cache(state.cache.root.parent)
+            groups = make_groups(plan, g.todo, state.keys, lambda s: work_units(plan, s) * s.takes)
+            g.progress(ProgressEvent("info", message=f"Ray: {len(groups)} group(s) of shots on {len(rp.workers)} "
+                                     f"worker(s); {'shared cache' if shared else 'clips come back through the object store'}"))  # fmt: skip
+            plan_json = plan.to_json()
+
+            def submit_args(grp: Group) -> tuple:
+                frames, anchors = _handed_over(state, grp)
+                return (plan_json, grp.slots, state.keys, state.ident, state.force, sorted(state.regenerate_ids),
+                        anchors, frames, shared)  # fmt: skip
+
+            ids = [s.id for s in plan.shots]
+            results, failures, attempts = rp.run(
+                groups, submit_args, ids, g.progress, g.should_stop, g.keep_going
+            )
+        finally:
+            rp.close()
+        state.failed.update(failures)
+        state.merge(results, attempts)
+        for first in state.repeats:
+            if state.slots[first].key is not None:
+                state.settle_repeats(first)
+
+
+def _handed_over(state: RenderState, grp: Group) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a worker may not find in its own cache: the frame a group's first chained shot
+    continues, and the colour statistics of chain roots outside the group."""
+    from mvgen.timeline import anchor_root
+
+    frames: dict[str, Any] = {}
+    anchors: dict[str, Any] = {}
+    for i in grp.slots:
+        s = state.plan.shots[i]
+        if s.chain and i - 1 not in grp.slots and state.slots[i - 1].key is not None:
+            frames[state.frame_ref(i)] = state.last_frame(i)
+        root = anchor_root(state.plan, i)
+        root_key = state.slots[root].key if root is not None else None
+        if root is not None and root not in grp.slots and root_key is not None:
+            anchors[root_key] = state.anchor_stats(root)
+    return frames, anchors

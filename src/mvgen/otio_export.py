@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from mvgen import __version__
 from mvgen.errors import ConfigError, SetupError
 from mvgen.ffmpeg import run_ffmpeg
+from mvgen.manifest import PreviewShotRecord, ShotRecord
 from mvgen.ownership import FOLDER_MARK
 from mvgen.timeline import RenderPlan
 
@@ -95,7 +95,12 @@ def _export_slots(video: Path, plan: RenderPlan, folder: Path) -> list[Path]:
 
 
 def write_otio(
-    path: Path, video: Path, audio: Path, plan: RenderPlan, shots: list[dict[str, Any]], title: str
+    path: Path,
+    video: Path,
+    audio: Path,
+    plan: RenderPlan,
+    shots: list[ShotRecord] | list[PreviewShotRecord],
+    title: str,
 ) -> Path:
     """Write the timeline (and its media folder) for a finished render."""
     from mvgen.files import atomic_path
@@ -114,7 +119,8 @@ def write_otio(
         frames = s.end_frame - s.start_frame
         ref = otio.schema.ExternalReference(target_url=file.resolve().as_uri(), available_range=span(frames))
         meta = {
-            k: row.get(k) for k in ("id", "prompt", "seed", "take", "cache_key", "transition", "blend_frames")
+            k: getattr(row, k, None)
+            for k in ("id", "prompt", "seed", "take", "cache_key", "transition", "blend_frames")
         }
         meta["start_s"], meta["media"] = s.start_s, f"{file.parent.name}/{file.name}"
         track.append(otio.schema.Clip(name=s.id, media_reference=ref, source_range=span(frames),

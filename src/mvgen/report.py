@@ -13,6 +13,7 @@ from typing import Any
 from mvgen.audio.grid import BeatGrid
 from mvgen.cache import ShotCache
 from mvgen.counts import RenderCounts
+from mvgen.manifest import Manifest, ShotRecord
 from mvgen.ownership import HTML_MARK, MARK
 from mvgen.timeline import RenderPlan, timecode
 
@@ -35,7 +36,7 @@ def _slot_frames(out: Path, plan: RenderPlan) -> dict[int, Any]:
 
 
 def write_contact_sheet(
-    out: Path, plan: RenderPlan, rows: list[dict[str, Any]], cache: ShotCache, png: Path
+    out: Path, plan: RenderPlan, rows: list[ShotRecord], cache: ShotCache, png: Path
 ) -> Path:
     """One frame per slot from the finished video (its middle frame); a slot with takes gets a row
     of every take's middle frame, the chosen one outlined."""
@@ -47,19 +48,19 @@ def write_contact_sheet(
     for s, row in zip(plan.shots, rows, strict=True):
         mid = (s.start_frame + s.end_frame - 1) // 2
         caption = f"{s.index + 1} {s.id}"
-        detail = f"{timecode(s.start_s)}  seed {row['seed']}" + ("  cached" if row["cached"] else "")
-        if not row.get("takes") or s.repeat:
+        detail = f"{timecode(s.start_s)}  seed {row.seed}" + ("  cached" if row.cached else "")
+        if not row.takes or s.repeat:
             lines.append([Cell(frames[mid], caption, detail)])
             continue
         cells = []
-        for t in row["takes"]:
-            entry = cache.get(t["cache_key"])
+        for t in row.takes:
+            entry = cache.get(t.cache_key)
             if entry is None:
                 continue
             clip = read_clip(entry.clip)
             cells.append(
-                Cell(clip[len(clip) // 2], f"{caption} take {t['take']}", f"score {t['score']:.3f}  seed {t['seed']}",
-                     chosen=t["take"] == row["take"])
+                Cell(clip[len(clip) // 2], f"{caption} take {t.take}", f"score {t.score:.3f}  seed {t.seed}",
+                     chosen=t.take == row.take)
             )  # fmt: skip
         lines.append(cells or [Cell(frames[mid], caption, detail)])
     return contact_sheet(lines, png, title=f"{out.name}: {len(plan.shots)} slots")
@@ -88,43 +89,43 @@ document.querySelectorAll('tr.shot').forEach(function (row) {
 """
 
 
-def render_html(manifest: dict[str, Any], out: Path, pictures: dict[str, Path]) -> str:
+def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path]) -> str:
     """The report page for a render's manifest (pictures inlined as data URIs)."""
     e = html.escape
-    v, a, m = manifest["video"], manifest["audio"], manifest["model"]
+    v, a, m = manifest.video, manifest.audio, manifest.model
     rows = []
-    for i, r in enumerate(manifest["shots"], 1):
+    for i, r in enumerate(manifest.shots, 1):
         takes = ""
-        if r.get("takes"):
+        if r.takes:
             takes = ", ".join(
-                ("<b>" if t["take"] == r["take"] else "")
-                + f"{t['take']}: {t['score']:.3f}"
-                + ("</b>" if t["take"] == r["take"] else "")
-                for t in r["takes"]
+                ("<b>" if t.take == r.take else "")
+                + f"{t.take}: {t.score:.3f}"
+                + ("</b>" if t.take == r.take else "")
+                for t in r.takes
             )
         rows.append(
-            f'<tr class="shot" data-start="{r["start_s"]}"><td class="n">{i}</td><td>{e(r["id"])}</td>'
-            f'<td class="n">{timecode(r["start_s"])}</td><td class="n">{timecode(r["end_s"])}</td>'
-            f'<td>{e(r["prompt"])}</td><td class="n">{r["seed"]}</td><td>{e(r["transition"])}</td>'
-            f"<td>{takes or '-'}</td><td>{'yes' if r['cached'] else 'no'}</td>"
-            f'<td class="n">{r["seconds"]:.1f}</td></tr>'
+            f'<tr class="shot" data-start="{r.start_s}"><td class="n">{i}</td><td>{e(r.id)}</td>'
+            f'<td class="n">{timecode(r.start_s)}</td><td class="n">{timecode(r.end_s)}</td>'
+            f'<td>{e(r.prompt)}</td><td class="n">{r.seed}</td><td>{e(r.transition)}</td>'
+            f"<td>{takes or '-'}</td><td>{'yes' if r.cached else 'no'}</td>"
+            f'<td class="n">{r.seconds:.1f}</td></tr>'
         )
-    gpu_s = sum(r["seconds"] for r in manifest["shots"])
-    counts = RenderCounts(**manifest["totals"]).describe()
-    timings = manifest.get("timings_s", {})
+    gpu_s = sum(r.seconds for r in manifest.shots)
+    counts = RenderCounts(**manifest.totals).describe()
+    timings = manifest.timings_s
     pics = "".join(
         f'<section><h2>{e(label)}</h2><img alt="{e(label)}" src="{_data_uri(path)}"></section>'
         for label, path in (("Beat grid and cuts", pictures.get("beat_plot")), ("Contact sheet", pictures.get("contact_sheet")))
         if path is not None and path.is_file()
     )  # fmt: skip
-    title = e(Path(manifest["shotlist"]).name)
+    title = e(Path(manifest.shotlist).name)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{HTML_MARK}{e(MARK)}"><title>mvgen report: {title}</title>
 <style>{_CSS}</style></head><body>
 <h1>{title} &rarr; {e(out.name)}</h1>
-<div class="meta">mvgen {e(manifest["mvgen_version"])} &middot; {e(manifest["created_utc"])} &middot; model {e(m.get("name", m["id"]))}
-({e(m.get("family", ""))}) &middot; {a["tempo_bpm"]:.1f} BPM &middot; {v["width"]}x{v["height"]} @ {v["fps"]:g} fps &middot;
-{v["duration_s"]:.2f} s &middot; fit {e(manifest["fit"])}</div>
+<div class="meta">mvgen {e(manifest.mvgen_version)} &middot; {e(manifest.created_utc)} &middot; model {e(m.get("name", m["id"]))}
+({e(m.get("family", ""))}) &middot; {a.tempo_bpm:.1f} BPM &middot; {v.width}x{v.height} @ {v.fps:g} fps &middot;
+{v.duration_s:.2f} s &middot; fit {e(manifest.fit)}</div>
 <section><video id="video" controls preload="metadata" src="{e(out.name)}"></video></section>
 <section><h2>Shots</h2><table id="shots"><thead><tr><th>#</th><th>id</th><th>start</th><th>end</th><th>prompt</th>
 <th>seed</th><th>in</th><th>takes (score)</th><th>cached</th><th>seconds</th></tr></thead><tbody>
@@ -139,14 +140,14 @@ total {timings.get("total_s", 0):.1f} s (generate {timings.get("generate_s", 0):
 """
 
 
-def write_report(out: Path, plan: RenderPlan, grid: BeatGrid, audio: Path, manifest: dict[str, Any],
+def write_report(out: Path, plan: RenderPlan, grid: BeatGrid, audio: Path, manifest: Manifest,
                  cache: ShotCache) -> dict[str, str]:  # fmt: skip
     """Write the contact sheet, the beat plot and OUT.html beside ``out``; return their paths."""
     from mvgen.files import atomic_write_text
     from mvgen.media.plot import plot_grid
 
     paths = report_paths(out)
-    write_contact_sheet(out, plan, manifest["shots"], cache, paths["contact_sheet"])
+    write_contact_sheet(out, plan, manifest.shots, cache, paths["contact_sheet"])
     plot_grid(audio, grid, paths["beat_plot"], cuts=[(s.start_s, s.id) for s in plan.shots[1:]])
     atomic_write_text(paths["html"], render_html(manifest, out, paths))
     return {k: str(p) for k, p in paths.items()}

@@ -21,7 +21,7 @@ from mvgen.errors import EncodeError
 from mvgen.media.assemble import assemble
 from mvgen.media.assembler import AssemblyProcess
 from mvgen.media.clips import write_clip
-from mvgen.timeline import plan_video
+from mvgen.planner import plan_video
 from tests.conftest import drum_track
 
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 220, 30)]

@@ -76,6 +76,13 @@ def test_ray_render_matches_a_local_one(tmp_path, mvgen, cache_dir, local_ray, m
         return [(s["id"], s["start_s"], s["end_s"], s["seed"], s["take"], s["cache_key"]) for s in m["shots"]]
 
     assert pick(ray_m) == pick(local_m)  # same shots, timing, chosen takes and cache keys (chains too)
+
+    def records(m):  # every field of every shot record but where and for how long it ran
+        return [{k: v for k, v in s.items() if k not in ("seconds", "ray")} for s in m["shots"]]
+
+    # Both produced their slots through render.produce.produce_slot: the same records, take
+    # scores, conditioning hashes and colour anchoring included, and the same totals.
+    assert records(ray_m) == records(local_m) and ray_m["totals"] == local_m["totals"]
     a, b = _frames(tmp_path / "ray.mp4"), _frames(tmp_path / "local.mp4")
     assert a.shape == b.shape and np.abs(a - b).mean() <= 1.0  # <= 1/255 on average
 

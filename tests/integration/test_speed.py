@@ -161,7 +161,7 @@ def test_compile_buckets_lengths_but_keeps_every_cut():
     from mvgen.audio.grid import BeatGrid
     from mvgen.config import parse_shotlist_text
     from mvgen.config.presets import all_presets
-    from mvgen.timeline import plan_video
+    from mvgen.planner import plan_video
 
     beats = tuple(0.5 * i for i in range(80))
     grid = BeatGrid(120.0, 40.0, beats, beats[::4], ())

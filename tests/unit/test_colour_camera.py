@@ -90,7 +90,8 @@ def test_plan_carries_the_beats_for_pulses():
     from mvgen.audio.grid import BeatGrid
     from mvgen.config import parse_shotlist_text
     from mvgen.config.presets import all_presets
-    from mvgen.timeline import RenderPlan, plan_video
+    from mvgen.planner import plan_video
+    from mvgen.timeline import RenderPlan
 
     beats = tuple(i * 0.5 for i in range(20))
     sl = parse_shotlist_text("shots:\n  - {prompt: a, camera: {pulse: 0.05}}\n", Path("s.yaml"))

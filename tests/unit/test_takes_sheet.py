@@ -14,7 +14,8 @@ from mvgen.cutsheet import shot_warnings
 from mvgen.errors import ConfigError
 from mvgen.estimate import EtaClock, Rate, work_units
 from mvgen.media.score import best_take, clip_metrics, score
-from mvgen.timeline import TAKE_STRIDE, plan_video, take_seed
+from mvgen.planner import plan_video
+from mvgen.timeline import TAKE_STRIDE, take_seed
 from tests.unit.test_timeline import TINY, grid, shots
 
 

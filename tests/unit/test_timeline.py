@@ -7,7 +7,8 @@ import pytest
 from mvgen.audio.grid import BeatGrid, GridAxis
 from mvgen.config import parse_shotlist_text
 from mvgen.config.presets import all_presets
-from mvgen.timeline import FieldError, RenderPlan, plan_video
+from mvgen.planner import plan_video
+from mvgen.timeline import FieldError, RenderPlan
 
 TINY = all_presets()["tiny"]
 WAN = all_presets()["wan2.1-t2v-1.3b"]

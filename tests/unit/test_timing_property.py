@@ -19,7 +19,8 @@ from mvgen.audio.grid import BeatGrid
 from mvgen.config import parse_shotlist_text
 from mvgen.config.presets import all_presets
 from mvgen.cutsheet import shot_warnings
-from mvgen.timeline import FieldError, plan_video, source_frame
+from mvgen.planner import plan_video
+from mvgen.timeline import FieldError, source_frame
 
 PRESETS = all_presets()
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import yaml
 
-from mvgen.config.loader import LoadedShotList, _find_node, parse_shotlist_text
+from mvgen.config.loader import LoadedShotList, find_node, parse_shotlist_text
 from mvgen.errors import ConfigError
 
 
 def set_shot_keys(loaded: LoadedShotList, index: int, values: dict[str, Any]) -> str:
     """The shot list's text with ``values`` set in ``shots[index]`` (replaced where written, added
     where not); checked by parsing it back."""
-    node = _find_node(loaded.root, ("shots", index))
+    node = find_node(loaded.root, ("shots", index))
     if not isinstance(node, yaml.MappingNode) or not node.value:
         raise ConfigError(f"{loaded.path}: shots[{index}] is not a mapping that can be edited")
     text = loaded.text

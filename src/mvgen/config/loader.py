@@ -51,7 +51,7 @@ def loc_str(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _find_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+def find_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     """Walk composed YAML nodes along a pydantic location; return the deepest node reached."""
     node = root
     for part in loc:
@@ -82,7 +82,7 @@ def _mark(path: Path, node: yaml.Node | None) -> str:
 
 def _key_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     """For an unknown key, point at the key itself rather than its parent mapping."""
-    parent = _find_node(root, loc[:-1])
+    parent = find_node(root, loc[:-1])
     if isinstance(parent, yaml.MappingNode):
         for key_node, _ in parent.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(loc[-1]):
@@ -211,7 +211,7 @@ def _validation_problems(
             loc, msg = (*loc, *located.loc), str(located)
         else:
             msg = _describe(err, loc)
-        node = _key_node(root, loc) if err["type"] == "extra_forbidden" else _find_node(root, loc)
+        node = _key_node(root, loc) if err["type"] == "extra_forbidden" else find_node(root, loc)
         out.append((_position(node), f"{_mark(path, node)}: {loc_str(loc)}: {msg}"))
     return out
 
@@ -285,7 +285,7 @@ def _parse(text: str, path: Path) -> tuple[ShotList, yaml.Node | None]:
         )
     if "version" in data and data["version"] != 1:
         raise ConfigError(
-            f"{_mark(path, _find_node(root, ('version',)))}: version: unsupported schema version (got {data['version']!r})",
+            f"{_mark(path, find_node(root, ('version',)))}: version: unsupported schema version (got {data['version']!r})",
             hint="this mvgen reads version: 1",
         )
     problems = _duplicate_keys(root, path)
@@ -324,5 +324,5 @@ def load_shotlist(path: str | Path) -> LoadedShotList:
 
 def locate(loaded: LoadedShotList, loc: tuple[Any, ...]) -> str:
     """``FILE:LINE:COL`` of a field of a loaded shot list (``FILE`` alone when it is not written)."""
-    node = _find_node(loaded.root, loc) if loc else None
+    node = find_node(loaded.root, loc) if loc else None
     return _mark(loaded.path, None if node is loaded.root else node)

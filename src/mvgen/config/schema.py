@@ -20,6 +20,8 @@ Fit = Literal["loop", "stretch", "trim"]
 # are done in assembly, centred on the cut: {crossfade: N} dissolves over N beats; zoom (or {zoom: N})
 # pushes into the outgoing shot while the incoming one grows out of its centre.
 TransitionName = Literal["cut", "chain", "zoom"]
+Quality = Literal["final", "draft"]
+BackendName = Literal["local", "ray"]  # where shots are generated (render/executors.py)
 
 DEFAULT_MODEL = "wan2.1-t2v-1.3b"
 
@@ -195,7 +197,7 @@ class GenerationSettings(_Strict):
     takes: int = Field(
         1, ge=1, le=MAX_TAKES, description="seeds tried per shot; the best-scoring take is used"
     )
-    quality: Literal["final", "draft"] = Field(
+    quality: Quality = Field(
         "final", description="draft: a third of the steps at half the size, same seeds, to OUT.draft.mp4"
     )
     cache: Literal["none", "fbc", "magcache"] = Field(
@@ -315,7 +317,7 @@ class ShotList(_Strict):
     version: Literal[1] = 1
     title: str | None = None
     model: str = Field(DEFAULT_MODEL, min_length=1, description="preset name | repo id | local folder")
-    backend: Literal["local", "ray"] = Field("local", description="local: this machine; ray: a Ray cluster")
+    backend: BackendName = Field("local", description="local: this machine; ray: a Ray cluster")
     audio: AudioValue | None = Field(None, description="a path, or {path, bpm, offset_s | beats_file}")
     output: OutputValue | None = Field(None, description="a path, or {path, crf, preset, threads}")
     video: VideoSettings = VideoSettings()

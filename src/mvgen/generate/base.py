@@ -7,14 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from mvgen.errors import ConfigError
-
 if TYPE_CHECKING:
     from pathlib import Path
 
     import numpy as np
 
-    from mvgen.config.presets import ModelRef
 
 StepCallback = Callable[[int, int], None]  # (step done, total steps)
 Notify = Callable[[str], None]  # a one-line notice for the user (a retry, a fallback)
@@ -72,13 +69,3 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Free the model and device memory."""
-
-
-def get_backend(
-    name: str, model: ModelRef, *, device: str = "auto", offload: str = "auto", dtype: str | None = None
-) -> Backend:
-    if name == "local":
-        from mvgen.generate.local import LocalBackend
-
-        return LocalBackend(model, device=device, offload=offload, dtype=dtype)
-    raise ConfigError(f"unknown backend {name!r}", hint="available: local")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -15,10 +14,9 @@ from mvgen.errors import GenerationError, SetupError
 from mvgen.families import get_family
 from mvgen.files import atomic_path
 from mvgen.generate.base import Notify, ShotRequest, StepCallback
+from mvgen.generate.weights import folder_fingerprint, quiet_libraries
 
 log = logging.getLogger(__name__)
-
-_FULL_HASH_LIMIT = 64 * 1024 * 1024
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -40,36 +38,6 @@ def pick_device(requested: str = "auto") -> str:
     ):
         raise SetupError("--device mps: Apple MPS is not available here", hint="use --device cpu or auto")
     return requested
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """A content hash of a model folder: full bytes for small folders, (name, size, mtime) for large
-    ones so that a 30 GB checkpoint is not re-read on every render."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    total = sum(p.stat().st_size for p in files)
-    h = hashlib.sha256()
-    for p in files:
-        h.update(str(p.relative_to(folder)).encode())
-        if total <= _FULL_HASH_LIMIT:
-            h.update(p.read_bytes())
-        else:
-            st = p.stat()
-            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
-
-
-def quiet_libraries() -> None:
-    """mvgen draws the one progress display: silence diffusers' and transformers' own bars and
-    info chatter (``--debug`` keeps them)."""
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
-        return
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def _index_class(index: Path | None) -> str | None:

@@ -34,7 +34,7 @@ def tiny_root(family: str = "wan") -> Path:
 
 @cache
 def _content_tag(folder: Path) -> str:
-    from mvgen.generate.local import folder_fingerprint
+    from mvgen.generate.weights import folder_fingerprint
 
     return folder_fingerprint(folder)[:8]
 
@@ -53,7 +53,7 @@ def ensure_tiny(family: str = "wan") -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root) + ".lock"):
         if not (root / "t2v" / "model_index.json").is_file():
-            from mvgen.generate.local import quiet_libraries
+            from mvgen.generate.weights import quiet_libraries
 
             quiet_libraries()
             tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))

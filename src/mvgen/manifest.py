@@ -1,0 +1,203 @@
+"""The manifest's records, typed: what ``OUT.json`` holds (its keys are a contract, see DESIGN.md and
+the README's Outputs), built by records.py for renders and previews, and read back typed by the
+report, the OTIO export and the up-to-date check. Field order is the JSON's key order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+Number = int | float  # kept as given: a 24 stays 24 and 24.0 stays 24.0 in the JSON
+
+
+class TakeRecord(BaseModel):
+    """One take of a shot with several: its seed, clip and scores (media/score.py's metrics)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")  # the metrics: black, frozen, flicker, ...
+
+    take: int
+    seed: int
+    cache_key: str
+
+    @property
+    def score(self) -> float:
+        """The take's score (the best is used); among the metrics, in their order in the JSON."""
+        return float((self.model_extra or {})["score"])
+
+
+class Placement(BaseModel):
+    """Where a slot was generated with ``--backend ray``."""
+
+    model_config = _FROZEN
+
+    pid: int
+    worker: int
+    started: Number
+    finished: Number
+    attempts: int
+
+
+class ShotRecord(BaseModel):
+    """A slot of a render: its timing, its clip and take, whether it came from the cache."""
+
+    model_config = _FROZEN
+
+    id: str
+    prompt: str
+    negative: str
+    seed: int
+    start_s: Number
+    end_s: Number
+    start_frame: int
+    end_frame: int
+    num_frames: int  # generated
+    play_frames: int  # shown
+    repeat: int
+    segment: int
+    transition: str
+    blend_frames: int
+    image_sha256: str | None
+    colour_drift: dict[str, Number] | None
+    cache_key: str | None
+    cached: bool
+    seconds: Number
+    take: int
+    takes: list[TakeRecord] | None
+    ray: Placement | None = None
+
+
+class PreviewShotRecord(BaseModel):
+    """A slot of an animatic: no clip, so no key, take or seconds."""
+
+    model_config = _FROZEN
+
+    id: str
+    prompt: str
+    seed: int
+    start_s: Number
+    end_s: Number
+    start_frame: int
+    end_frame: int
+    num_frames: int
+    transition: str
+    blend_frames: int
+    takes: int
+
+
+class AudioRecord(BaseModel):
+    model_config = _FROZEN
+
+    path: str
+    sha256: str
+    duration_s: Number
+    tempo_bpm: Number
+    beats_source: str
+    sample_rate: int
+    channels: int
+
+
+class VideoRecord(BaseModel):
+    model_config = _FROZEN
+
+    path: str
+    width: int
+    height: int
+    fps: Number
+    frames: int
+    duration_s: Number
+    gen_width: int
+    gen_height: int
+    native_fps: Number
+
+
+class GenerationRecord(BaseModel):
+    model_config = _FROZEN
+
+    steps: int
+    guidance: Number
+    backend: str
+    overlap: bool
+    quality: str
+    cache: str
+    compile: bool
+    attention: str
+
+
+class OutputRecord(BaseModel):
+    model_config = _FROZEN
+
+    sha256: str
+    render_key: str
+    reencoded: bool
+
+
+class Manifest(BaseModel):
+    """A render's ``OUT.json``."""
+
+    model_config = _FROZEN
+
+    mvgen_version: str
+    created_utc: str
+    shotlist: str
+    model: dict[str, str]  # id, name, revision (+ i2v_revision), family
+    audio: AudioRecord
+    video: VideoRecord
+    generation: GenerationRecord
+    fit: str
+    totals: dict[str, int]  # counts.py: slots, shots, generated, cached, takes
+    shots: list[ShotRecord]
+    timings_s: dict[str, Number]
+    output: OutputRecord
+    verified: dict[str, Any]  # what the read-back of the written file saw
+    report: dict[str, str] | None = None  # html, contact_sheet, beat_plot
+    otio: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self, optional=("otio",))
+
+
+class PreviewManifest(BaseModel):
+    """An animatic's ``OUT.preview.json``."""
+
+    model_config = _FROZEN
+
+    mvgen_version: str
+    preview: Literal[True]
+    created_utc: str
+    shotlist: str
+    audio: AudioRecord
+    video: VideoRecord
+    fit: str
+    shots: list[PreviewShotRecord]
+    timings_s: dict[str, Number]
+    verified: dict[str, Any]
+    otio: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self, optional=("otio",))
+
+
+def _json(record: BaseModel, optional: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON form: unset optional keys (and a slot's ``ray`` off Ray) are left out, not null."""
+    data = record.model_dump(mode="json")
+    for key in optional:
+        if data.get(key) is None:
+            data.pop(key, None)
+    for row in data.get("shots", ()):
+        if "ray" in row and row["ray"] is None:
+            del row["ray"]
+    return data
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    """A render's manifest read back; None when there is none, or it is not one this mvgen wrote
+    (unreadable, a preview's, an older version's shape)."""
+    try:
+        return Manifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, ValidationError):
+        return None

@@ -1,0 +1,1 @@
+"""A render's middle: its state, producing slots, the executors that run them, the assembly."""
