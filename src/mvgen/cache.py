@@ -44,6 +44,7 @@ def shot_key(
     i2v_revision: str | None = None,
     step_cache: str | None = None,
     colour_anchor: bool | None = None,
+    loras: list[tuple[str, float]] | None = None,
 ) -> str:
     payload = {
         "v": GENERATION_VERSION,
@@ -67,6 +68,8 @@ def shot_key(
     # its own prompt's (the rule of 2026-12; clips chained under the earlier rule do not match).
     if colour_anchor is not None:
         payload["anchor"] = "run-settled" if colour_anchor else "none"
+    if loras:  # each LoRA's content hash and weight, in the order they are applied
+        payload["loras"] = [[sha, round(float(weight), 6)] for sha, weight in loras]
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 

@@ -148,19 +148,19 @@ class _WorkerReporter:
     """A producer's events sent to the driver's queue without waiting (calls from one worker keep
     their order); denoising steps at most every STEP_EVENTS_S, the last one always."""
 
-    def __init__(self, queue, total: int, steps: int, pid: int, worker: int) -> None:
-        self.queue, self.total, self.steps, self.where = queue, total, steps, {"pid": pid, "worker": worker}
+    def __init__(self, queue, plan, pid: int, worker: int) -> None:
+        self.queue, self.plan, self.where = queue, plan, {"pid": pid, "worker": worker}
         self.last_step = 0.0
 
     def _emit(self, event: str, **kw: Any) -> None:
         if self.queue is None:
             return
         kw["extra"] = {**kw.get("extra", {}), **self.where}
-        self.queue.actor.put_nowait.remote(ProgressEvent(event, total=self.total, **kw))
+        self.queue.actor.put_nowait.remote(ProgressEvent(event, total=len(self.plan.shots), **kw))
 
     def started(self, s, take: int) -> None:
         label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
-        self._emit("shot_start", shot=s.id, index=s.index, steps=self.steps, message=label + s.prompt,
+        self._emit("shot_start", shot=s.id, index=s.index, steps=self.plan.steps_of(s), message=label + s.prompt,
                    extra={"take": take + 1, "takes": s.takes})  # fmt: skip
 
     def step(self, s, step: int, steps: int) -> None:
@@ -202,7 +202,7 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
     pid = os.getpid()
     if not gen.loaded:
         gen.load()
-    report = _WorkerReporter(queue, len(plan.shots), plan.steps, pid, worker)
+    report = _WorkerReporter(queue, plan, pid, worker)
     results = []
     for idx in slots:
         s = plan.shots[idx]

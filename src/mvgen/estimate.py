@@ -22,7 +22,7 @@ RECENT = 50  # the newest cache entries of a model that the measured rate is the
 
 def work_units(plan: RenderPlan, shot: PlannedShot) -> float:
     """One take's work: denoising steps x frames x megapixels."""
-    return plan.steps * shot.num_frames * plan.gen_width * plan.gen_height / 1e6
+    return plan.steps_of(shot) * shot.num_frames * plan.gen_width * plan.gen_height / 1e6
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ GENERATION_ONLY = {
     ),
     "slot": (
         "id", "source_index", "repeat", "prompt", "negative", "seed", "start_s", "end_s", "length_beats",
-        "takes",
+        "takes", "loras", "steps", "guidance",
     ),
 }  # fmt: skip
 
@@ -79,10 +79,11 @@ def clip_key(ident: ModelIdentity, plan: RenderPlan, shot: PlannedShot, *, seed:
     return shot_key(
         model_id=ident.id, model_revision=ident.revision, prompt=shot.prompt, negative=shot.negative,
         seed=shot.seed if seed is None else seed, width=plan.gen_width, height=plan.gen_height,
-        num_frames=shot.num_frames, steps=plan.steps, guidance=plan.guidance,
+        num_frames=shot.num_frames, steps=plan.steps_of(shot), guidance=plan.guidance_of(shot),
         max_sequence_length=plan.max_sequence_length, image_sha256=image_sha256,
         i2v_revision=ident.i2v_revision if chained else None, step_cache=step_cache_label(plan),
         colour_anchor=anchor_root(plan, shot.index) is not None if chained else None,
+        loras=[(u.sha256, u.weight) for u in shot.loras],
     )  # fmt: skip
 
 

@@ -42,6 +42,16 @@ class Placement(BaseModel):
     attempts: int
 
 
+class LoraRecord(BaseModel):
+    """A LoRA a slot ran with: its file, content hash and weight."""
+
+    model_config = _FROZEN
+
+    path: str
+    sha256: str
+    weight: Number
+
+
 class ShotRecord(BaseModel):
     """A slot of a render: its timing, its clip and take, whether it came from the cache."""
 
@@ -68,6 +78,7 @@ class ShotRecord(BaseModel):
     seconds: Number
     take: int
     takes: list[TakeRecord] | None
+    loras: list[LoraRecord]  # [] without
     ray: Placement | None = None
 
 

@@ -8,13 +8,14 @@ the song: ``loop`` repeats it, ``stretch`` scales it, ``trim`` ends the video af
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from mvgen.audio.grid import BeatGrid, GridAxis
+from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelPreset, generation_size
-from mvgen.config.schema import ZOOM_BEATS, Blend, ShotList, Unit
-from mvgen.timeline import MAX_PLANNED_SHOTS, FieldError, PlannedShot, RenderPlan, frames_needed
+from mvgen.config.schema import ZOOM_BEATS, Blend, Lora, ShotList, Unit
+from mvgen.timeline import MAX_PLANNED_SHOTS, FieldError, LoraUse, PlannedShot, RenderPlan, frames_needed
 
 DRAFT_SCALE = 0.5  # `quality: draft` generates at half the final size (per side)...
 DRAFT_STEP_FRACTION = 1 / 3  # ...with a third of the steps...
@@ -121,10 +122,12 @@ def plan_video(
     *,
     model_name: str | None = None,
     extend_long: bool = False,
+    lora_files: Mapping[tuple[str, str | None], LoraFile] | None = None,
 ) -> RenderPlan:
     """The cut sheet. Raises ``FieldError`` for values that cannot be planned (bad size, shots
     shorter than one frame). ``extend_long`` (the model's image-to-video sibling is at hand): a
-    slot longer than one model call is generated as chained segments instead of being slowed."""
+    slot longer than one model call is generated as chained segments instead of being slowed.
+    ``lora_files``: each LoRA of the shot list ((path, weight_name) as written) found and hashed."""
     gen = shots.generation
     steps = gen.steps or preset.steps
     if gen.quality == "draft":  # same seeds and cuts; fewer steps at half the size
@@ -146,10 +149,11 @@ def plan_video(
         if fit in ("loop", "stretch")
         else min(total_audio_frames, round(cuts[-1][3] * fps))
     )
-    planned = _slots(shots, cuts, total_frames, scale, grid.beat_period_s)
+    planned = _slots(shots, cuts, total_frames, scale, grid.beat_period_s, lora_files or {})
     planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
     if extend_long:
         planned = _extend_long_shots(planned, preset, cutter, fps)
+    planned = [_settle_loras(s) for s in planned]
     planned = _settle_frames(planned, cutter.beats, preset, fps, frames_for)
     planned = _fit_blends(planned)
     out = shots.output_settings()
@@ -211,9 +215,8 @@ def _stretched(cuts: list[Cut], cutter: _Cutter, duration: float, scale: float) 
     return stretched
 
 
-def _slots(
-    shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, beat_s: float
-) -> list[PlannedShot]:
+def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, beat_s: float,
+           lora_files: Mapping[tuple[str, str | None], LoraFile]) -> list[PlannedShot]:  # fmt: skip
     """A slot per cut, on output frames, until the video ends (frames and beats settled later).
     A blend's beats are the grid's (``beat_s``), scaled with a stretched list (``scale``)."""
     fps, ids, fit = shots.video.fps, shots.shot_ids(), shots.timing.fit
@@ -255,6 +258,7 @@ def _slots(
                     if src.camera else None
                 ),
                 blend_frames=0 if first else round(blend_beats * scale * beat_s * fps),
+                loras=tuple(_lora_use(lora, lora_files) for lora in src.lora_list(shots.loras)),
             )
         )  # fmt: skip
     return planned
@@ -359,3 +363,20 @@ def _fit_blends(planned: list[PlannedShot]) -> list[PlannedShot]:
         frames = min(s.blend_frames, room)
         out.append(replace(s, blend=s.blend if frames > 0 else "cut", blend_frames=max(frames, 0)))
     return out
+
+
+def _lora_use(lora: Lora, files: Mapping[tuple[str, str | None], LoraFile]) -> LoraUse:
+    found = files[(lora.path, lora.weight_name)]
+    return LoraUse(name=f"lora_{found.sha256[:12]}", path=found.path, sha256=found.sha256, weight=lora.weight,
+                   applies_to=lora.applies_to, steps=lora.steps or 0, guidance=lora.guidance)  # fmt: skip
+
+
+def _settle_loras(s: PlannedShot) -> PlannedShot:
+    """A slot's LoRAs, once it is known which pipeline makes it (a chained slot or a long shot's later
+    segment: the image-to-video sibling): those that apply to it, one per file (the shot's own entry
+    wins over the video's), and the steps and guidance of the first speed LoRA among them."""
+    by_name = {u.name: u for u in s.loras if u.applies(s.chain)}
+    uses = tuple(by_name.values())
+    steps = next((u.steps for u in uses if u.steps), 0)
+    guidance = next((u.guidance for u in uses if u.guidance is not None), None)
+    return replace(s, loras=uses, steps=steps, guidance=guidance)

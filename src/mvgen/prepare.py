@@ -8,7 +8,7 @@ found is reported at once (one ``ConfigError``, a line each).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,13 @@ from mvgen.audio.beatsfile import BeatOverride, override_grid, read_beats_file
 from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
+from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
 from mvgen.errors import AudioError, ConfigError, MvgenError, SetupError
 from mvgen.files import sha256_file
 from mvgen.options import GridOptions
 from mvgen.planner import check_size, plan_video, precheck_lengths
+from mvgen.prepare_loras import resolve_loras
 from mvgen.timeline import FieldError, RenderPlan
 
 
@@ -34,6 +36,8 @@ class Job:
     model: ModelRef
     out: Path
     beats: BeatOverride | None = None  # a grid given by the user instead of detection
+    # the shot list's LoRAs by (path, weight_name) as written: found, hashed, checked
+    lora_files: dict[tuple[str, str | None], LoraFile] = field(default_factory=dict)
 
     @property
     def manifest_path(self) -> Path:
@@ -159,6 +163,9 @@ def prepare(
     if writes is not None and out_path is not None:
         check(lambda: _check_outputs(loaded, out, out_path, writes, otio))
     override = check(lambda: resolve_override(loaded, grid))
+    lora_files, lora_problems = resolve_loras(loaded, ref)
+    for exc in lora_problems:
+        (setup if isinstance(exc, SetupError) else problems).append(exc)
     if problems:
         raise _all_of(problems)
     if setup:
@@ -167,7 +174,7 @@ def prepare(
         from mvgen.generate.local import pick_device
 
         pick_device(device)
-    return Job(loaded, info, sha256_file(info.path), ref, out_path, override)
+    return Job(loaded, info, sha256_file(info.path), ref, out_path, override, lora_files)
 
 
 def _resolve_model(loaded: LoadedShotList, spec: str, from_cli: bool, require_weights: bool) -> ModelRef:
@@ -270,6 +277,7 @@ def plan(job: Job, grid: BeatGrid) -> RenderPlan:
             job.model.preset,
             model_name=job.model.name,
             extend_long=_i2v_at_hand(job.model),
+            lora_files=job.lora_files,
         )
     except FieldError as exc:
         raise _located(job.shotlist, exc) from None

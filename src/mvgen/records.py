@@ -19,6 +19,7 @@ from mvgen.files import atomic_write_text, is_disk_full, sha256_file
 from mvgen.manifest import (
     AudioRecord,
     GenerationRecord,
+    LoraRecord,
     Manifest,
     OutputRecord,
     PreviewManifest,
@@ -85,7 +86,7 @@ def shot_rows(state: RenderState) -> list[ShotRecord]:
             transition=s.transition, blend_frames=s.blend_frames, image_sha256=slot.image_sha256,
             colour_drift=meta_of(state.cache, slot.key).get("colour_drift"), cache_key=slot.key,
             cached=not made.intersection(cands or ()), seconds=round(slot.seconds, 3), **chosen,
-            ray=slot.placement,
+            loras=[LoraRecord(path=u.path, sha256=u.sha256, weight=u.weight) for u in s.loras], ray=slot.placement,
         ))  # fmt: skip
     return rows
 

@@ -89,6 +89,10 @@ document.querySelectorAll('tr.shot').forEach(function (row) {
 """
 
 
+def _loras(r: ShotRecord) -> str:
+    return ", ".join(f"{html.escape(Path(u.path).name)} {u.weight:g}" for u in r.loras)
+
+
 def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path]) -> str:
     """The report page for a render's manifest (pictures inlined as data URIs)."""
     e = html.escape
@@ -107,7 +111,7 @@ def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path]) -> str
             f'<tr class="shot" data-start="{r.start_s}"><td class="n">{i}</td><td>{e(r.id)}</td>'
             f'<td class="n">{timecode(r.start_s)}</td><td class="n">{timecode(r.end_s)}</td>'
             f'<td>{e(r.prompt)}</td><td class="n">{r.seed}</td><td>{e(r.transition)}</td>'
-            f"<td>{takes or '-'}</td><td>{'yes' if r.cached else 'no'}</td>"
+            f"<td>{takes or '-'}</td><td>{_loras(r) or '-'}</td><td>{'yes' if r.cached else 'no'}</td>"
             f'<td class="n">{r.seconds:.1f}</td></tr>'
         )
     gpu_s = sum(r.seconds for r in manifest.shots)
@@ -128,10 +132,10 @@ def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path]) -> str
 {v.duration_s:.2f} s &middot; fit {e(manifest.fit)}</div>
 <section><video id="video" controls preload="metadata" src="{e(out.name)}"></video></section>
 <section><h2>Shots</h2><table id="shots"><thead><tr><th>#</th><th>id</th><th>start</th><th>end</th><th>prompt</th>
-<th>seed</th><th>in</th><th>takes (score)</th><th>cached</th><th>seconds</th></tr></thead><tbody>
+<th>seed</th><th>in</th><th>takes (score)</th><th>LoRAs</th><th>cached</th><th>seconds</th></tr></thead><tbody>
 {"".join(rows)}
 </tbody><tfoot><tr class="totals"><td></td><td colspan="3">totals</td>
-<td>{e(counts)}</td><td colspan="4" class="dim">
+<td>{e(counts)}</td><td colspan="5" class="dim">
 total {timings.get("total_s", 0):.1f} s (generate {timings.get("generate_s", 0):.1f} s, assemble {timings.get("assemble_s", 0):.1f} s)</td>
 <td class="n">{gpu_s:.1f}</td></tr></tfoot></table></section>
 {pics}

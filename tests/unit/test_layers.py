@@ -18,7 +18,7 @@ LAYERS = {
     "config": 1, "audio": 1, "families": 1, "options": 1,
     "timeline": 2, "planner": 2,
     "cache": 3, "keys": 3, "manifest": 3, "media": 3, "generate": 3, "locks": 3, "estimate": 3, "takes": 3,
-    "prepare": 4, "report": 4, "otio_export": 4,
+    "prepare": 4, "prepare_loras": 4, "report": 4, "otio_export": 4,
     "render": 5, "records": 5, "cutsheet": 5,
     "pipeline": 6, "distributed": 6,
     "batch": 7,

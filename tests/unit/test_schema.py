@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def _keys(model_cls, prefix=""):
     out = set()
     for name, field in model_cls.model_fields.items():
         out.add(prefix + name)
-        if name not in ("length", "transition"):  # a value or a small mapping: documented in comments
+        if name not in ("length", "transition", "loras"):  # a value, small mapping or list: in comments
             for sub in _models_in(field.annotation):
                 out |= _keys(sub, prefix + name + ".")
     return out
@@ -79,6 +80,16 @@ def test_reference_yaml_loads_and_lists_every_key():
     written = _yaml_keys(yaml.safe_load(path.read_text()))
     assert expected - written == set(), "keys missing from configs/reference.yaml"
     assert written - expected == set(), "configs/reference.yaml has keys the schema does not know"
+
+
+def test_reference_yaml_documents_every_lora_key():
+    """`loras:` entries are written as comments (a path there would be a file to find): each of a
+    LoRA's keys, and a shot's {inherit, use}, is named in them."""
+    from mvgen.config.schema import Lora, ShotLoras
+
+    text = (REPO / "configs" / "reference.yaml").read_text()
+    for key in [*Lora.model_fields, *ShotLoras.model_fields]:
+        assert re.search(rf"#.*\b{key}\b", text), key
 
 
 def test_reference_yaml_defaults_match_the_schema():

@@ -32,6 +32,8 @@ ACCEPTED_FORMS = {
     "audio": "a path (`audio: track.wav`) or a mapping {path, bpm, offset_s | beats_file, beats_per_bar}",
     "output": "a path (`output: clip.mp4`) or a mapping {path, crf, preset, threads}",
     "length": "a number (in timing.unit), or '8 beats', '2 bars', '3.5s', 'section', '2 sections'",
+    "loras": "a list of {path, weight, weight_name, applies_to, steps, guidance}, or on a shot "
+    "{inherit: false, use: [...]}",
 }
 # The words of `transition:`'s forms, and the form a near miss of each stands for.
 TRANSITION_WORDS = {"cut": "cut", "chain": "chain", "zoom": "zoom", "crossfade": "{crossfade: 1}"}
@@ -296,6 +298,47 @@ class Camera(_Strict):
         return v
 
 
+LoraTarget = Literal["t2v", "i2v", "both"]
+
+
+class Lora(_Strict):
+    """A LoRA adapter: a local ``.safetensors`` file (relative to the shot list's folder), or a
+    Hugging Face repo id with the file's ``weight_name``, at ``weight`` (0: off; negative: the
+    opposite). A speed LoRA may set the ``steps`` and ``guidance`` it was distilled for."""
+
+    path: str = Field(min_length=1, description="a .safetensors file, or a Hugging Face repo id")
+    weight: float = Field(1.0, ge=-2, le=2, description="its strength, -2 to 2")
+    weight_name: str | None = Field(
+        None, min_length=1, description="with a repo id: the .safetensors file in it"
+    )
+    applies_to: LoraTarget = Field(
+        "both", description="t2v: text-to-video shots; i2v: chained shots (the image-to-video sibling); both"
+    )
+    steps: int | None = Field(
+        None, ge=1, le=500, description="a speed LoRA's steps (overrides generation.steps)"
+    )
+    guidance: float | None = Field(None, ge=0, le=50, description="a speed LoRA's guidance (e.g. 1)")
+
+
+class ShotLoras(_Strict):
+    """A shot's LoRAs as a mapping: ``inherit: false`` drops the video's list, ``use`` adds these."""
+
+    inherit: bool = Field(True, description="false: the video's `loras:` do not apply to this shot")
+    use: list[Lora] = Field(default_factory=list, max_length=16, description="this shot's own LoRAs")
+
+
+def _shot_loras_form(value: object) -> str:
+    return "loras-mapping" if isinstance(value, dict | ShotLoras) else "loras-list"
+
+
+# A shot's `loras:` is a list (added to the video's) or {inherit: false, use: [...]}.
+ShotLorasValue = Annotated[
+    Annotated[list[Lora], Field(max_length=16), Tag("loras-list")]
+    | Annotated[ShotLoras, Tag("loras-mapping")],
+    Discriminator(_shot_loras_form),
+]
+
+
 class Shot(_Strict):
     id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     prompt: str = Field(min_length=1, max_length=4000)
@@ -304,6 +347,15 @@ class Shot(_Strict):
     takes: int | None = Field(None, ge=1, le=MAX_TAKES)
     transition: Transition | None = None
     camera: Camera | None = None
+    loras: ShotLorasValue | None = None
+
+    def lora_list(self, video: list[Lora]) -> list[Lora]:
+        """The LoRAs this shot uses: the video's (unless ``inherit: false``), then its own."""
+        if self.loras is None:
+            return list(video)
+        if isinstance(self.loras, ShotLoras):
+            return [*(video if self.loras.inherit else []), *self.loras.use]
+        return [*video, *self.loras]
 
     @field_validator("length", mode="before")
     @classmethod
@@ -325,6 +377,7 @@ class ShotList(_Strict):
     style: str = Field("", max_length=4000, description="appended to every prompt")
     negative: str = Field("", max_length=4000, description="negative prompt for every shot")
     timing: TimingSettings = TimingSettings()
+    loras: list[Lora] = Field(default_factory=list, max_length=16, description="LoRAs for every shot")
     shots: list[Shot] = Field(min_length=1, max_length=10_000)
 
     @model_validator(mode="after")

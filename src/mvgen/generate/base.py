@@ -38,6 +38,10 @@ class ShotRequest:
     step_cache_threshold: float = 0.05
     compile: bool = False
     attention: str = "auto"
+    # LoRAs (timeline.LoraUse: adapter name, file, weight) active for this shot; ``fuse_loras``: every
+    # shot of this pipeline uses this same set, so it is merged into the weights.
+    loras: tuple = ()
+    fuse_loras: bool = False
 
 
 class Backend(Protocol):

@@ -88,6 +88,7 @@ class LocalBackend:
         self._where: tuple[str, str] | None = None
         self.family = get_family(model.preset.family)
         self._levers: dict[int, Any] = {}  # id(pipeline) -> its LeverState
+        self._loras: dict[int, Any] = {}  # id(pipeline) -> its LoraSwitch (generate/loras.py)
 
     @property
     def loaded(self) -> bool:
@@ -268,6 +269,11 @@ class LocalBackend:
         if request.step_cache == "magcache":
             ratios = self._magcache_ratios(pipe, state, request, on_step, notify)
         apply_levers(pipe, state, request, self.device, notify, magcache_ratios=ratios)
+        if request.loras or id(pipe) in self._loras:
+            from mvgen.generate.loras import LoraSwitch
+
+            switch = self._loras.setdefault(id(pipe), LoraSwitch(self.model.name))
+            switch.use(pipe, request.loras, fuse=request.fuse_loras)
         with torch.inference_mode():
             out = self._call(pipe, request, step_end)
         return self.family.finish_latents(pipe, out.frames, request)
@@ -428,4 +434,5 @@ class LocalBackend:
             return
         self.pipe = self.i2v_pipe = None
         self._levers.clear()
+        self._loras.clear()
         self._free()

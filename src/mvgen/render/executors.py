@@ -115,7 +115,7 @@ class _DriverReporter:
 
     def started(self, s: PlannedShot, take: int) -> None:
         label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
-        self._emit("shot_start", s, steps=self.g.state.plan.steps, message=label + s.prompt,
+        self._emit("shot_start", s, steps=self.g.state.plan.steps_of(s), message=label + s.prompt,
                    extra={"take": take + 1, "takes": s.takes})  # fmt: skip
         self.g.eta.start()
 

@@ -44,10 +44,11 @@ def request_for(plan: RenderPlan, shot: PlannedShot, image: Any = None, seed: in
     return ShotRequest(
         shot_id=shot.id, prompt=shot.prompt, negative=shot.negative,
         seed=shot.seed if seed is None else seed, width=plan.gen_width, height=plan.gen_height,
-        num_frames=shot.num_frames, steps=plan.steps, guidance=plan.guidance,
+        num_frames=shot.num_frames, steps=plan.steps_of(shot), guidance=plan.guidance_of(shot),
         max_sequence_length=plan.max_sequence_length, fps=plan.native_fps, image=image,
         step_cache=plan.step_cache, step_cache_threshold=plan.step_cache_threshold,
-        compile=plan.compile, attention=plan.attention,
+        compile=plan.compile, attention=plan.attention, loras=shot.loras,
+        fuse_loras=bool(shot.loras) and plan.shares_loras(shot),
     )  # fmt: skip
 
 
@@ -86,8 +87,8 @@ def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: in
         meta = {
             "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": seed,
             "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
-            "fps": plan.native_fps, "model": state.ident.to_json(), "steps": plan.steps,
-            "guidance": plan.guidance, "image_sha256": state.slots[s.index].image_sha256,
+            "fps": plan.native_fps, "model": state.ident.to_json(), "steps": plan.steps_of(s),
+            "guidance": plan.guidance_of(s), "image_sha256": state.slots[s.index].image_sha256,
             "colour_drift": drift, "take_score": score, "step_cache": step_cache_label(plan),
         }  # fmt: skip
         seconds = time.monotonic() - ts
