@@ -323,3 +323,31 @@ def test_a_hub_lora_comes_from_the_local_hub_cache_or_is_named_missing(
     assert r.code == 0, r
     m = json.loads((tmp_path / "out.json").read_text())
     assert m["shots"][0]["loras"][0]["sha256"] == hashlib.sha256(looks["sunset"].read_bytes()).hexdigest()
+
+
+def test_a_shot_can_drop_the_videos_loras_and_takes_share_their_shots_loras(
+    tmp_path, mvgen, cache_dir, looks
+):
+    body = """  - {id: a, prompt: "blue embers, holding still", length: 4, takes: 2}
+  - {id: b, prompt: "blue embers, holding still", length: 4, loras: {inherit: false}}
+  - {id: c, prompt: "blue embers, holding still", length: 4, loras: {inherit: false, use: [{path: night.safetensors, weight: 0.5}]}}
+"""  # fmt: skip
+    text = (
+        _project(tmp_path, looks, body)
+        .read_text()
+        .replace("shots:\n", "loras: [{path: sunset.safetensors}]\nshots:\n")
+    )
+    shots = write(tmp_path / "out.yaml", text)
+    r = mvgen("render", shots)
+    assert r.code == 0, r
+    m = json.loads((tmp_path / "out.json").read_text())
+    a, b, c = m["shots"]
+    assert [[(Path(u["path"]).name, u["weight"]) for u in s["loras"]] for s in (a, b, c)] == [
+        [("sunset.safetensors", 1.0)], [], [("night.safetensors", 0.5)]]  # fmt: skip
+    assert len(a["takes"]) == 2  # both takes ran with the shot's LoRA: each is warm
+    warm = []
+    for t in a["takes"]:
+        clip = _clip(cache_dir, t["cache_key"]).astype(np.float64)
+        warm.append(clip[..., 0].mean() - clip[..., 2].mean())
+    plain = _clip(cache_dir, b["cache_key"]).astype(np.float64)
+    assert min(warm) > plain[..., 0].mean() - plain[..., 2].mean() + 100, warm
