@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
 
@@ -154,38 +152,6 @@ def _render_options(f):
     return f
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag that the render polls at safe points (between denoising steps,
-    shots and encoded frames), so the write in progress finishes and nothing is left half-written.
-    A second signal stops at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, object] = {}
-
-    def _handle(self, signum, frame) -> None:  # noqa: ARG002
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        name = signal.Signals(signum).name
-        print(
-            f"mvgen: {name}: stopping at the next safe point (again to stop now)", file=sys.stderr, flush=True
-        )
-
-    def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread (embedded use): no handlers
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def __call__(self) -> bool:
-        return self.requested
-
-
 def _options(*, only, compile_, no_overlap, **given) -> RenderOptions:
     """The command line's render options, as one record (api, batch and pipeline take it)."""
     ids = _only(only)
@@ -194,12 +160,12 @@ def _options(*, only, compile_, no_overlap, **given) -> RenderOptions:
 
 def _run_jobs(sources, options: RenderOptions, *, log_format, log_file, quiet, summary_json, batch_mode):
     from mvgen import api
-    from mvgen.console import make_console, print_summary
+    from mvgen.console import StopFlag, make_console, print_summary
 
     console = make_console(log_format, quiet=quiet, log_file=log_file)
     _state.log_stream = console.log_stream
     try:
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             result = api.render_batch(list(sources), options, progress=console, should_stop=stop)
     finally:
         console.close()
@@ -429,6 +395,24 @@ def models_pull(name, with_i2v) -> None:
         click.echo(f"{name}: built in, nothing to download")
     for folder in folders:
         click.echo(f"{name}: {folder}")
+
+
+@cli.group()
+def loras() -> None:
+    """LoRA files: `mvgen loras pull SHOTS` downloads a shot list's hub LoRAs."""
+
+
+@loras.command("pull")
+@_shots_arg
+def loras_pull(shots) -> None:
+    """Download the Hugging Face LoRAs SHOTS names (`path: owner/repo` + `weight_name:`) into the
+    Hugging Face cache, where renders find them offline."""
+    from mvgen.config.loader import load_shotlist
+    from mvgen.prepare_loras import pull_loras
+
+    lines = pull_loras(load_shotlist(shots))
+    for line in lines or ["no LoRAs in this shot list"]:
+        click.echo(line)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,9 @@ prints; it sends ProgressEvents here."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 import time
 from datetime import datetime
@@ -289,3 +291,35 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
     out.print(
         f"{plan_line(t)} | {p.duration_s:.3f}s, {p.total_frames} frames | est. GPU time {est}", markup=False
     )
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set a flag that the render polls at safe points (between denoising steps,
+    shots and encoded frames), so the write in progress finishes and nothing is left half-written.
+    A second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        name = signal.Signals(signum).name
+        print(
+            f"mvgen: {name}: stopping at the next safe point (again to stop now)", file=sys.stderr, flush=True
+        )
+
+    def __enter__(self) -> StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread (embedded use): no handlers
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def __call__(self) -> bool:
+        return self.requested

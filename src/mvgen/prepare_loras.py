@@ -64,3 +64,30 @@ def resolve_loras(loaded: LoadedShotList, ref: ModelRef | None) -> tuple[dict[tu
             if all(p.message != exc.message for p in problems):
                 problems.append(exc)
     return files, problems
+
+
+def pull_loras(loaded: LoadedShotList) -> list[str]:
+    """Download the shot list's hub LoRAs (``path: owner/repo`` + ``weight_name``) into the Hugging
+    Face cache, where renders find them; a line for each LoRA. ``SetupError`` (exit 4) when a
+    download fails (offline, no such file)."""
+    from huggingface_hub import hf_hub_download
+
+    lines, seen = [], set()
+    for _, lora in _written(loaded):
+        key = (lora.path, lora.weight_name)
+        if key in seen:
+            continue
+        seen.add(key)
+        local = loaded.base_dir / Path(lora.path).expanduser()
+        if lora.weight_name is None or local.exists():
+            lines.append(f"{lora.path}: a local file, nothing to download")
+            continue
+        try:
+            path = hf_hub_download(repo_id=lora.path, filename=lora.weight_name)
+        except Exception as exc:  # noqa: BLE001 - offline, no such repo or file, no access: all "not fetched"
+            raise SetupError(
+                f"{lora.path}/{lora.weight_name}: cannot download: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                hint="on a machine with network access (HF_HUB_OFFLINE unset), then copy the Hugging Face cache here",
+            ) from None
+        lines.append(f"{lora.path}/{lora.weight_name}: {path}")
+    return lines

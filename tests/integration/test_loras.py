@@ -351,3 +351,15 @@ def test_a_shot_can_drop_the_videos_loras_and_takes_share_their_shots_loras(
         warm.append(clip[..., 0].mean() - clip[..., 2].mean())
     plain = _clip(cache_dir, b["cache_key"]).astype(np.float64)
     assert min(warm) > plain[..., 0].mean() - plain[..., 2].mean() + 100, warm
+
+
+def test_loras_pull_fetches_hub_loras_and_leaves_local_ones(tmp_path, mvgen, cache_dir, looks, monkeypatch):
+    """Offline here (HF_HUB_OFFLINE=1): a hub LoRA cannot be fetched, exit 4 naming it; a shot list
+    with local files only has nothing to download."""
+    shots = _project(tmp_path, looks, '  - {prompt: "red", length: 2, loras: [{path: sunset.safetensors}]}\n')
+    r = mvgen("loras", "pull", shots)
+    assert r.code == 0 and r.out.strip() == "sunset.safetensors: a local file, nothing to download", r
+    hub = '  - {prompt: "red", length: 2, loras: [{path: someone/sunset-lora, weight_name: sunset.safetensors}]}\n'
+    r = mvgen("loras", "pull", _project(tmp_path, looks, hub))
+    assert r.code == 4, r
+    assert "someone/sunset-lora/sunset.safetensors: cannot download" in r.err

@@ -94,7 +94,8 @@ def _locate(lora: Lora, base_dir: Path, where: str) -> Path:
         raise SetupError(
             f"{where}: LoRA {lora.path}/{lora.weight_name} is not in the local Hugging Face cache (mvgen "
             "downloads nothing while rendering)",
-            hint=f"`huggingface-cli download {lora.path} {lora.weight_name}` on a machine with network access",
+            hint=f"`mvgen loras pull SHOTS` (or `huggingface-cli download {lora.path} {lora.weight_name}`) on a "
+            "machine with network access",
         )
     return Path(found)
 
