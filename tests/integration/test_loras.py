@@ -363,3 +363,15 @@ def test_loras_pull_fetches_hub_loras_and_leaves_local_ones(tmp_path, mvgen, cac
     r = mvgen("loras", "pull", _project(tmp_path, looks, hub))
     assert r.code == 4, r
     assert "someone/sunset-lora/sunset.safetensors: cannot download" in r.err
+
+
+def test_a_long_shots_segments_all_run_with_its_loras(tmp_path, mvgen, cache_dir, looks):
+    """Six seconds at tiny's 8 fps is more than one call (33 frames): the shot is made as chained
+    segments, each with the shot's LoRA (the later ones on the image-to-video sibling), all warm."""
+    shots = _project(tmp_path, looks, '  - {id: long, prompt: "blue embers, holding still", length: 12, loras: [{path: sunset.safetensors}]}\n')  # fmt: skip
+    r = mvgen("render", shots)
+    assert r.code == 0, r
+    m = json.loads((tmp_path / "out.json").read_text())
+    assert [s["segment"] for s in m["shots"]] == [0, 1]
+    assert all(len(s["loras"]) == 1 for s in m["shots"])
+    assert all(c[0] - c[2] > 100 for c in _slot_colours(tmp_path / "out.mp4", m))  # orange, not blue
