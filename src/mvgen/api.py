@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mvgen import pipeline, prepare
 from mvgen.audio.grid import BeatGrid
-from mvgen.batch import BatchResult, run_batch, with_otio_checked
+from mvgen.batch import BatchResult, with_otio_checked
+from mvgen.batch import run_batch as render_batch  # several shot lists, a status each (see `mvgen batch`)
 from mvgen.options import GridOptions, RenderOptions
 from mvgen.pipeline import DEFAULTS, RenderResult, never_stop
 from mvgen.prepare import Job
@@ -144,11 +145,7 @@ def render(
     animatic), with every option the CLI has (``RenderOptions``). Raises the job's ``MvgenError``
     (``PartialRender`` when shots failed under ``keep_going``)."""
     options = with_otio_checked(options, 1)
-    job = load_project(
-        shots, audio=options.audio, out=options.out, model=options.model, device=options.device,
-        require_weights=not options.preview, grid=options.grid, writes="preview" if options.preview else "render",
-        levers=options.levers(), otio=options.otio,
-    )  # fmt: skip
+    job = prepare.prepare_options(shots, options)
     if options.preview:
         return pipeline.render_preview(job, progress=progress, should_stop=should_stop, otio=options.otio)
     return pipeline.render(job, options, progress=progress, should_stop=should_stop)
@@ -179,15 +176,3 @@ def render_video(
         only=frozenset(only or ()), backend=backend, ray_address=ray_address, ray_workers=ray_workers,
     )  # fmt: skip
     return render(shots, options, progress=progress)
-
-
-def render_batch(
-    sources: list[str],
-    options: RenderOptions = DEFAULTS,
-    *,
-    progress: ProgressCallback = null_progress,
-    should_stop: Callable[[], bool] = never_stop,
-) -> BatchResult:
-    """Render several shot lists (files, folders or glob patterns) in order; see ``mvgen batch``.
-    Each job ends with a status (``BatchResult.jobs``) instead of raising."""
-    return run_batch(sources, options, progress=progress, should_stop=should_stop)

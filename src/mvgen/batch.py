@@ -18,7 +18,7 @@ from mvgen.audio.grid import BeatGrid
 from mvgen.errors import BusyError, ConfigError, ExitCode, Interrupted, MvgenError
 from mvgen.options import RenderOptions
 from mvgen.pipeline import DEFAULTS, PartialRender, never_stop
-from mvgen.prepare import Job, analyze, plan, prepare
+from mvgen.prepare import Job, analyze, plan, prepare_options
 from mvgen.progress import ProgressCallback, ProgressEvent, null_progress
 from mvgen.render.executors import BackendPool
 from mvgen.timeline import RenderPlan
@@ -130,11 +130,7 @@ def prepare_all(
     outputs: dict[Path, Path] = {}
     for path in paths:
         try:
-            job = prepare(
-                path, audio=options.audio, out=options.out, model=options.model, device=options.device,
-                grid=options.grid, require_weights=not options.preview, levers=options.levers(),
-                writes="preview" if options.preview else "render", otio=options.otio,
-            )  # fmt: skip
+            job = prepare_options(path, options)
             target = job.out.expanduser().resolve()
             if target in outputs:
                 raise ConfigError(

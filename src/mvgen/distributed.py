@@ -26,7 +26,7 @@ from mvgen.errors import GenerationError, Interrupted, MvgenError, SetupError
 from mvgen.keys import ModelIdentity
 from mvgen.progress import ProgressCallback, ProgressEvent
 from mvgen.render.executors import Generation
-from mvgen.render.produce import produce_slot
+from mvgen.render.produce import produce_slot, take_label
 from mvgen.render.state import RenderState, SlotResult
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,8 @@ class _WorkerReporter:
         self.queue.actor.put_nowait.remote(ProgressEvent(event, total=len(self.plan.shots), **kw))
 
     def started(self, s, take: int) -> None:
-        label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
-        self._emit("shot_start", shot=s.id, index=s.index, steps=self.plan.steps_of(s), message=label + s.prompt,
+        self._emit("shot_start", shot=s.id, index=s.index, steps=self.plan.steps_of(s),
+                   message=take_label(s, take) + s.prompt,
                    extra={"take": take + 1, "takes": s.takes})  # fmt: skip
 
     def step(self, s, step: int, steps: int) -> None:

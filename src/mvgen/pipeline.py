@@ -36,7 +36,7 @@ from mvgen.records import (
 )
 from mvgen.render.assembly import Assembly, stop_check
 from mvgen.render.executors import BackendPool, Executor, Generation, get_executor
-from mvgen.render.state import RenderState, reuse_longer_clips
+from mvgen.render.state import RenderState, regenerating, reuse_longer_clips
 from mvgen.timeline import PlannedShot, RenderPlan
 from mvgen.wording import plural
 
@@ -218,13 +218,9 @@ class _Render:
 
     def resolve(self, the_plan: RenderPlan, ident: ModelIdentity) -> RenderState:
         """The render's state, every clip key that can be known before generating resolved."""
-        regenerate_ids = {s.id for s in the_plan.shots if s.id in self.only}
-
-        def regenerates(s: PlannedShot) -> bool:
-            return self.force or s.id in regenerate_ids
-
+        regenerates = regenerating(self.force, self.only)
         the_plan = reuse_longer_clips(the_plan, self.job.model.preset, ident, self.cache, regenerates)
-        state = RenderState(the_plan, ident, self.cache, force=self.force, regenerate_ids=regenerate_ids)
+        state = RenderState(the_plan, ident, self.cache, force=self.force, regenerate_ids=self.only)
         state.resolve_keys()
         return state
 

@@ -20,7 +20,7 @@ from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
 from mvgen.errors import AudioError, ConfigError, MvgenError, SetupError
 from mvgen.files import sha256_file
-from mvgen.options import GridOptions
+from mvgen.options import GridOptions, RenderOptions
 from mvgen.planner import check_size, plan_video, precheck_lengths
 from mvgen.prepare_loras import resolve_loras
 from mvgen.timeline import FieldError, RenderPlan
@@ -175,6 +175,15 @@ def prepare(
 
         pick_device(device)
     return Job(loaded, info, sha256_file(info.path), ref, out_path, override, lora_files)
+
+
+def prepare_options(shots_path: str | Path, options: RenderOptions) -> Job:
+    """``prepare`` for a render (or, with ``options.preview``, an animatic) with these options."""
+    return prepare(
+        shots_path, audio=options.audio, out=options.out, model=options.model, device=options.device,
+        require_weights=not options.preview, grid=options.grid, levers=options.levers(),
+        writes="preview" if options.preview else "render", otio=options.otio,
+    )  # fmt: skip
 
 
 def _resolve_model(loaded: LoadedShotList, spec: str, from_cli: bool, require_weights: bool) -> ModelRef:

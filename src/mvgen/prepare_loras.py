@@ -40,7 +40,9 @@ def _model_folder(ref: ModelRef) -> Path | None:
         folder = Path(ref.location)
     else:
         index = cached_hub_index(ref.location)
-        folder = index.parent if index is not None else Path("/nonexistent")
+        if index is None:
+            return None
+        folder = index.parent
     return folder if (folder / "transformer").is_dir() else None
 
 
@@ -48,16 +50,23 @@ def resolve_loras(loaded: LoadedShotList, ref: ModelRef | None) -> tuple[dict[tu
                                                                         list[MvgenError]]:  # fmt: skip
     """The LoRA files by (path, weight_name) as written, and every problem found with them."""
     files: dict[tuple[str, str | None], LoraFile] = {}
+    misfits: dict[tuple[str, str | None], str | None] = {}  # each file held against the model once
     problems: list[MvgenError] = []
+    written = list(_written(loaded))
+    if not written:  # the usual case: nothing to read
+        return files, problems
     folder = _model_folder(ref) if ref is not None else None
     shapes = transformer_shapes(folder) if folder is not None else None
-    for loc, lora in _written(loaded):
+    for loc, lora in written:
         where = f"{locate(loaded, (*loc, 'path'))}: {loc_str((*loc, 'path'))}"
         key = (lora.path, lora.weight_name)
         try:
             if key not in files:
                 files[key] = find_lora(lora, loaded.base_dir, where)
-            why = check_fits(files[key].path, shapes, ref.name) if shapes and ref is not None else None
+                misfits[key] = (
+                    check_fits(files[key].path, shapes, ref.name) if shapes and ref is not None else None
+                )
+            why = misfits[key]
             if why is not None:
                 raise ConfigError(f"{where}: {Path(files[key].path).name} does not fit: {why}")
         except (ConfigError, SetupError) as exc:

@@ -15,7 +15,7 @@ from mvgen.errors import ConfigError
 from mvgen.options import RenderOptions
 from mvgen.progress import ProgressCallback, ProgressEvent
 from mvgen.render.assembly import stop_check
-from mvgen.render.produce import produce_slot
+from mvgen.render.produce import produce_slot, take_label
 from mvgen.render.state import RenderState
 from mvgen.timeline import PlannedShot
 
@@ -114,8 +114,7 @@ class _DriverReporter:
         self.g.progress(ProgressEvent(event, shot=s.id, index=self.n, total=self.total, **kw))
 
     def started(self, s: PlannedShot, take: int) -> None:
-        label = f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
-        self._emit("shot_start", s, steps=self.g.state.plan.steps_of(s), message=label + s.prompt,
+        self._emit("shot_start", s, steps=self.g.state.plan.steps_of(s), message=take_label(s, take) + s.prompt,
                    extra={"take": take + 1, "takes": s.takes})  # fmt: skip
         self.g.eta.start()
 

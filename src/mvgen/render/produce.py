@@ -30,6 +30,11 @@ class Reporter(Protocol):
     def failed(self, s: PlannedShot, message: str) -> None: ...
 
 
+def take_label(s: PlannedShot, take: int) -> str:
+    """``take 2/3: `` before a shot's prompt in its start event (nothing for a shot with one take)."""
+    return f"take {take + 1}/{s.takes}: " if s.takes > 1 else ""
+
+
 @dataclass(frozen=True)
 class TakeResult:
     cached: bool  # another process had made it by the time its lock was ours
@@ -167,4 +172,3 @@ def _failed(state: RenderState, s: PlannedShot, report: Reporter, message: str, 
         raise GenerationError(message)
     state.mark_failed(s, message)
     report.failed(s, message)
-    return None
