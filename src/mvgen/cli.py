@@ -292,6 +292,7 @@ def plan(shots, audio, model, bpm, offset, beats_file, as_json, plot) -> None:
         shots, audio=audio, model=model, require_weights=False, grid=_grid(bpm, offset, beats_file)
     )
     grid = api.beat_grid(job)
+    _warn_uncertain(job.audio.path, grid)
     p = api.plan_video(job, grid)
     if plot:
         api.plot_grid(job.audio.path, grid, plot, plan=p)
@@ -328,6 +329,7 @@ def beats(audio, bpm, offset, beats_file, as_json, plot) -> None:
     from mvgen import api
 
     grid = api.analyze_audio(audio, grid=_grid(bpm, offset, beats_file))
+    _warn_uncertain(audio, grid)
     if plot:
         api.plot_grid(audio, grid, plot)
     if as_json:
@@ -341,6 +343,23 @@ def beats(audio, bpm, offset, beats_file, as_json, plot) -> None:
         f"bars: {len(grid.downbeats_s)} of {grid.beats_per_bar} beats (first downbeat {grid.downbeats_s[0]:.3f}s)"
     )
     click.echo("sections: " + (", ".join(f"{t:.2f}s" for t in grid.sections_s) or "none found"))
+    if grid.tempo_curve:
+        lo, hi = grid.tempo_range_bpm
+        click.echo(
+            f"tempo moves: {lo:.1f}-{hi:.1f} BPM (10th-90th percentile; the median is the tempo above)"
+        )
+    if grid.confidence is not None:
+        c = grid.confidence
+        click.echo(
+            f"confidence: {c.overall:.2f} (onsets {c.onsets:.2f}, tempo {c.tempo:.2f}, octave {c.octave:.2f}"
+            + (f" against {c.alternative_bpm:.1f} BPM)" if c.alternative_bpm else ")")
+        )
+
+
+def _warn_uncertain(audio, grid) -> None:
+    """The uncertain-grid warning on stderr (so ``--json`` output stays clean)."""
+    if (doubt := grid.uncertainty()) is not None:
+        click.echo(f"warning: {audio}: {doubt}", err=True)
 
 
 @cli.command()

@@ -36,7 +36,7 @@ GENERATION_ONLY = {
     "plan": (
         "model", "family", "steps", "guidance", "max_sequence_length", "tempo_bpm", "beats_source",
         "audio_duration_s", "version", "sections_s", "quality", "step_cache", "step_cache_threshold",
-        "compile", "attention", "shots",
+        "compile", "attention", "shots", "beat_confidence",
     ),
     "slot": (
         "id", "source_index", "repeat", "prompt", "negative", "seed", "start_s", "end_s", "length_beats",

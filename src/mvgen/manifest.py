@@ -110,6 +110,7 @@ class AudioRecord(BaseModel):
     beats_source: str
     sample_rate: int
     channels: int
+    beat_confidence: Number | None = None  # the tracker's, 0..1 (None: a grid the user gave)
 
 
 class VideoRecord(BaseModel):

@@ -162,6 +162,7 @@ def plan_video(
         width=shots.video.width, height=shots.video.height, fps=fps, gen_width=gen_size[0], gen_height=gen_size[1],
         steps=steps, guidance=gen.guidance if gen.guidance is not None else preset.guidance,
         max_sequence_length=preset.max_sequence_length, fit=fit, tempo_bpm=grid.tempo_bpm,
+        beat_confidence=None if grid.confidence is None else round(grid.confidence.overall, 3),
         beats_source=grid.source, audio_duration_s=duration, duration_s=total_frames / fps,
         total_frames=total_frames, shots=tuple(planned), beats_s=tuple(round(b, 6) for b in grid.beats_s),
         beats_per_bar=grid.beats_per_bar, sections_s=tuple(round(t, 6) for t in grid.sections_s),

@@ -44,7 +44,7 @@ def audio_record(job: Job, plan: RenderPlan) -> AudioRecord:
     return AudioRecord(
         path=str(job.audio.path), sha256=job.audio_sha256, duration_s=round(job.audio.duration_s, 6),
         tempo_bpm=round(plan.tempo_bpm, 3), beats_source=plan.beats_source, sample_rate=job.audio.sample_rate,
-        channels=job.audio.channels,
+        channels=job.audio.channels, beat_confidence=plan.beat_confidence,
     )  # fmt: skip
 
 

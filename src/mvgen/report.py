@@ -76,7 +76,7 @@ h1{font-size:22px;margin:0 0 4px} .meta{color:#9a9aa2;margin-bottom:16px}
 video{width:min(100%,960px)} video,img{max-width:100%;border-radius:4px;background:#000} section{margin:20px 0}
 table{border-collapse:collapse;width:100%} th,td{padding:4px 8px;border-bottom:1px solid #2a2c33;text-align:left;vertical-align:top}
 th{color:#b8b8c0;font-weight:600} td.n{text-align:right;font-variant-numeric:tabular-nums} tr.shot{cursor:pointer}
-tr.shot:hover{background:#1c1f27} .totals td{font-weight:600} .dim{color:#8a8a92}
+tr.shot:hover{background:#1c1f27} .totals td{font-weight:600} .dim{color:#8a8a92} .warn{color:#f0b429}
 """
 
 _SCRIPT = """
@@ -128,7 +128,7 @@ def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path]) -> str
 <style>{_CSS}</style></head><body>
 <h1>{title} &rarr; {e(out.name)}</h1>
 <div class="meta">mvgen {e(manifest.mvgen_version)} &middot; {e(manifest.created_utc)} &middot; model {e(m.get("name", m["id"]))}
-({e(m.get("family", ""))}) &middot; {a.tempo_bpm:.1f} BPM &middot; {v.width}x{v.height} @ {v.fps:g} fps &middot;
+({e(m.get("family", ""))}) &middot; {a.tempo_bpm:.1f} BPM{_confidence(a)} &middot; {v.width}x{v.height} @ {v.fps:g} fps &middot;
 {v.duration_s:.2f} s &middot; fit {e(manifest.fit)}</div>
 <section><video id="video" controls preload="metadata" src="{e(out.name)}"></video></section>
 <section><h2>Shots</h2><table id="shots"><thead><tr><th>#</th><th>id</th><th>start</th><th>end</th><th>prompt</th>
@@ -142,6 +142,18 @@ total {timings.get("total_s", 0):.1f} s (generate {timings.get("generate_s", 0):
 <script>{_SCRIPT}</script>
 </body></html>
 """
+
+
+def _confidence(a: Any) -> str:
+    """`` (beat grid confidence 0.83)``, flagged below CONFIDENT; nothing for a grid the user gave."""
+    from mvgen.audio.grid import CONFIDENT
+
+    if a.beat_confidence is None:
+        return ""
+    if a.beat_confidence < CONFIDENT:
+        return (f' <span class="warn">(beat grid uncertain: confidence {a.beat_confidence:.2f}; check the beat plot'
+                " below, or give --bpm / a beats file)</span>")  # fmt: skip
+    return f" (beat grid confidence {a.beat_confidence:.2f})"
 
 
 def write_report(out: Path, plan: RenderPlan, grid: BeatGrid, audio: Path, manifest: Manifest,

@@ -143,6 +143,7 @@ class RenderPlan:
     step_cache_threshold: float = 0.05
     compile: bool = False
     attention: str = "auto"
+    beat_confidence: float | None = None  # the tracker's (GridConfidence.overall); None for a given grid
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -71,6 +71,7 @@ def plot_grid(
     full.set_yticks([])
     full.set_xlabel("seconds")
     full.legend(loc="lower right", fontsize=8)
+    _draw_tempo(full, grid)
 
     start = float(downs[0]) if len(downs) else 0.0
     start = max(0.0, min(start - 0.5, grid.duration_s - ZOOM_S))
@@ -101,12 +102,36 @@ def plot_grid(
     return out
 
 
+def _draw_tempo(ax, grid: BeatGrid) -> None:
+    """The tempo through the track on a right-hand BPM axis: the tracked curve where the tempo moves,
+    else the local tempo of the beats (a flat line for a steady track)."""
+    if grid.tempo_curve:
+        t, bpm = np.array(grid.tempo_curve).T
+    elif len(grid.beats_s) > 2:
+        beats = np.asarray(grid.beats_s)
+        t, bpm = 0.5 * (beats[1:] + beats[:-1]), 60.0 / np.diff(beats)
+    else:
+        return
+    tempo = ax.twinx()
+    tempo.plot(t, bpm, color="#ff7f0e", lw=1.4, label="tempo")
+    lo, hi = float(np.min(bpm)), float(np.max(bpm))
+    pad = max(5.0, 0.15 * (hi - lo))
+    tempo.set_ylim(lo - pad, hi + pad)
+    tempo.set_ylabel("BPM", color="#ff7f0e", fontsize=8)
+    tempo.tick_params(axis="y", colors="#ff7f0e", labelsize=8)
+
+
 def grid_summary(grid: BeatGrid) -> str:
     """``120.0 BPM, 4/4, 80 beats, 20 bars, 3 sections`` (or ``no sections found``)."""
     sections = plural(len(grid.sections_s) + 1, "section") if grid.sections_s else "no sections found"
+    tempo = f"{grid.tempo_bpm:.1f} BPM"
+    if grid.tempo_curve:
+        lo, hi = grid.tempo_range_bpm
+        tempo += f" (moving, {lo:.0f}-{hi:.0f})"
+    sure = "" if grid.confidence is None else f", confidence {grid.confidence.overall:.2f}"
     return (
-        f"{grid.tempo_bpm:.1f} BPM, {grid.beats_per_bar}/4, {plural(len(grid.beats_s), 'beat')}, "
-        f"{plural(len(grid.downbeats_s), 'bar')}, {sections}"
+        f"{tempo}, {grid.beats_per_bar}/4, {plural(len(grid.beats_s), 'beat')}, "
+        f"{plural(len(grid.downbeats_s), 'bar')}, {sections}{sure}"
     )
 
 
