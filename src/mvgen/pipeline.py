@@ -72,6 +72,16 @@ def never_stop() -> bool:
     return False
 
 
+def warn_if_uncertain(job: Job, grid: BeatGrid, progress: ProgressCallback) -> None:
+    """A warning event when the tracker is unsure of the grid (with the fix); nothing for a given grid."""
+    if (doubt := grid.uncertainty()) is not None:
+        progress(
+            ProgressEvent(
+                "warning", shotlist=str(job.shotlist.path), message=f"{job.audio.path.name}: {doubt}"
+            )
+        )
+
+
 def render_preview(
     job: Job,
     *,
@@ -86,7 +96,12 @@ def render_preview(
     from mvgen.media.preview import render_preview as draw
 
     t0 = time.monotonic()
-    the_plan = plan_ or plan(job, analyze(job))
+    if plan_ is None:
+        grid = analyze(job)
+        the_plan = plan(job, grid)
+        warn_if_uncertain(job, grid, progress)
+    else:
+        the_plan = plan_
     out = preview_path(job.out)
     total = the_plan.total_frames
     progress(ProgressEvent("stage", stage="preview", total=total,

@@ -99,3 +99,15 @@ def test_a_grid_cached_before_confidence_existed_still_loads():
     grid = BeatGrid.from_json(old)
     assert grid.confidence is None and grid.tempo_curve == () and grid.uncertainty() is None
     assert BeatGrid.from_json(json.loads(json.dumps(grid.to_json()))) == grid
+
+
+def test_a_preview_warns_of_an_uncertain_grid_and_its_manifest_says_so(tmp_path, empty_cache, mvgen):
+    """The animatic is where a grid gets checked before a long render: it warns like `render` does
+    (the same event, from the same place that plans a render)."""
+    _random_notes(tmp_path / "free.wav")
+    shots = write(tmp_path / "s.yaml", "audio: free.wav\nshots:\n  - prompt: a red square\n    length: 4 beats\n")
+    r = mvgen("render", str(shots), "--model", "tiny", "--preview")
+    assert r.code == 0, r
+    assert "warning: free.wav: beat grid uncertain (tempo " in r.err + r.out
+    manifest = json.loads((tmp_path / "s.preview.json").read_text())
+    assert manifest["audio"]["beat_confidence"] < 0.5
