@@ -26,7 +26,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True, help="folder to write the set into")
     args = ap.parse_args()
     pieces = music.all_pieces()
-    taken = [p for piece in pieces for p in (args.out / f"{piece.name}.wav", args.out / f"{piece.name}.beats")]
+    taken = [
+        p for piece in pieces for p in (args.out / f"{piece.name}.wav", args.out / f"{piece.name}.beats")
+    ]
     if any(p.exists() for p in taken):
         print(f"{args.out}: already holds files of the set; choose an empty folder", file=sys.stderr)
         return 2

@@ -69,7 +69,9 @@ def _random_notes(path) -> None:
     rng = np.random.default_rng(0)
     piece = music.Piece("random", np.arange(0.0, 30.0, 0.5), 4, 30.0, False, seed=1)
     for beat in np.sort(rng.uniform(0, 58, 70)):
-        piece.add("keys", float(beat), music.PROGRESSION[int(rng.integers(4))][0], float(rng.uniform(0.3, 1.0)))
+        piece.add(
+            "keys", float(beat), music.PROGRESSION[int(rng.integers(4))][0], float(rng.uniform(0.3, 1.0))
+        )
     sf.write(str(path), music.render(piece), music.SR)
 
 
@@ -84,7 +86,9 @@ def test_music_without_a_pulse_warns_with_the_fix_in_beats_and_plan(tmp_path, em
     assert "confidence: " in r.out
     r = mvgen("beats", str(tmp_path / "free.wav"), "--json")
     assert json.loads(r.out)["confidence"]["overall"] < 0.5  # stdout stays JSON; the warning is on stderr
-    shots = write(tmp_path / "s.yaml", "audio: free.wav\nshots:\n  - prompt: a red square\n    length: 4 beats\n")
+    shots = write(
+        tmp_path / "s.yaml", "audio: free.wav\nshots:\n  - prompt: a red square\n    length: 4 beats\n"
+    )
     r = mvgen("plan", str(shots), "--model", "tiny", "--json")
     assert r.code == 0, r
     assert "beat grid uncertain" in r.err
@@ -95,7 +99,13 @@ def test_music_without_a_pulse_warns_with_the_fix_in_beats_and_plan(tmp_path, em
 
 
 def test_a_grid_cached_before_confidence_existed_still_loads():
-    old = {"tempo_bpm": 120.0, "duration_s": 4.0, "beats_s": [0.0, 0.5], "downbeats_s": [0.0], "sections_s": []}
+    old = {
+        "tempo_bpm": 120.0,
+        "duration_s": 4.0,
+        "beats_s": [0.0, 0.5],
+        "downbeats_s": [0.0],
+        "sections_s": [],
+    }
     grid = BeatGrid.from_json(old)
     assert grid.confidence is None and grid.tempo_curve == () and grid.uncertainty() is None
     assert BeatGrid.from_json(json.loads(json.dumps(grid.to_json()))) == grid
@@ -105,7 +115,9 @@ def test_a_preview_warns_of_an_uncertain_grid_and_its_manifest_says_so(tmp_path,
     """The animatic is where a grid gets checked before a long render: it warns like `render` does
     (the same event, from the same place that plans a render)."""
     _random_notes(tmp_path / "free.wav")
-    shots = write(tmp_path / "s.yaml", "audio: free.wav\nshots:\n  - prompt: a red square\n    length: 4 beats\n")
+    shots = write(
+        tmp_path / "s.yaml", "audio: free.wav\nshots:\n  - prompt: a red square\n    length: 4 beats\n"
+    )
     r = mvgen("render", str(shots), "--model", "tiny", "--preview")
     assert r.code == 0, r
     assert "warning: free.wav: beat grid uncertain (tempo " in r.err + r.out
