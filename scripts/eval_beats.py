@@ -79,12 +79,12 @@ def score(ref: np.ndarray, ref_down: np.ndarray | None, est: np.ndarray, est_dow
     return out
 
 
-def run_plain(path: Path) -> tuple[np.ndarray, None]:
+def run_plain(path: Path) -> tuple[np.ndarray, None, None]:
     import librosa
 
     y, sr = librosa.load(str(path), sr=22050)
     _, beats = librosa.beat.beat_track(y=y, sr=sr, units="time")
-    return np.asarray(beats), None
+    return np.asarray(beats), None, None
 
 
 def run_mvgen(path: Path, params=None, *, keep_audio: bool = False):
@@ -97,8 +97,7 @@ def run_mvgen(path: Path, params=None, *, keep_audio: bool = False):
         if keep_audio:  # --loo analyses each clip many times: decode it once
             _AUDIO[path] = y
     grid = analyze_samples(y, len(y) / SR, name=path.name, params=params or PARAMS)
-    run_mvgen.last_grid = grid
-    return np.asarray(grid.beats_s), np.asarray(grid.downbeats_s)
+    return np.asarray(grid.beats_s), np.asarray(grid.downbeats_s), grid
 
 
 _AUDIO: dict[Path, np.ndarray] = {}
@@ -126,7 +125,7 @@ def leave_one_out(clips: list[tuple[Path, Path]]) -> dict[str, dict]:
     for i, combo in enumerate(combos):
         params = dataclasses.replace(PARAMS, **combo)
         for j, (audio, _) in enumerate(clips):
-            est, _ = run_mvgen(audio, params, keep_audio=True)
+            est, _, _ = run_mvgen(audio, params, keep_audio=True)
             table[i, j] = mir_eval.beat.f_measure(refs[audio], est, f_measure_threshold=WINDOW_S)
     # Ties (common: most constants move no beat on a given clip) go to the shipped defaults.
     defaults = np.array([sum(getattr(PARAMS, k) == v for k, v in c.items()) for c in combos])
@@ -209,12 +208,11 @@ def evaluate(clips: list[tuple[Path, Path]], pieces: dict, args: argparse.Namesp
         minutes = sf.info(str(audio)).duration / 60.0
         for name, fn in (("plain", run_plain), ("mvgen", run_mvgen)):
             t0 = time.perf_counter()
-            est, est_down = fn(audio)
+            est, est_down, grid = fn(audio)
             secs = time.perf_counter() - t0
             row = score(ref, ref_down, est, est_down)
             row["s_per_min"] = secs / minutes
             if name == "mvgen":
-                grid = run_mvgen.last_grid
                 row["tempo_bpm"] = grid.tempo_bpm
                 row["confidence"] = grid.confidence.overall if grid.confidence else None
                 if audio.stem in pieces:

@@ -330,15 +330,23 @@ def live_drums(seed: int = 9) -> Piece:
 def ballad(seed: int = 10) -> Piece:
     """No drums: piano chords on every beat, bass on 1 and 3, a pad, at 84 BPM."""
     p = Piece("ballad_keys_84", np.arange(0.5, 36.0, 60.0 / 84.0), 4, 36.0, True, seed=seed)
+    _keys(p, off_gain=0.6, pluck_gain=0.35, pluck_shift=1, fifth_gain=0.7, pad_gain=0.7)
+    return p
+
+
+def _keys(p: Piece, *, off_gain: float, pluck_gain: float, pluck_shift: int, fifth_gain: float | None,
+          pad_gain: float) -> None:  # fmt: skip
+    """Drumless 4/4: a piano chord on every beat (accented on 1), an arpeggio note on each off-beat,
+    the bass on 1 (and on 3, a fifth up, with ``fifth_gain``) and a pad."""
     for bar in range(len(p.beats_s) // 4):
         root, chord = PROGRESSION[bar % 4]
         for beat in range(4):
-            p.add("keys", bar * 4 + beat, root, 1.0 if beat == 0 else 0.6)
-            p.add("pluck", bar * 4 + beat + 0.5, chord[(beat + 1) % 3] + 12, 0.35)
+            p.add("keys", bar * 4 + beat, root, 1.0 if beat == 0 else off_gain)
+            p.add("pluck", bar * 4 + beat + 0.5, chord[(beat + pluck_shift) % 3] + 12, pluck_gain)
         p.add("bass", bar * 4, root)
-        p.add("bass", bar * 4 + 2, root + 7, 0.7)
-        p.add("pad", bar * 4, root, 0.7)
-    return p
+        if fifth_gain is not None:
+            p.add("bass", bar * 4 + 2, root + 7, fifth_gain)
+        p.add("pad", bar * 4, root, pad_gain)
 
 
 def _curved(
@@ -348,13 +356,7 @@ def _curved(
     if drums:
         _band(p, keys=True)
     else:
-        for bar in range(len(p.beats_s) // 4):
-            root, chord = PROGRESSION[bar % 4]
-            for beat in range(4):
-                p.add("keys", bar * 4 + beat, root, 1.0 if beat == 0 else 0.55)
-                p.add("pluck", bar * 4 + beat + 0.5, chord[beat % 3] + 12, 0.3)
-            p.add("bass", bar * 4, root)
-            p.add("pad", bar * 4, root, 0.6)
+        _keys(p, off_gain=0.55, pluck_gain=0.3, pluck_shift=0, fifth_gain=None, pad_gain=0.6)
     return p
 
 

@@ -229,12 +229,7 @@ class _Render:
             f"{len(the_plan.shots)} slots at {the_plan.width}x{the_plan.height} {the_plan.fps:g} fps; "
             f"model {job.model.name}",
         ))  # fmt: skip
-        if (doubt := grid.uncertainty()) is not None:
-            self.progress(
-                ProgressEvent(
-                    "warning", shotlist=str(job.shotlist.path), message=f"{job.audio.path.name}: {doubt}"
-                )
-            )
+        warn_if_uncertain(job, grid, self.progress)
         return the_plan, grid
 
     def resolve(self, the_plan: RenderPlan, ident: ModelIdentity) -> RenderState:

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mvgen.audio.grid import BeatGrid
+from mvgen.audio.grid import CONFIDENT, BeatGrid
 from mvgen.cache import ShotCache
 from mvgen.counts import RenderCounts
 from mvgen.manifest import Manifest, ShotRecord
@@ -146,8 +146,6 @@ total {timings.get("total_s", 0):.1f} s (generate {timings.get("generate_s", 0):
 
 def _confidence(a: Any) -> str:
     """`` (beat grid confidence 0.83)``, flagged below CONFIDENT; nothing for a grid the user gave."""
-    from mvgen.audio.grid import CONFIDENT
-
     if a.beat_confidence is None:
         return ""
     if a.beat_confidence < CONFIDENT:

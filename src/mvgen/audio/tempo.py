@@ -59,7 +59,7 @@ class Tracked:
     """The winning grid: beat frames, the tempo curve it was tracked on, and how sure the choice was."""
 
     frames: np.ndarray
-    bpm: float  # the curve's median
+    bpm: float  # the tempo tracked at: librosa's estimate near the level, or the curve's median
     curve: np.ndarray | None  # per-frame BPM where the tempo moves, None where it is one tempo
     octave_margin: float  # 1 - (best other pulse level's score / this one's): 0 = a coin toss
     runner_up_bpm: float | None
@@ -211,6 +211,14 @@ def track(
 
     n = len(env)
     tg, clarity = tempogram(env)
+    # librosa's own tempogram (its default 8 s window), computed once for every steady candidate's
+    # tempo estimate instead of once per call.
+    tg_steady = librosa.feature.tempogram(
+        onset_envelope=env,
+        sr=SR,
+        hop_length=HOP,
+        win_length=int(librosa.time_to_frames(8.0, sr=SR, hop_length=HOP)),
+    )
     accents = bands if accents is None else accents
     ev = evidence(accents, accents.sum(axis=0), params)
     scored: list[tuple[float, float, np.ndarray, np.ndarray | None]] = []
@@ -218,7 +226,7 @@ def track(
         curve = tempo_curve(tg, level, n)
         if is_steady(curve) or n < 2 * TEMPOGRAM_WIN:
             bpm = float(
-                librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP, start_bpm=float(np.median(curve)),
+                librosa.feature.tempo(tg=tg_steady, sr=SR, hop_length=HOP, start_bpm=float(np.median(curve)),
                                       std_bpm=0.15)[0]
             )  # fmt: skip
             frames, used = _beat_track(env, bpm, params.tightness), None
@@ -234,11 +242,11 @@ def track(
     margin = 1.0 - max(0.0, others[0][0]) / score if others and score > 0 else float(score > 0)
     return Tracked(
         frames=frames, bpm=bpm, curve=curve, octave_margin=float(margin),
-        runner_up_bpm=others[0][1] if others else None, clarity=_clarity(clarity, frames, curve, bpm),
+        runner_up_bpm=others[0][1] if others else None, clarity=_clarity(clarity, curve, bpm),
     )  # fmt: skip
 
 
-def _clarity(clarity: np.ndarray, frames: np.ndarray, curve: np.ndarray | None, bpm: float) -> float:
+def _clarity(clarity: np.ndarray, curve: np.ndarray | None, bpm: float) -> float:
     """How clearly the music pulses at the tracked tempo: the median over time of the normalised
     autocorrelation at that tempo (near 1 for a drum loop, near 0 where nothing repeats)."""
     if clarity.shape[1] == 0:
