@@ -17,8 +17,9 @@ from mvgen.timeline import PlannedShot, RenderPlan, anchor_root
 # Bump when assembly changes the output for the same inputs (encoder settings, retiming...).
 # 2: every clip's last frame is used; 3: clips scaled by ffmpeg, one-pass mux; 4: clips played at
 # the model's native speed (surplus frames unplayed), the video tagged as mvgen's; 5: the key hashes
-# the edit and encoder fields below, not the whole plan
-ASSEMBLY_VERSION = 5
+# the edit and encoder fields below, not the whole plan; 6: frames between generated ones synthesised
+# (`retime`, default flow) with a continuous source position
+ASSEMBLY_VERSION = 6
 
 # The plan's fields that decide the output's bytes besides the clips and the audio: the frame, the
 # timing, the camera's beats, the encoder. A new RenderPlan or PlannedShot field must join these
@@ -29,7 +30,7 @@ OUTPUT_FIELDS = (
 )  # fmt: skip
 SLOT_FIELDS = (
     "index", "start_frame", "end_frame", "slot_frames", "num_frames", "play_frames", "blend",
-    "blend_frames", "camera", "chain", "segment", "span",
+    "blend_frames", "camera", "chain", "segment", "span", "retime",
 )  # fmt: skip
 # What only changes how clips are made (their keys carry it) or what is only reported.
 GENERATION_ONLY = {

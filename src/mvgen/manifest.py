@@ -80,6 +80,7 @@ class ShotRecord(BaseModel):
     takes: list[TakeRecord] | None
     loras: list[LoraRecord]  # [] without
     ray: Placement | None = None
+    retime: str = "nearest"  # how frames between generated ones were made (an older manifest's: nearest)
 
 
 class PreviewShotRecord(BaseModel):

@@ -184,6 +184,7 @@ class _Render:
         self.force, self.only, self.keep_going = options.force, options.only, options.keep_going
         self.otio, self.overlap = options.otio, overlap
         self.timings: dict[str, float] = {}
+        self.stills: dict[int, Any] = {}  # each slot's middle frame, as the assembly composed it
 
     def run(self, plan_: RenderPlan | None, grid: BeatGrid | None, planned_s: float) -> RenderResult:
         t_start = time.monotonic() - planned_s  # the job's time includes its up-front analysis
@@ -319,6 +320,7 @@ class _Render:
             except BaseException:
                 assembly.cancel()  # e.g. Ctrl-C while waiting: the encoder thread stops too
                 raise
+            self.stills = assembly.proc.stills
             out_sha = sha256_file(job.out)
         self.timings["assemble_s"] = time.monotonic() - t0
         return previous, {"sha256": out_sha, "render_key": rkey, "reencoded": previous is None}, verified
@@ -330,7 +332,9 @@ class _Render:
         total = time.monotonic() - t_start
         manifest = render_manifest(job, state, backend=self.backend, overlap=overlapped, counts=counts,
                                    timings={**self.timings, "total_s": total}, output=output, verified=verified)  # fmt: skip
-        report = write_report(job, state.plan, grid, manifest, self.cache, previous, self.progress)
+        report = write_report(
+            job, state.plan, grid, manifest, self.cache, previous, self.progress, self.stills
+        )
         otio = None
         if self.otio is not None:
             otio = str(write_otio(job, state.plan, job.out, self.otio, manifest.shots, self.progress))

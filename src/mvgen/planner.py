@@ -172,6 +172,11 @@ def plan_video(
     )  # fmt: skip
 
 
+def retime_mode(mode: str, quality: str) -> str:
+    """A shot's retiming: its own or the video's; a draft makes ``flow`` the cheaper ``blend``."""
+    return "blend" if mode == "flow" and quality == "draft" else mode
+
+
 Cut = tuple[int, int, float, float]  # (source index, repeat, ideal start, ideal end)
 
 
@@ -260,6 +265,7 @@ def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, be
                 ),
                 blend_frames=0 if first else round(blend_beats * scale * beat_s * fps),
                 loras=tuple(_lora_use(lora, lora_files) for lora in src.lora_list(shots.loras)),
+                retime=retime_mode(src.retime or shots.video.retime, shots.generation.quality),
             )
         )  # fmt: skip
     return planned

@@ -87,6 +87,7 @@ def shot_rows(state: RenderState) -> list[ShotRecord]:
             colour_drift=meta_of(state.cache, slot.key).get("colour_drift"), cache_key=slot.key,
             cached=not made.intersection(cands or ()), seconds=round(slot.seconds, 3), **chosen,
             loras=[LoraRecord(path=u.path, sha256=u.sha256, weight=u.weight) for u in s.loras], ray=slot.placement,
+            retime=s.retime,
         ))  # fmt: skip
     return rows
 
@@ -129,9 +130,11 @@ def up_to_date(job: Job, rkey: str) -> Manifest | None:
 
 
 def write_report(job: Job, plan: RenderPlan, grid: Any, manifest: Manifest, cache: ShotCache,
-                 previous: Manifest | None, progress: ProgressCallback) -> dict[str, str] | None:  # fmt: skip
+                 previous: Manifest | None, progress: ProgressCallback,
+                 stills: dict[int, Any] | None = None) -> dict[str, str] | None:  # fmt: skip
     """The contact sheet, beat plot and OUT.html (kept when the video was not re-encoded and they
-    are all there). A failure here is a warning: the video and manifest are what the render is for."""
+    are all there). A failure here is a warning: the video and manifest are what the render is for.
+    ``stills``: each slot's middle frame as the assembly composed it (else read from the video)."""
     from mvgen.report import report_paths
     from mvgen.report import write_report as write
 
@@ -139,7 +142,7 @@ def write_report(job: Job, plan: RenderPlan, grid: Any, manifest: Manifest, cach
     if previous is not None and previous.report and all(p.is_file() for p in paths.values()):
         return previous.report
     try:
-        return write(job.out, plan, grid, job.audio.path, manifest, cache)
+        return write(job.out, plan, grid, job.audio.path, manifest, cache, stills)
     except Exception as exc:  # noqa: BLE001
         log.debug("report failed", exc_info=True)
         progress(ProgressEvent("warning", message=f"report not written: {type(exc).__name__}: {exc}"))

@@ -15,7 +15,7 @@ from mvgen.cache import ShotCache
 from mvgen.counts import RenderCounts
 from mvgen.manifest import Manifest, ShotRecord
 from mvgen.ownership import HTML_MARK, MARK
-from mvgen.timeline import RenderPlan, timecode
+from mvgen.timeline import RenderPlan, middle_frame, timecode
 
 log = logging.getLogger(__name__)
 
@@ -28,25 +28,30 @@ def report_paths(out: Path) -> dict[str, Path]:
     }
 
 
-def _slot_frames(out: Path, plan: RenderPlan) -> dict[int, Any]:
+def _slot_frames(out: Path, plan: RenderPlan, stills: dict[int, Any] | None) -> dict[int, Any]:
+    """Each slot's middle frame: as the assembly composed it when it kept them all, else decoded
+    from the finished video (a pass over the whole file)."""
     from mvgen.media.clips import read_frames_at
 
-    mids = [(s.start_frame + s.end_frame - 1) // 2 for s in plan.shots]
+    mids = [middle_frame(s) for s in plan.shots]
+    if stills and all(stills.get(k) is not None for k in mids):
+        return stills
     return read_frames_at(out, mids, plan.width, plan.height)
 
 
 def write_contact_sheet(
-    out: Path, plan: RenderPlan, rows: list[ShotRecord], cache: ShotCache, png: Path
-) -> Path:
+    out: Path, plan: RenderPlan, rows: list[ShotRecord], cache: ShotCache, png: Path,
+    stills: dict[int, Any] | None = None,
+) -> Path:  # fmt: skip
     """One frame per slot from the finished video (its middle frame); a slot with takes gets a row
     of every take's middle frame, the chosen one outlined."""
     from mvgen.media.clips import read_clip
     from mvgen.media.contact import Cell, contact_sheet
 
-    frames = _slot_frames(out, plan)
+    frames = _slot_frames(out, plan, stills)
     lines = []
     for s, row in zip(plan.shots, rows, strict=True):
-        mid = (s.start_frame + s.end_frame - 1) // 2
+        mid = middle_frame(s)
         caption = f"{s.index + 1} {s.id}"
         detail = f"{timecode(s.start_s)}  seed {row.seed}" + ("  cached" if row.cached else "")
         if not row.takes or s.repeat:
@@ -155,13 +160,14 @@ def _confidence(a: Any) -> str:
 
 
 def write_report(out: Path, plan: RenderPlan, grid: BeatGrid, audio: Path, manifest: Manifest,
-                 cache: ShotCache) -> dict[str, str]:  # fmt: skip
-    """Write the contact sheet, the beat plot and OUT.html beside ``out``; return their paths."""
+                 cache: ShotCache, stills: dict[int, Any] | None = None) -> dict[str, str]:  # fmt: skip
+    """Write the contact sheet, the beat plot and OUT.html beside ``out``; return their paths
+    (``stills``: each slot's middle frame as composed, see ``_slot_frames``)."""
     from mvgen.files import atomic_write_text
     from mvgen.media.plot import plot_grid
 
     paths = report_paths(out)
-    write_contact_sheet(out, plan, manifest.shots, cache, paths["contact_sheet"])
+    write_contact_sheet(out, plan, manifest.shots, cache, paths["contact_sheet"], stills)
     plot_grid(audio, grid, paths["beat_plot"], cuts=[(s.start_s, s.id) for s in plan.shots[1:]])
     atomic_write_text(paths["html"], render_html(manifest, out, paths))
     return {k: str(p) for k, p in paths.items()}

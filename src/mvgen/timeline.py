@@ -84,6 +84,9 @@ class PlannedShot:
     loras: tuple[LoraUse, ...] = ()  # the LoRAs its pipeline runs with (those that apply to it)
     steps: int = 0  # a speed LoRA's steps (0: the plan's)
     guidance: float | None = None  # a speed LoRA's guidance (None: the plan's)
+    # How the output frames between two generated frames are made (media/retime.py): flow | blend
+    # | nearest. "nearest" is an older plan's (and a draft's flow becomes blend).
+    retime: str = "nearest"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,6 +203,29 @@ def source_frame(k: int, shown: int, slot_frames: int, fps: float, native_fps: f
     if shown >= frames_needed(slot_frames, fps, native_fps):
         return math.floor(k * native_fps / fps + 1e-9)
     return k * shown // max(1, slot_frames)
+
+
+def source_position(
+    k: int, shown: int, slot_frames: int, fps: float, native_fps: float
+) -> tuple[int, int, int]:
+    """Where output frame ``k`` of a slot falls between the clip's frames when frames are synthesised
+    (``retime: flow | blend``): ``(j, num, den)``, the point ``num / den`` of the way from frame j
+    to frame j + 1 (num 0: frame j itself). The slot's first output frame shows the clip's first
+    frame and its last output frame the last frame the slot shows (both generated, never
+    synthesised); in between the clip moves at one even pace: its native speed to within one frame
+    over the slot, or slower when the clip is shorter than the slot needs (as ``source_frame``).
+    Past the slot's end (a blend's outgoing half) it runs on at that pace."""
+    k = max(k, 0)
+    last = min(shown, frames_needed(slot_frames, fps, native_fps)) - 1
+    if slot_frames <= 1 or last <= 0:
+        return 0, 0, 1
+    j, num = divmod(k * last, slot_frames - 1)
+    return j, num, slot_frames - 1
+
+
+def middle_frame(shot: PlannedShot) -> int:
+    """The output frame in the middle of a slot: the one the contact sheet shows."""
+    return (shot.start_frame + shot.end_frame - 1) // 2
 
 
 def anchor_root(plan: RenderPlan, index: int) -> int | None:

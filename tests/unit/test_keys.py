@@ -56,8 +56,10 @@ def test_what_changes_the_video_changes_the_outputs_key(plan, change):
 
 
 @pytest.mark.parametrize(
-    "change", [{"blend_frames": 3}, {"camera": None}, {"play_frames": 5}, {"end_frame": 40}, {"chain": True}]
-)
+    "change",
+    [{"blend_frames": 3}, {"camera": None}, {"play_frames": 5}, {"end_frame": 40}, {"chain": True},
+     {"retime": "nearest"}, {"retime": "blend"}],
+)  # fmt: skip
 def test_a_slots_edit_changes_the_outputs_key(plan, change):
     shots_ = list(plan.shots)
     shots_[2] = replace(shots_[2], **change)

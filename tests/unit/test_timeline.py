@@ -225,3 +225,31 @@ def test_long_shot_becomes_chained_segments_when_the_sibling_is_at_hand():
         assert s.num_frames >= (s.end_frame - s.start_frame) / plan.fps * TINY.fps
     assert plan.shots[-1].id == "b" and plan.shots[-1].start_s == 12.0
     assert RenderPlan.from_json(plan.to_json()) == plan
+
+
+def test_retime_is_the_videos_unless_a_shot_sets_its_own_and_a_draft_blends():
+    body = "  - {prompt: a, length: 4}\n  - {prompt: b, length: 4, retime: nearest}\n  - {prompt: c, length: 4}\n"
+    trim = "timing: {fit: trim}\n"
+    plan = plan_video(shots(body, trim), grid(), TINY)
+    assert [s.retime for s in plan.shots] == ["flow", "nearest", "flow"]  # the default is flow
+    plan = plan_video(shots(body, trim + "video: {retime: blend}"), grid(), TINY)
+    assert [s.retime for s in plan.shots] == ["blend", "nearest", "blend"]
+    plan = plan_video(shots(body, trim + "generation: {quality: draft}"), grid(), TINY)
+    assert [s.retime for s in plan.shots] == ["blend", "nearest", "blend"]
+
+
+@pytest.mark.parametrize("slot", [1, 2, 17, 48, 61])
+@pytest.mark.parametrize("shown", [1, 2, 9, 33])
+@pytest.mark.parametrize("native", [8.0, 16.0, 24.0])
+def test_source_positions_start_and_end_on_generated_frames_and_move_evenly(slot, shown, native):
+    from mvgen.timeline import frames_needed, source_position
+
+    pos = [source_position(k, shown, slot, 24.0, native) for k in range(slot + 4)]
+    values = [j + num / den for j, num, den in pos]
+    last = min(shown, frames_needed(slot, 24.0, native)) - 1
+    assert pos[0] == (0, 0, pos[0][2])  # the first output frame is the clip's first frame
+    assert pos[slot - 1][1] == 0 and pos[slot - 1][0] == (last if slot > 1 else 0)  # the last is generated
+    assert all(0 <= num < den for _, num, den in pos)
+    steps = {round(b - a, 9) for a, b in zip(values, values[1:], strict=False)}
+    assert len(steps) == 1  # one even pace, past the slot's end too
+    assert max(steps) <= native / 24.0 + 1e-9  # never faster than the model's own speed

@@ -150,12 +150,19 @@ AudioValue = Annotated[
 ]
 
 
+# How assembly fills the output frames that fall between two generated frames (media/retime.py).
+Retime = Literal["flow", "blend", "nearest"]
+
+
 class VideoSettings(_Strict):
     """Output size and frame rate. Sizes must fit the model's size multiple (checked at plan time)."""
 
     width: int = Field(832, ge=16, le=7680, description="output width in pixels")
     height: int = Field(480, ge=16, le=4320, description="output height in pixels")
     fps: float = Field(24.0, gt=0, le=120, description="output frame rate (constant)")
+    retime: Retime = Field(
+        "flow", description="frames between generated ones: flow (motion-compensated) | blend | nearest"
+    )
 
 
 X264Preset = Literal[
@@ -348,6 +355,7 @@ class Shot(_Strict):
     transition: Transition | None = None
     camera: Camera | None = None
     loras: ShotLorasValue | None = None
+    retime: Retime | None = None
 
     def lora_list(self, video: list[Lora]) -> list[Lora]:
         """The LoRAs this shot uses: the video's (unless ``inherit: false``), then its own."""

@@ -1,9 +1,10 @@
 """Assembly: retime each cached clip to its slot, concatenate, mux the original audio, encode.
 
 Frames are streamed: a frame function (a moviepy clip) maps the output frame index to (shot, source
-frame) with integer arithmetic, so every cut lands exactly on the planned frame; each open slot's
-clip is decoded forward by ffmpeg (one frame in memory), and every composed frame goes straight into
-one ffmpeg process that encodes the video and muxes the audio in a single pass.
+position) with integer arithmetic, so every cut lands exactly on the planned frame; each open slot's
+clip is decoded forward by ffmpeg (a few frames in memory), the frames between generated ones are
+synthesised as the shot's ``retime`` says (media/retime.py), and every composed frame goes straight
+into one ffmpeg process that encodes the video and muxes the audio in a single pass.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from mvgen.errors import EncodeError
 from mvgen.ffmpeg import abort_ffmpeg_writer, finish_ffmpeg_writer, open_ffmpeg_writer, probe_streams
 from mvgen.files import atomic_path, is_disk_full
 from mvgen.media.clips import ClipReader, clip_frame_count
+from mvgen.media.retime import Retimer, to_size
 from mvgen.ownership import MARK
-from mvgen.timeline import RenderPlan, source_frame
+from mvgen.timeline import RenderPlan, source_frame, source_position
 
 log = logging.getLogger(__name__)
 
 FADE_S = 0.5  # audio fade-out when fit: trim ends the video before the song ends
+STILL_W = 240  # width of the frames kept for the contact sheet (its cell width)
 
 # BT.709 conversion and tags: sRGB frames converted with the 709 matrix and labelled as such, so
 # players do not guess BT.601 and shift the colours.
@@ -151,38 +154,52 @@ class _Timeline:
 
     KEEP = 3
 
-    def __init__(self, plan: RenderPlan, clips: SlotClips, on_frame: Callable[[int], None]) -> None:
+    def __init__(self, plan: RenderPlan, clips: SlotClips, on_frame: Callable[[int], None],
+                 stills: dict[int, np.ndarray | None] | None = None) -> None:  # fmt: skip
         self.plan = plan
         self.clips = clips
         self.starts = [s.start_frame for s in plan.shots]
         self.on_frame = on_frame
-        self.readers: dict[int, ClipReader] = {}
+        self.stills = stills if stills is not None else {}
+        self.readers: dict[int, tuple[ClipReader, Retimer]] = {}
 
-    def _reader(self, i: int) -> ClipReader:
-        reader = self.readers.get(i)
-        if reader is None:
+    def _reader(self, i: int) -> Retimer:
+        slot = self.readers.get(i)
+        if slot is None:
             path, n = self.clips.get(i)
-            reader = self.readers[i] = ClipReader(path, n, (self.plan.width, self.plan.height))
+            plan, mode = self.plan, self.plan.shots[i].retime
+            # nearest: ffmpeg scales to the output size as it decodes; flow and blend work on the
+            # clip's own frames and scale what they make (fewer pixels to warp).
+            size = (plan.width, plan.height) if mode == "nearest" else (plan.gen_width, plan.gen_height)
+            reader = ClipReader(path, n, size)
+            slot = self.readers[i] = (reader, Retimer(reader.get, n, mode))
             for old in [j for j in self.readers if abs(j - i) >= self.KEEP - 1]:
-                self.readers.pop(old).close()
-        return reader
+                self.readers.pop(old)[0].close()
+        return slot[1]
 
     def close(self) -> None:
-        for reader in self.readers.values():
+        for reader, _ in self.readers.values():
             reader.close()
         self.readers.clear()
 
     def _source(self, i: int, k: int) -> np.ndarray:
         """Shot i's picture at output frame k (k may lie outside its slot, inside a blend): the
-        frames of the clip the slot shows, spread over the slot (nearest frame, held at either
-        end; see ``timeline.source_frame``), at output size, through the shot's camera."""
+        frames of the clip the slot shows, spread over the slot (held at either end; see
+        ``timeline.source_frame`` and ``source_position``), the frames between generated ones made
+        by the shot's retime mode (media/retime.py), at output size, through the shot's camera."""
         plan = self.plan
         shot = plan.shots[i]
-        reader = self._reader(i)
-        shown = min(shot.shown_frames, reader.n_frames)
-        img = reader.get(
-            source_frame(k - shot.start_frame, shown, shot.slot_frames, plan.fps, plan.native_fps)
-        )
+        slot = self._reader(i)
+        shown = min(shot.shown_frames, slot.n_frames)
+        if shot.retime == "nearest":
+            img = slot.get(
+                source_frame(k - shot.start_frame, shown, shot.slot_frames, plan.fps, plan.native_fps)
+            )
+        else:
+            img = slot.at(
+                *source_position(k - shot.start_frame, shown, shot.slot_frames, plan.fps, plan.native_fps)
+            )
+            img = to_size(img, plan.width, plan.height)
         if shot.camera is not None:
             span_start, span_frames = shot.span or (shot.start_frame, shot.slot_frames)
             u = (k - span_start + 0.5) / max(1, span_frames)
@@ -194,7 +211,13 @@ class _Timeline:
         return img
 
     def frame(self, t: float) -> np.ndarray:
-        return compose_frame(self.plan, self.starts, t, self._source, self.on_frame)
+        img = compose_frame(self.plan, self.starts, t, self._source, self.on_frame)
+        k = min(max(int(round(t * self.plan.fps)), 0), self.plan.total_frames - 1)
+        if k in self.stills:  # kept, small, for the contact sheet (no decoding of the video after)
+            self.stills[k] = to_size(
+                img, STILL_W, max(2, round(STILL_W * img.shape[0] / img.shape[1])), area=True
+            )
+        return img
 
 
 def compose_frame(
@@ -238,15 +261,18 @@ def assemble(
     *,
     on_frame: Callable[[int], None] = lambda k: None,
     threads: int | None = None,
+    stills: dict[int, np.ndarray | None] | None = None,
 ) -> dict[str, object]:
     """Write ``out`` (atomically) from one cached clip per plan shot; return what ffmpeg reads back.
 
-    ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs."""
+    ``clips`` is a list of paths (all ready) or a :class:`SlotClips` filled while this runs.
+    ``stills``: output frame index -> None, each filled with that frame as composed, scaled to
+    ``STILL_W`` wide (the contact sheet's)."""
     if not isinstance(clips, SlotClips):
         if len(clips) != len(plan.shots):
             raise EncodeError(f"assembly needs one clip per shot ({len(plan.shots)}), got {len(clips)}")
         clips = SlotClips.of(clips)
-    timeline = _Timeline(plan, clips, on_frame)
+    timeline = _Timeline(plan, clips, on_frame, stills)
     try:
         return encode(plan, timeline.frame, audio, out, threads=threads)
     finally:

@@ -11,7 +11,8 @@ stdout, one pickled message at a time:
   frames)`` as each slot's clip becomes final, and ``("cancel",)`` (or end of file: the parent is
   gone) to stop;
 * child -> parent: ``("frames", n)`` (n output frames composed and handed to the encoder) every
-  :data:`REPORT_S` seconds and at each slot's first frame, then ``("done", info)`` or
+  :data:`REPORT_S` seconds and at each slot's first frame, then ``("done", info, stills)`` (what
+  the written video was verified to hold; each slot's middle frame, small, for the contact sheet) or
   ``("error", exception, traceback_text)``.
 
 The child writes the output itself, atomically (a temp file renamed at the end): stopped at any
@@ -74,6 +75,7 @@ class AssemblyProcess:
     def __init__(self, plan: Any, audio: Any, out: Path, *, background: bool) -> None:
         self.done = 0  # output frames handed to the encoder so far
         self.total_frames = plan.total_frames
+        self.stills: dict[int, Any] = {}  # each slot's middle frame, small (assemble's ``stills``)
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(Path(__file__).resolve().parents[2])],
             stdin=subprocess.PIPE,
@@ -154,6 +156,7 @@ class AssemblyProcess:
         self._finished.wait()
         self._close()
         if self._outcome[0] == "done":
+            self.stills = self._outcome[2]
             return self._outcome[1]
         _, exc, trace = self._outcome
         if trace and hasattr(exc, "add_note"):  # Python 3.11+: the child's traceback goes with it
@@ -247,7 +250,11 @@ def main() -> int:
 
     try:
         slot_starts.update(shot.start_frame for shot in plan.shots)
-        outcome: tuple[Any, ...] = ("done", assemble(plan, slots, audio, out, on_frame=on_frame))
+        from mvgen.timeline import middle_frame
+
+        stills: dict[int, Any] = {middle_frame(shot): None for shot in plan.shots}
+        info = assemble(plan, slots, audio, out, on_frame=on_frame, stills=stills)
+        outcome: tuple[Any, ...] = ("done", info, stills)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         err = exc
         if terminated:

@@ -29,6 +29,40 @@ def _envelope(y: np.ndarray, sr: int, points: int) -> tuple[np.ndarray, np.ndarr
     return (np.arange(n) + 0.5) * hop / sr, peaks
 
 
+PLOT_DATA_VERSION = 1
+
+
+def curves(audio: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(onset times, onset strength, envelope times, envelope peaks) of ``audio``: what the plot
+    draws of the sound. Kept in the cache by the audio's content hash (a few kB), so a re-render's
+    report does not decode the song or load librosa again."""
+    from mvgen.files import cache_root, sha256_file
+
+    path: Path | None = None
+    try:
+        path = cache_root() / "plots" / f"{sha256_file(audio)}-v{PLOT_DATA_VERSION}.npz"
+        with np.load(path) as data:
+            return data["onset_t"], data["onset"], data["env_t"], data["env"]
+    except (OSError, KeyError, ValueError):
+        pass
+    import librosa
+
+    from mvgen.audio.beats import HOP, SR, load_mono
+
+    y = load_mono(audio)
+    onset = librosa.onset.onset_strength(y=y, sr=SR, hop_length=HOP).astype(np.float32)
+    onset_t = librosa.frames_to_time(np.arange(len(onset)), sr=SR, hop_length=HOP)
+    env_t, env = _envelope(y, SR, 4000)
+    if path is None:
+        return onset_t, onset, env_t, env
+    try:
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, onset_t=onset_t, onset=onset, env_t=env_t, env=env.astype(np.float32))
+    except OSError:  # a read-only cache: drawn all the same
+        pass
+    return onset_t, onset, env_t, env
+
+
 def plot_grid(
     audio: Path,
     grid: BeatGrid,
@@ -39,18 +73,12 @@ def plot_grid(
 ) -> Path:
     """Draw ``grid`` over ``audio`` into the PNG ``out`` (written atomically). ``cuts``: (time, shot id)
     of each cut of a plan."""
-    import librosa
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    from mvgen.audio.beats import HOP, SR, load_mono
-
-    y = load_mono(audio)
-    onset = librosa.onset.onset_strength(y=y, sr=SR, hop_length=HOP)
-    onset_t = librosa.frames_to_time(np.arange(len(onset)), sr=SR, hop_length=HOP)
-    env_t, env = _envelope(y, SR, 4000)
+    onset_t, onset, env_t, env = curves(audio)
     beats = np.asarray(grid.beats_s)
     downs = np.asarray(grid.downbeats_s)
     bounds = [0.0, *grid.sections_s, grid.duration_s]
