@@ -132,8 +132,8 @@ def _render_options(f):
         click.option(
             "--quality",
             type=click.Choice(sorted(choices(Quality))),
-            help="draft: a third of the steps at half the size, same seeds and cuts, to OUT.draft.mp4 "
-            "(overrides `generation.quality`).",
+            help="draft: a third of the steps at half the size, same seeds and cuts, blended rather than "
+            "flow-retimed, to OUT.draft.mp4 (overrides `generation.quality`).",
         ),
         click.option(
             "--compile/--no-compile",

@@ -6,6 +6,7 @@ every slot starts and ends on a generated frame."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import av
@@ -23,7 +24,8 @@ from mvgen.media.clips import write_clip
 from mvgen.media.retime import Retimer, blend
 from mvgen.planner import plan_video
 from mvgen.timeline import source_position
-from tests.conftest import drum_track
+from tests.conftest import drum_track, write
+from tests.synth import steady_beats, synth_track
 
 W, H = 160, 96
 SPEED = 9  # pixels per generated (8 fps) frame: 3 per output frame at 24 fps
@@ -155,3 +157,37 @@ def test_flow_rebuilds_a_dropped_frame_better_than_a_blend():
     err_flow = np.abs(flow[inner].astype(int) - truth[inner]).mean()
     err_blend = np.abs(mixed[inner].astype(int) - truth[inner]).mean()
     assert err_flow < 0.35 * err_blend, (err_flow, err_blend)
+
+
+def test_the_shot_lists_retime_reaches_the_video_and_the_manifest(tmp_path, mvgen, cache_dir):
+    """Through the CLI on tiny (8 fps at 24): the video's default is flow, a shot's own `retime:
+    nearest` repeats each generated frame three times, and the manifest says which slot got which;
+    switching a mode re-encodes without generating."""
+    synth_track(tmp_path / "t.wav", steady_beats(120, 4), duration_s=4.0)
+    text = """version: 1
+model: tiny
+audio: t.wav
+video: {width: 128, height: 80, fps: 24}
+generation: {steps: 2}
+timing: {fit: trim}
+shots:
+  - {id: a, prompt: a red field panning left, length: 4}
+  - {id: b, prompt: a blue field panning right, length: 4, retime: nearest}
+"""
+    shots = write(tmp_path / "x.yaml", text)
+    assert mvgen("render", shots).code == 0
+    manifest = json.loads((tmp_path / "x.json").read_text())
+    assert [s["retime"] for s in manifest["shots"]] == ["flow", "nearest"]
+    with av.open(str(tmp_path / "x.mp4")) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.int16)
+    still = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3)) < 0.3  # frame k+1 repeats frame k
+    a, b = manifest["shots"]
+    in_a = still[a["start_frame"] : a["end_frame"] - 1]
+    in_b = still[b["start_frame"] : b["end_frame"] - 1]
+    assert in_b.sum() >= 0.6 * len(in_b)  # nearest: two repeats in every three frames
+    assert in_a.sum() <= 0.1 * len(in_a)  # flow: every output frame its own
+    write(tmp_path / "x.yaml", text.replace(", retime: nearest", ""))
+    r = mvgen("render", shots, "--json")
+    assert r.code == 0 and '"generated": 0' in r.out
+    manifest = json.loads((tmp_path / "x.json").read_text())
+    assert [s["retime"] for s in manifest["shots"]] == ["flow", "flow"] and manifest["output"]["reencoded"]
