@@ -251,7 +251,8 @@ NEAR_MISSES = [
     ("length: 3 barz", r"shots\[0\]\.length: must be a number \(in timing\.unit\), or '8 beats', '2 bars', '3\.5s', 'section', '2 sections' \(got '3 barz'\); did you mean '3 bars'\?$"),
     ("camera: {zom: [1, 2]}", r"shots\[0\]\.camera\.zom: unknown key; did you mean `zoom`\?$"),
     ("camera: {tilt: [1, 2]}", r"shots\[0\]\.camera\.tilt: unknown key \(keys here: pan, pulse, zoom; `mvgen reference` lists every key\)$"),
-    ("xyzzy: 1", r"shots\[0\]\.xyzzy: unknown key \(keys here: camera, id, length, loras, prompt, seed, takes, transition; `mvgen reference` lists every key\)$"),
+    ("retime: flwo", r"shots\[0\]\.retime: must be one of flow, blend, nearest \(got 'flwo'\); did you mean 'flow'\?$"),
+    ("xyzzy: 1", r"shots\[0\]\.xyzzy: unknown key \(keys here: camera, id, length, loras, prompt, retime, seed, takes, transition; `mvgen reference` lists every key\)$"),
 ]  # fmt: skip
 
 
