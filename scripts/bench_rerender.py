@@ -93,11 +93,7 @@ def worker(args: list[str]) -> int:
     if what == "render":
         from mvgen.cli import run
 
-        code = run(["render", str(shots)])
-        status = Path("/proc/self/status").read_text()
-        hwm = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1]) / 1024
-        print(json.dumps({"code": code, "rss_mib": hwm}))
-        return code
+        return run(["render", str(shots)])
     # dump: the frames this render composes, losslessly and raw, for the floors
     from mvgen import api
     from mvgen.audio.probe import probe_audio
@@ -241,10 +237,14 @@ def main() -> int:
               f"({args.render_scale:g} of the size), x264 medium crf 18, {encoder_threads()} threads", flush=True)  # fmt: skip
         for n, seconds in enumerate(args.seconds):
             shots = {m: write_project(folder, seconds, width, height, m) for m in args.modes}
-            if n == 0:  # fills the cache (not timed); a longer song loops the same clips
+            # fills the cache (not timed); past the list's minute a longer song loops the same clips
+            if n == 0 or min(seconds, 2.0 * SHOTS) > min(args.seconds[0], 2.0 * SHOTS):
                 t0 = time.perf_counter()
                 _child([*me, "render", str(shots[args.modes[0]])], env)
-                print(f"clips ready in {time.perf_counter() - t0:.0f} s (not timed)", flush=True)
+                print(
+                    f"clips for {seconds:g} s ready in {time.perf_counter() - t0:.0f} s (not timed)",
+                    flush=True,
+                )
             reps = args.reps if n == 0 else 1
             floors: dict[str, dict[str, list[str]]] = {}
             if n == 0:  # the floors: the first length only (a minute of raw 1280x720 is 4 GB)
