@@ -252,9 +252,12 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
 
     p = sheet.plan
     out = RichOut(file=stream, width=None if stream.isatty() else 200, highlight=False, soft_wrap=False)
+    modes = [s.retime for s in p.shots]
+    retime = max(sorted(set(modes)), key=modes.count)  # the video's (most slots use it)
     out.print(
         f"{source} | model {p.model} | {p.tempo_bpm:.1f} BPM ({p.beats_per_bar}/4) | fit {p.fit} | "
-        f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g})",
+        f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g}, "
+        f"retime {retime})",
         markup=False,
     )
     names = ("#", "id", "start", "end", "beats", "bars", "frames", "seed", "takes", "in", "clip", "est GPU",
@@ -272,7 +275,7 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
         rows.append((
             str(s.index + 1), s.id, timecode(s.start_s), timecode(s.end_s), f"{s.length_beats:.2f}",
             f"{s.length_beats / p.beats_per_bar:.2f}", str(s.num_frames), str(s.seed), str(s.takes), how, clip,
-            est, "; ".join(r.warnings), s.prompt,
+            est, "; ".join([*r.warnings, *([f"retime {s.retime}"] if s.retime != retime else [])]), s.prompt,
         ))  # fmt: skip
     table = Table(box=None, pad_edge=False, header_style="bold")
     for c, name in enumerate(names):

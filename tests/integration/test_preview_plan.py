@@ -76,12 +76,16 @@ timing: {fit: loop}
 shots:
   - {id: a, prompt: a red city, length: 4}
   - {id: b, prompt: a blue sea, length: 2, takes: 2}
-  - {id: c, prompt: a green forest, length: 4}
+  - {id: c, prompt: a green forest, length: 4, retime: nearest}
 """,
     )
     r = mvgen("plan", shots)
     assert r.code == 0, r
     rows = _table(r.out)
+    # the video's retiming in the header, a slot's own beside it
+    assert "(model renders 64x32 @ 8, retime flow)" in r.out.splitlines()[0]
+    lines = [ln for ln in r.out.splitlines() if re.match(r"^\s*\d+\s+\S+\s+\d+:\d\d\.\d\d", ln)]
+    assert [("retime nearest" in ln) for ln in lines] == [ln.split()[1] == "c" for ln in lines]
     r = mvgen("plan", shots, "--json")
     data = json.loads(r.out)
     assert len(rows) == len(data["shots"]) == 5  # a, b, c, then again until the song ends
@@ -100,6 +104,7 @@ shots:
         assert ("trimmed at the song's end" in s["warnings"]) == (
             s["end_frame"] < s["start_frame"] + s["slot_frames"]
         )
+    assert [s["retime"] for s in data["shots"]] == ["nearest" if s["id"] == "c" else "flow" for s in data["shots"]]
     assert [s["status"] for s in data["shots"]] == ["new"] * 3 + ["repeat"] * 2
     # on tiny a slot longer than one call is made of chained segments: nothing is slowed down
     assert not any(w.startswith("slowed down") for s in data["shots"] for w in s["warnings"])
