@@ -104,7 +104,9 @@ shots:
         assert ("trimmed at the song's end" in s["warnings"]) == (
             s["end_frame"] < s["start_frame"] + s["slot_frames"]
         )
-    assert [s["retime"] for s in data["shots"]] == ["nearest" if s["id"] == "c" else "flow" for s in data["shots"]]
+    assert [s["retime"] for s in data["shots"]] == [
+        "nearest" if s["id"] == "c" else "flow" for s in data["shots"]
+    ]
     assert [s["status"] for s in data["shots"]] == ["new"] * 3 + ["repeat"] * 2
     # on tiny a slot longer than one call is made of chained segments: nothing is slowed down
     assert not any(w.startswith("slowed down") for s in data["shots"] for w in s["warnings"])
