@@ -252,8 +252,9 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
 
     p = sheet.plan
     out = RichOut(file=stream, width=None if stream.isatty() else 200, highlight=False, soft_wrap=False)
-    modes = [s.retime for s in p.shots]
-    retime = max(sorted(set(modes)), key=modes.count)  # the video's (most slots use it)
+    from collections import Counter
+
+    retime = Counter(s.retime for s in p.shots).most_common(1)[0][0]  # the video's: most slots use it
     out.print(
         f"{source} | model {p.model} | {p.tempo_bpm:.1f} BPM ({p.beats_per_bar}/4) | fit {p.fit} | "
         f"{p.width}x{p.height} @ {p.fps:g} fps (model renders {p.gen_width}x{p.gen_height} @ {p.native_fps:g}, "

@@ -320,7 +320,7 @@ class _Render:
             except BaseException:
                 assembly.cancel()  # e.g. Ctrl-C while waiting: the encoder thread stops too
                 raise
-            self.stills = assembly.proc.stills
+            self.stills = assembly.stills
             out_sha = sha256_file(job.out)
         self.timings["assemble_s"] = time.monotonic() - t0
         return previous, {"sha256": out_sha, "render_key": rkey, "reencoded": previous is None}, verified

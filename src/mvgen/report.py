@@ -168,6 +168,7 @@ def write_report(out: Path, plan: RenderPlan, grid: BeatGrid, audio: Path, manif
 
     paths = report_paths(out)
     write_contact_sheet(out, plan, manifest.shots, cache, paths["contact_sheet"], stills)
-    plot_grid(audio, grid, paths["beat_plot"], cuts=[(s.start_s, s.id) for s in plan.shots[1:]])
+    plot_grid(audio, grid, paths["beat_plot"], cuts=[(s.start_s, s.id) for s in plan.shots[1:]],
+              digest=manifest.audio.sha256)  # fmt: skip
     atomic_write_text(paths["html"], render_html(manifest, out, paths))
     return {k: str(p) for k, p in paths.items()}

@@ -212,12 +212,17 @@ class _Timeline:
 
     def frame(self, t: float) -> np.ndarray:
         img = compose_frame(self.plan, self.starts, t, self._source, self.on_frame)
-        k = min(max(int(round(t * self.plan.fps)), 0), self.plan.total_frames - 1)
+        k = frame_index(self.plan, t)
         if k in self.stills:  # kept, small, for the contact sheet (no decoding of the video after)
             self.stills[k] = to_size(
                 img, STILL_W, max(2, round(STILL_W * img.shape[0] / img.shape[1])), area=True
             )
         return img
+
+
+def frame_index(plan: RenderPlan, t: float) -> int:
+    """The output frame the frame function is asked for at time ``t``."""
+    return min(max(int(round(t * plan.fps)), 0), plan.total_frames - 1)
 
 
 def compose_frame(
@@ -230,7 +235,7 @@ def compose_frame(
     """The output frame at time ``t``: slot i's picture ``source(i, k)`` at output frame k, blended
     with its neighbour's inside a crossfade or zoom centred on their cut (the render and the
     animatic share this, so their cuts and blends are the same)."""
-    k = min(max(int(round(t * plan.fps)), 0), plan.total_frames - 1)
+    k = frame_index(plan, t)
     i = bisect.bisect_right(starts, k) - 1
     on_frame(k)
     img = source(i, k)

@@ -208,6 +208,7 @@ def main() -> int:
         os.nice(10)  # before any thread or ffmpeg process is started: they inherit it
 
     from mvgen.media.assemble import AssemblyCancelled, SlotClips, assemble
+    from mvgen.timeline import middle_frame
 
     slots = SlotClips()
     cancelled = threading.Event()
@@ -250,8 +251,6 @@ def main() -> int:
 
     try:
         slot_starts.update(shot.start_frame for shot in plan.shots)
-        from mvgen.timeline import middle_frame
-
         stills: dict[int, Any] = {middle_frame(shot): None for shot in plan.shots}
         info = assemble(plan, slots, audio, out, on_frame=on_frame, stills=stills)
         outcome: tuple[Any, ...] = ("done", info, stills)

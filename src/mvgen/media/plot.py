@@ -32,15 +32,15 @@ def _envelope(y: np.ndarray, sr: int, points: int) -> tuple[np.ndarray, np.ndarr
 PLOT_DATA_VERSION = 1
 
 
-def curves(audio: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def curves(audio: Path, digest: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(onset times, onset strength, envelope times, envelope peaks) of ``audio``: what the plot
-    draws of the sound. Kept in the cache by the audio's content hash (a few kB), so a re-render's
-    report does not decode the song or load librosa again."""
+    draws of the sound. Kept in the cache by the audio's content hash (``digest``, when the caller
+    has it; a few kB), so a re-render's report does not decode the song or load librosa again."""
     from mvgen.files import cache_root, sha256_file
 
     path: Path | None = None
     try:
-        path = cache_root() / "plots" / f"{sha256_file(audio)}-v{PLOT_DATA_VERSION}.npz"
+        path = cache_root() / "plots" / f"{digest or sha256_file(audio)}-v{PLOT_DATA_VERSION}.npz"
         with np.load(path) as data:
             return data["onset_t"], data["onset"], data["env_t"], data["env"]
     except (OSError, KeyError, ValueError):
@@ -70,15 +70,16 @@ def plot_grid(
     *,
     cuts: Sequence[tuple[float, str]] = (),
     title: str | None = None,
+    digest: str | None = None,
 ) -> Path:
     """Draw ``grid`` over ``audio`` into the PNG ``out`` (written atomically). ``cuts``: (time, shot id)
-    of each cut of a plan."""
+    of each cut of a plan; ``digest``: the audio's SHA-256 when the caller has it (see ``curves``)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    onset_t, onset, env_t, env = curves(audio)
+    onset_t, onset, env_t, env = curves(audio, digest)
     beats = np.asarray(grid.beats_s)
     downs = np.asarray(grid.downbeats_s)
     bounds = [0.0, *grid.sections_s, grid.duration_s]

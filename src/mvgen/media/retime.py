@@ -124,8 +124,8 @@ def interpolate(a: np.ndarray, b: np.ndarray, t: float, pair: _PairFlow) -> np.n
     seen0 = cv2.remap(pair.vis0, cv2.add(low, to0), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     seen1 = cv2.remap(pair.vis1, cv2.add(low, to1), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     # Weighted by time and by which frame sees the point; where neither does, by time alone.
-    w0 = cv2.addWeighted(seen0, 1.0 - t, seen0, 0.0, 0.02 * (1.0 - t))
-    w1 = cv2.addWeighted(seen1, t, seen1, 0.0, 0.02 * t)
+    w0 = (1.0 - t) * (seen0 + 0.02)
+    w1 = t * (seen1 + 0.02)
     if (fw, fh) != (w, h):
         scale = (w / fw, h / fh, 0.0, 0.0)
         to0 = cv2.multiply(cv2.resize(to0, (w, h), interpolation=cv2.INTER_LINEAR), scale)

@@ -37,6 +37,11 @@ class Assembly:
         self.publish()
 
     @property
+    def stills(self) -> dict[int, Any]:
+        """Each slot's middle frame as composed, small (once ``finish`` has returned)."""
+        return self.proc.stills
+
+    @property
     def done(self) -> int:
         """Output frames encoded so far."""
         return self.proc.done
