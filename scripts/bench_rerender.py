@@ -222,7 +222,12 @@ def main() -> int:
     ap.add_argument("--modes", nargs="+", default=["nearest", "flow"], choices=["nearest", "flow", "blend"])
     ap.add_argument("--native-fps", type=float, default=16.0)
     ap.add_argument("--render-scale", type=float, default=0.5)
-    ap.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="work in this folder (new, empty or an earlier --keep; kept) "
+        "instead of a temporary one: a second run reuses its clips",
+    )
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     from mvgen.ffmpeg import ffmpeg_exe
@@ -230,7 +235,12 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="mvgen-bench-rerender-") as tmp:
         folder = args.keep or Path(tmp)
+        # it writes and removes files by fixed names there: only in a folder of its own
+        mark = folder / ".bench-rerender"
+        if args.keep and folder.exists() and any(folder.iterdir()) and not mark.exists():
+            sys.exit(f"{folder} is not empty and not a bench_rerender folder: give a new or empty one")
         folder.mkdir(parents=True, exist_ok=True)
+        mark.touch()
         env = {**os.environ, "MVGEN_CACHE_DIR": str(folder / "cache"), "PYTHONPATH": str(REPO / "src")}
         me = [sys.executable, __file__, "--worker", str(args.native_fps), str(args.render_scale)]
         print(f"all-cached `mvgen render` at {width}x{height}@24 from {args.native_fps:g} fps clips "
