@@ -228,7 +228,7 @@ def _run_job(path: Path, job: Job, planned: Planned, planned_s: float, options: 
     stop = False
     try:
         if options.preview:
-            pipeline.warn_if_uncertain(job, planned.grid, progress)
+            pipeline.warn_about(job, planned.grid, progress)
             r = pipeline.render_preview(job, plan_=planned.plan, progress=progress, should_stop=should_stop,
                                         otio=options.otio)  # fmt: skip
             res.out = str(r.out)

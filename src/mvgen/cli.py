@@ -271,6 +271,8 @@ def validate(shots, audio, model, bpm, offset, beats_file) -> None:
         shots, audio=audio, model=model, grid=_grid(bpm, offset, beats_file), writes="render"
     )
     plan = api.plan_video(job)
+    for warning in job.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"ok: {job.shotlist.path}: {len(job.shotlist.shots.shots)} shots -> {len(plan.shots)} slots, "
         f"{plan.duration_s:.2f}s at {plan.width}x{plan.height} {plan.fps:g} fps, model {job.model.name}"
@@ -292,6 +294,8 @@ def plan(shots, audio, model, bpm, offset, beats_file, as_json, plot) -> None:
         shots, audio=audio, model=model, require_weights=False, grid=_grid(bpm, offset, beats_file)
     )
     grid = api.beat_grid(job)
+    for warning in job.warnings:
+        click.echo(f"warning: {warning}", err=True)
     _warn_uncertain(job.audio.path, grid)
     p = api.plan_video(job, grid)
     if plot:

@@ -248,6 +248,7 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
     from rich.console import Console as RichOut
     from rich.table import Table
 
+    from mvgen.cutsheet import cast_note
     from mvgen.timeline import timecode
 
     p = sheet.plan
@@ -261,8 +262,8 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
         f"retime {retime})",
         markup=False,
     )
-    names = ("#", "id", "start", "end", "beats", "bars", "frames", "seed", "takes", "in", "clip", "est GPU",
-             "warnings", "prompt")  # fmt: skip
+    names = ("#", "id", "start", "end", "beats", "bars", "frames", "seed", "takes", "in", "cast", "clip",
+             "est GPU", "warnings", "prompt")  # fmt: skip
     rows = []
     for r in sheet.rows:
         s = r.shot
@@ -275,14 +276,14 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
         )
         rows.append((
             str(s.index + 1), s.id, timecode(s.start_s), timecode(s.end_s), f"{s.length_beats:.2f}",
-            f"{s.length_beats / p.beats_per_bar:.2f}", str(s.num_frames), str(s.seed), str(s.takes), how, clip,
-            est, "; ".join([*r.warnings, *([f"retime {s.retime}"] if s.retime != retime else [])]), s.prompt,
+            f"{s.length_beats / p.beats_per_bar:.2f}", str(s.num_frames), str(s.seed), str(s.takes), how,
+            cast_note(s), clip, est, "; ".join([*r.warnings, *([f"retime {s.retime}"] if s.retime != retime else [])]), s.prompt,
         ))  # fmt: skip
     table = Table(box=None, pad_edge=False, header_style="bold")
     for c, name in enumerate(names):
         # Every column but the prompt keeps its full width; the prompt takes what is left.
         widest = max([len(name)] + [len(row[c]) for row in rows])
-        table.add_column(name, justify="left" if name in ("id", "in", "clip", "warnings", "prompt") else "right",
+        table.add_column(name, justify="left" if name in ("id", "in", "cast", "clip", "warnings", "prompt") else "right",
                          no_wrap=True, overflow="ellipsis", min_width=None if name == "prompt" else widest,
                          max_width=60 if name == "prompt" else None)  # fmt: skip
     for row in rows:

@@ -33,6 +33,20 @@ def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[
     return out
 
 
+def cast_note(shot: PlannedShot) -> str:
+    """The plan's `cast` column: who is in the shot and how their pictures reach the model (``start``:
+    the first one is the start frame; ``scored``: the shot's start is taken by its own still or the
+    frame it is chained from, so the pictures only score its takes), and a storyboard still."""
+    from pathlib import Path
+
+    pictured = {u.role for u in shot.references}
+    how = {"start": "start frame", "vace": "reference"}.get(shot.reference_mode, "scored")
+    notes = [f"{n} ({how})" if n in pictured else n for n in shot.cast]
+    if shot.image is not None and shot.image.role == "image":
+        notes.append(f"still {Path(shot.image.path).name}")
+    return ", ".join(notes) or "-"
+
+
 @dataclass(frozen=True)
 class SheetRow:
     shot: PlannedShot
@@ -103,7 +117,7 @@ def cut_sheet(plan: RenderPlan, ident: ModelIdentity | None, cache: ShotCache, *
               step_cost_s: float | None) -> CutSheet:  # fmt: skip
     """Rows for every slot of ``plan``, checked against the cache under the model's identity
     (``None``: the model is not built yet, so nothing can be cached)."""
-    from mvgen.keys import clip_key, step_cache_label
+    from mvgen.keys import step_cache_label
     from mvgen.render.state import RenderState
 
     if ident is None:
@@ -133,9 +147,7 @@ def cut_sheet(plan: RenderPlan, ident: ModelIdentity | None, cache: ShotCache, *
             continue
         have = 0
         if shot.takes > 1 and not shot.chain and ident is not None:
-            have = sum(
-                cache.get(clip_key(ident, plan, shot, seed=seed)) is not None for seed in shot.take_seeds()
-            )
+            have = sum(cache.get(k) is not None for k in state.candidates(shot))
         todo = shot.takes - have
         est = None if rate is None else rate.seconds_per_unit * work_units(plan, shot) * todo
         rows.append(SheetRow(shot, "partly" if have else "new", have, est, warnings))

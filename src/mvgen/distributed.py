@@ -403,6 +403,10 @@ def _handed_over(state: RenderState, grp: Group) -> tuple[dict[str, Any], dict[s
         s = state.plan.shots[i]
         if s.chain and i - 1 not in grp.slots and state.slots[i - 1].key is not None:
             frames[state.frame_ref(i)] = state.last_frame(i)
+        elif s.image is not None and not s.chain:  # the still's pixels travel, not its path
+            frames[f"still:{state.still_digest(s)}"] = state.still(s)
+        state.references(s)  # the cast's pictures too (scoring)
+        frames.update({f"ref:{u.sha256}": state.last_frames[f"ref:{u.sha256}"] for u in s.references})
         root = anchor_root(state.plan, i)
         root_key = state.slots[root].key if root is not None else None
         if root is not None and root not in grp.slots and root_key is not None:

@@ -37,11 +37,11 @@ GENERATION_ONLY = {
     "plan": (
         "model", "family", "steps", "guidance", "max_sequence_length", "tempo_bpm", "beats_source",
         "audio_duration_s", "version", "sections_s", "quality", "step_cache", "step_cache_threshold",
-        "compile", "attention", "shots", "beat_confidence",
+        "compile", "attention", "shots", "beat_confidence", "image_fit",
     ),
     "slot": (
         "id", "source_index", "repeat", "prompt", "negative", "seed", "start_s", "end_s", "length_beats",
-        "takes", "loras", "steps", "guidance",
+        "takes", "loras", "steps", "guidance", "cast", "image", "references", "reference_mode",
     ),
 }  # fmt: skip
 
@@ -49,7 +49,7 @@ GENERATION_ONLY = {
 @dataclass(frozen=True)
 class ModelIdentity:
     """What names a model in cache keys and records: its id, name and weights' revision; with
-    chained shots, the image-to-video sibling's revision too."""
+    shots the image-to-video sibling makes (chained, or from a still), its revision too."""
 
     id: str
     name: str
@@ -60,7 +60,7 @@ class ModelIdentity:
     def of(cls, gen: Any, plan: RenderPlan) -> ModelIdentity:
         """The identity of a backend's model (reads fingerprints, loads nothing)."""
         ident = gen.identity()
-        i2v = gen.i2v_revision() if any(s.chain for s in plan.shots) else None
+        i2v = gen.i2v_revision() if any(s.uses_i2v for s in plan.shots) else None
         return cls(ident["id"], ident["name"], ident["revision"], i2v)
 
     def to_json(self) -> dict[str, str]:

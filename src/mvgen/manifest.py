@@ -52,6 +52,17 @@ class LoraRecord(BaseModel):
     weight: Number
 
 
+class StillRecord(BaseModel):
+    """A still a slot used: its file, content hash, and whose (``image``: the shot's own; else the
+    cast member's name)."""
+
+    model_config = _FROZEN
+
+    path: str
+    sha256: str
+    role: str
+
+
 class ShotRecord(BaseModel):
     """A slot of a render: its timing, its clip and take, whether it came from the cache."""
 
@@ -81,6 +92,10 @@ class ShotRecord(BaseModel):
     loras: list[LoraRecord]  # [] without
     ray: Placement | None = None
     retime: str = "nearest"  # how frames between generated ones were made (an older manifest's: nearest)
+    cast: list[str] = []  # the cast members in the shot
+    image: StillRecord | None = None  # its start frame's still (the shot's own, or a cast member's picture)
+    reference_mode: str = ""  # how the cast's pictures reached the model: start | "" (they only scored takes)
+    identity: Number | None = None  # the chosen take's likeness to its cast's pictures, 0..1 (media/score.py)
 
 
 class PreviewShotRecord(BaseModel):

@@ -72,14 +72,14 @@ def never_stop() -> bool:
     return False
 
 
-def warn_if_uncertain(job: Job, grid: BeatGrid, progress: ProgressCallback) -> None:
-    """A warning event when the tracker is unsure of the grid (with the fix); nothing for a given grid."""
+def warn_about(job: Job, grid: BeatGrid, progress: ProgressCallback) -> None:
+    """A warning event for each of the job's warnings (a cast member no shot uses...) and when the
+    tracker is unsure of the grid (with the fix; nothing for a given grid)."""
+    messages = list(job.warnings)
     if (doubt := grid.uncertainty()) is not None:
-        progress(
-            ProgressEvent(
-                "warning", shotlist=str(job.shotlist.path), message=f"{job.audio.path.name}: {doubt}"
-            )
-        )
+        messages.append(f"{job.audio.path.name}: {doubt}")
+    for message in messages:
+        progress(ProgressEvent("warning", shotlist=str(job.shotlist.path), message=message))
 
 
 def render_preview(
@@ -99,7 +99,7 @@ def render_preview(
     if plan_ is None:
         grid = analyze(job)
         the_plan = plan(job, grid)
-        warn_if_uncertain(job, grid, progress)
+        warn_about(job, grid, progress)
     else:
         the_plan = plan_
     out = preview_path(job.out)
@@ -230,7 +230,7 @@ class _Render:
             f"{len(the_plan.shots)} slots at {the_plan.width}x{the_plan.height} {the_plan.fps:g} fps; "
             f"model {job.model.name}",
         ))  # fmt: skip
-        warn_if_uncertain(job, grid, self.progress)
+        warn_about(job, grid, self.progress)
         return the_plan, grid
 
     def resolve(self, the_plan: RenderPlan, ident: ModelIdentity) -> RenderState:

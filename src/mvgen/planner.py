@@ -10,12 +10,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from mvgen.audio.grid import BeatGrid, GridAxis
 from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelPreset, generation_size
 from mvgen.config.schema import ZOOM_BEATS, Blend, Lora, ShotList, Unit
-from mvgen.timeline import MAX_PLANNED_SHOTS, FieldError, LoraUse, PlannedShot, RenderPlan, frames_needed
+from mvgen.timeline import (
+    MAX_PLANNED_SHOTS,
+    FieldError,
+    LoraUse,
+    PlannedShot,
+    RenderPlan,
+    StillUse,
+    frames_needed,
+)
+
+if TYPE_CHECKING:
+    from mvgen.config.stills import StillFile
 
 DRAFT_SCALE = 0.5  # `quality: draft` generates at half the final size (per side)...
 DRAFT_STEP_FRACTION = 1 / 3  # ...with a third of the steps...
@@ -123,11 +135,13 @@ def plan_video(
     model_name: str | None = None,
     extend_long: bool = False,
     lora_files: Mapping[tuple[str, str | None], LoraFile] | None = None,
+    stills: Mapping[str, StillFile] | None = None,
 ) -> RenderPlan:
     """The cut sheet. Raises ``FieldError`` for values that cannot be planned (bad size, shots
     shorter than one frame). ``extend_long`` (the model's image-to-video sibling is at hand): a
     slot longer than one model call is generated as chained segments instead of being slowed.
-    ``lora_files``: each LoRA of the shot list ((path, weight_name) as written) found and hashed."""
+    ``lora_files``: each LoRA of the shot list ((path, weight_name) as written) found and hashed.
+    ``stills``: each still it names (`image:`, cast members' `images:`, as written) found and hashed."""
     gen = shots.generation
     steps = gen.steps or preset.steps
     if gen.quality == "draft":  # same seeds and cuts; fewer steps at half the size
@@ -149,7 +163,7 @@ def plan_video(
         if fit in ("loop", "stretch")
         else min(total_audio_frames, round(cuts[-1][3] * fps))
     )
-    planned = _slots(shots, cuts, total_frames, scale, grid.beat_period_s, lora_files or {})
+    planned = _slots(shots, cuts, total_frames, scale, grid.beat_period_s, lora_files or {}, stills or {})
     planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
     if extend_long:
         planned = _extend_long_shots(planned, preset, cutter, fps)
@@ -168,7 +182,7 @@ def plan_video(
         beats_per_bar=grid.beats_per_bar, sections_s=tuple(round(t, 6) for t in grid.sections_s),
         crf=out.crf, x264_preset="veryfast" if gen.quality == "draft" else out.preset, encode_threads=out.threads,
         quality=gen.quality, step_cache=gen.cache, step_cache_threshold=gen.step_cache_threshold(),
-        compile=gen.compile, attention=gen.attention,
+        compile=gen.compile, attention=gen.attention, image_fit=shots.video.image_fit,
     )  # fmt: skip
 
 
@@ -222,7 +236,8 @@ def _stretched(cuts: list[Cut], cutter: _Cutter, duration: float, scale: float) 
 
 
 def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, beat_s: float,
-           lora_files: Mapping[tuple[str, str | None], LoraFile]) -> list[PlannedShot]:  # fmt: skip
+           lora_files: Mapping[tuple[str, str | None], LoraFile],
+           stills: Mapping[str, StillFile]) -> list[PlannedShot]:  # fmt: skip
     """A slot per cut, on output frames, until the video ends (frames and beats settled later).
     A blend's beats are the grid's (``beat_s``), scaled with a stretched list (``scale``)."""
     fps, ids, fit = shots.video.fps, shots.shot_ids(), shots.timing.fit
@@ -246,29 +261,49 @@ def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, be
         elif transition == "zoom":
             blend, blend_beats = "zoom", ZOOM_BEATS
         first = not planned  # the first shot has nothing before it to chain from or blend with
+        chained = transition == "chain" and not first and src.image is None  # a still is its own start
+        members = tuple(shots.members_of(src))
+        image, references, mode = _stills_of(shots, src.image, members, chained, stills)
         planned.append(
             PlannedShot(
                 index=len(planned), id=ids[i], source_index=i, repeat=r,
-                prompt=src.prompt if not shots.style else f"{src.prompt}, {shots.style}",
+                prompt=shots.full_prompt(src),
                 negative=shots.negative, seed=src.seed if src.seed is not None else shots.generation.seed + i,
                 start_s=start_f / fps, end_s=end_f / fps, start_frame=start_f, end_frame=end_f,
                 slot_frames=end_f_full - start_f,
                 num_frames=0,  # set with the beats by _settle_frames, once the slots are final
                 length_beats=0.0,
-                chain=transition == "chain" and not first,
+                chain=chained,
                 # A chained shot continues the chosen picture before it: one take.
-                takes=1 if transition == "chain" and not first else (src.takes or shots.generation.takes),
+                takes=1 if chained else (src.takes or shots.generation.takes),
                 blend="cut" if first else blend,
                 camera=(
                     {"zoom": list(src.camera.zoom), "pan": list(src.camera.pan), "pulse": src.camera.pulse}
                     if src.camera else None
                 ),
                 blend_frames=0 if first else round(blend_beats * scale * beat_s * fps),
-                loras=tuple(_lora_use(lora, lora_files) for lora in src.lora_list(shots.loras)),
+                loras=tuple(_lora_use(lora, lora_files) for lora in shots.loras_of(src)),
                 retime=retime_mode(src.retime or shots.video.retime, shots.generation.quality),
+                cast=members, image=image, references=references, reference_mode=mode,
             )
         )  # fmt: skip
     return planned
+
+
+def _stills_of(shots: ShotList, written: str | None, members: tuple[str, ...], chained: bool,
+               stills: Mapping[str, StillFile]) -> tuple[StillUse | None, tuple[StillUse, ...], str]:  # fmt: skip
+    """A slot's start frame, its cast members' reference pictures, and how those reach the model:
+    "start" (the first picture is the start frame of the image-to-video sibling: the only way the
+    model families mvgen drives today take one), or "" when the shot's start is taken already (its
+    own still, or the previous shot's last frame it is chained from): the references then only score
+    its takes."""
+    image = StillUse(stills[written].path, stills[written].sha256, "image") if written else None
+    refs = tuple(
+        StillUse(stills[p].path, stills[p].sha256, name) for name in members for p in shots.cast[name].images
+    )
+    if refs and image is None and not chained:
+        return refs[0], refs, "start"
+    return image, refs, ""
 
 
 def _absorb_tail_sliver(planned: list[PlannedShot], beat_frames: float) -> list[PlannedShot]:
@@ -322,6 +357,8 @@ def _extend_long_shots(
                     end_frame=end,
                     slot_frames=full_end - start,
                     chain=s.chain if k == 0 else True,
+                    image=s.image if k == 0 else None,  # a later segment continues the one before
+                    reference_mode=s.reference_mode if k == 0 else "",
                     takes=s.takes if k == 0 else 1,
                     blend=s.blend if k == 0 else "cut",
                     blend_frames=s.blend_frames if k == 0 else 0,
@@ -382,7 +419,7 @@ def _settle_loras(s: PlannedShot) -> PlannedShot:
     """A slot's LoRAs, once it is known which pipeline makes it (a chained slot or a long shot's later
     segment: the image-to-video sibling): those that apply to it, one per file (the shot's own entry
     wins over the video's), and the steps and guidance of the first speed LoRA among them."""
-    by_name = {u.name: u for u in s.loras if u.applies(s.chain)}
+    by_name = {u.name: u for u in s.loras if u.applies(s.uses_i2v)}
     uses = tuple(by_name.values())
     steps = next((u.steps for u in uses if u.steps), 0)
     guidance = next((u.guidance for u in uses if u.guidance is not None), None)

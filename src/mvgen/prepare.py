@@ -7,6 +7,7 @@ found is reported at once (one ``ConfigError``, a line each).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
 from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
+from mvgen.config.schema import ShotList
+from mvgen.config.stills import StillFile, find_still
 from mvgen.errors import AudioError, ConfigError, MvgenError, SetupError
 from mvgen.files import sha256_file
 from mvgen.options import GridOptions, RenderOptions
@@ -38,6 +41,9 @@ class Job:
     beats: BeatOverride | None = None  # a grid given by the user instead of detection
     # the shot list's LoRAs by (path, weight_name) as written: found, hashed, checked
     lora_files: dict[tuple[str, str | None], LoraFile] = field(default_factory=dict)
+    # the shot list's stills (`image:`, cast members' pictures) by path as written: found, read, hashed
+    stills: dict[str, StillFile] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what is allowed but probably not meant (a cast member in no shot)
 
     @property
     def manifest_path(self) -> Path:
@@ -152,12 +158,17 @@ def prepare(
         problems.append(ConfigError(f"{out_path}: the output would overwrite the audio track"))
     model_spec = model or loaded.shots.model
     ref = check(lambda: _resolve_model(loaded, model_spec, model is not None, require_weights))
-    if ref is not None:
-        check(lambda: _located_step(loaded, lambda: check_size(loaded.shots, ref.preset)))
+    known = ref
+    if known is None and setup:  # its weights are missing: the shot list is still held to its rules
+        with contextlib.suppress(MvgenError):
+            known = _resolve_model(loaded, model_spec, model is not None, False)
+    if known is not None:
+        check(lambda: _located_step(loaded, lambda: check_size(loaded.shots, known.preset)))
         check(lambda: _located_step(loaded, lambda: precheck_lengths(loaded.shots)))
         check(
             lambda: _located_step(
-                loaded, lambda: _check_chain_model(loaded, ref, model_spec, require_weights)
+                loaded,
+                lambda: _check_chain_model(loaded, known, model_spec, require_weights and ref is not None),
             )
         )
     if writes is not None and out_path is not None:
@@ -166,6 +177,8 @@ def prepare(
     lora_files, lora_problems = resolve_loras(loaded, ref)
     for exc in lora_problems:
         (setup if isinstance(exc, SetupError) else problems).append(exc)
+    stills, still_problems = resolve_stills(loaded)
+    problems += still_problems
     if problems:
         raise _all_of(problems)
     if setup:
@@ -174,7 +187,12 @@ def prepare(
         from mvgen.generate.local import pick_device
 
         pick_device(device)
-    return Job(loaded, info, sha256_file(info.path), ref, out_path, override, lora_files)
+    warnings = tuple(
+        f"{locate(loaded, ('cast', name))}: cast.{name}: in no shot (write {{{name}}} in a prompt, or "
+        f"list it in a shot's `cast:`)"
+        for name in loaded.shots.unused_cast()
+    )
+    return Job(loaded, info, sha256_file(info.path), ref, out_path, override, lora_files, stills, warnings)
 
 
 def prepare_options(shots_path: str | Path, options: RenderOptions) -> Job:
@@ -243,21 +261,38 @@ def _i2v_at_hand(ref: ModelRef) -> bool:
     return ref.source == "builtin" or cached_hub_index(ref.preset.i2v_repo_id) is not None
 
 
+def _i2v_needs(shots: ShotList) -> tuple[tuple[Any, ...], str, str] | None:
+    """The first place in a shot list that needs the model's image-to-video sibling, why, and the
+    other way out: a chained shot, a storyboard still, or a cast member's pictures."""
+    for i, shot in enumerate(shots.shots):
+        if i > 0 and shot.image is None and (shot.transition or shots.timing.transition) == "chain":
+            loc = ("shots", i, "transition") if shot.transition else ("timing", "transition")
+            return loc, "chain needs an image-to-video model", "transition: cut"
+        if shot.image is not None:
+            why = "a storyboard still is a start frame: it needs an image-to-video model"
+            return ("shots", i, "image"), why, "drop `image:`"
+        pictured = [n for n in shots.members_of(shot) if shots.cast[n].images]
+        if pictured:
+            name = pictured[0]
+            why = f"{name}'s pictures reach the model as a start frame: that needs an image-to-video model"
+            return ("cast", name, "images"), why, f"drop {name}'s `images:` (its description still applies)"
+    return None
+
+
 def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require_weights: bool) -> None:
-    """``transition: chain`` needs the model's image-to-video sibling: refuse a model without one
-    before anything runs, and (for a render) one whose sibling's weights are not here."""
-    shots = loaded.shots
-    chained = [i for i, s in enumerate(shots.shots) if (s.transition or shots.timing.transition) == "chain"]
-    if not chained:
+    """Chained shots, storyboard stills and cast pictures need the model's image-to-video sibling:
+    refuse a model without one before anything runs, and (for a render) one whose sibling's weights
+    are not here."""
+    need = _i2v_needs(loaded.shots)
+    if need is None:
         return
-    i = chained[0]
-    loc = ("shots", i, "transition") if shots.shots[i].transition else ("timing", "transition")
+    loc, why, fix = need
     if not ref.preset.has_i2v:
         with_i2v = sorted(n for n, p in all_presets().items() if p.has_i2v)
         raise FieldError(
             loc,
-            f"chain needs an image-to-video model and {spec!r} has none",
-            hint=f"use a preset with one ({', '.join(with_i2v)}) or transition: cut",
+            f"{why} and {spec!r} has none",
+            hint=f"use a preset with one ({', '.join(with_i2v)}) or {fix}",
         )
     repo = ref.preset.i2v_repo_id
     if require_weights and ref.source != "builtin" and repo is not None:
@@ -265,9 +300,29 @@ def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require
             require_cached(repo, spec, name=spec)
         except SetupError as exc:
             raise SetupError(
-                f"{exc.message} (the image-to-video sibling, for chained shots)",
+                f"{exc.message} (the image-to-video sibling, for chained shots, stills and cast pictures)",
                 hint=f"`mvgen models pull {spec} --i2v` on a machine with network access",
             ) from None
+
+
+def resolve_stills(loaded: LoadedShotList) -> tuple[dict[str, StillFile], list[MvgenError]]:
+    """Every still the shot list names (`image:` on shots, cast members' `images:`), found, read and
+    hashed, by its path as written; and every problem with them, each at its place."""
+    shots = loaded.shots
+    written = [(("shots", i, "image"), shot.image) for i, shot in enumerate(shots.shots) if shot.image]
+    written += [
+        (("cast", name, "images", k), p) for name, m in shots.cast.items() for k, p in enumerate(m.images)
+    ]
+    files: dict[str, StillFile] = {}
+    problems: list[MvgenError] = []
+    for loc, path in written:
+        if path in files:
+            continue
+        try:
+            files[path] = find_still(path, loaded.base_dir, f"{locate(loaded, loc)}: {loc_str(loc)}")
+        except ConfigError as exc:
+            problems.append(exc)
+    return files, problems
 
 
 def analyze(job: Job, *, use_cache: bool = True) -> BeatGrid:
@@ -287,6 +342,7 @@ def plan(job: Job, grid: BeatGrid) -> RenderPlan:
             model_name=job.model.name,
             extend_long=_i2v_at_hand(job.model),
             lora_files=job.lora_files,
+            stills=job.stills,
         )
     except FieldError as exc:
         raise _located(job.shotlist, exc) from None

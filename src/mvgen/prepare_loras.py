@@ -11,7 +11,7 @@ from typing import Any
 
 from mvgen.config.loader import LoadedShotList, loc_str, locate
 from mvgen.config.loras import LoraFile, check_fits, find_lora, transformer_shapes
-from mvgen.config.presets import ModelRef, cached_hub_index
+from mvgen.config.presets import ModelRef, cached_hub_index, hf_offline
 from mvgen.config.schema import Lora, ShotLoras
 from mvgen.errors import ConfigError, MvgenError, SetupError
 
@@ -21,6 +21,9 @@ def _written(loaded: LoadedShotList) -> Iterator[tuple[tuple[Any, ...], Lora]]:
     shots = loaded.shots
     for k, lora in enumerate(shots.loras):
         yield ("loras", k), lora
+    for name, member in shots.cast.items():
+        for k, lora in enumerate(member.loras):
+            yield ("cast", name, "loras", k), lora
     for i, shot in enumerate(shots.shots):
         if isinstance(shot.loras, ShotLoras):
             for k, lora in enumerate(shot.loras.use):
@@ -91,6 +94,11 @@ def pull_loras(loaded: LoadedShotList) -> list[str]:
         if lora.weight_name is None or local.exists():
             lines.append(f"{lora.path}: a local file, nothing to download")
             continue
+        if hf_offline():  # read now: huggingface_hub reads it once, when first imported
+            raise SetupError(
+                f"{lora.path}/{lora.weight_name}: cannot download: HF_HUB_OFFLINE is set",
+                hint="unset it on a machine with network access, then copy the Hugging Face cache here",
+            )
         try:
             path = hf_hub_download(repo_id=lora.path, filename=lora.weight_name)
         except Exception as exc:  # noqa: BLE001 - offline, no such repo or file, no access: all "not fetched"

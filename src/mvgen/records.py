@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from mvgen.manifest import (
     PreviewManifest,
     PreviewShotRecord,
     ShotRecord,
+    StillRecord,
     VideoRecord,
     read_manifest,
 )
@@ -87,7 +89,8 @@ def shot_rows(state: RenderState) -> list[ShotRecord]:
             colour_drift=meta_of(state.cache, slot.key).get("colour_drift"), cache_key=slot.key,
             cached=not made.intersection(cands or ()), seconds=round(slot.seconds, 3), **chosen,
             loras=[LoraRecord(path=u.path, sha256=u.sha256, weight=u.weight) for u in s.loras], ray=slot.placement,
-            retime=s.retime,
+            retime=s.retime, cast=list(s.cast), image=StillRecord(**asdict(s.image)) if s.image else None,
+            reference_mode=s.reference_mode, identity=meta_of(state.cache, slot.key).get("identity"),
         ))  # fmt: skip
     return rows
 

@@ -82,6 +82,7 @@ video{width:min(100%,960px)} video,img{max-width:100%;border-radius:4px;backgrou
 table{border-collapse:collapse;width:100%} th,td{padding:4px 8px;border-bottom:1px solid #2a2c33;text-align:left;vertical-align:top}
 th{color:#b8b8c0;font-weight:600} td.n{text-align:right;font-variant-numeric:tabular-nums} tr.shot{cursor:pointer}
 tr.shot:hover{background:#1c1f27} .totals td{font-weight:600} .dim{color:#8a8a92} .warn{color:#f0b429}
+.cast{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0} figure{margin:0} figcaption{color:#9a9aa2;font-size:12px}
 """
 
 _SCRIPT = """
@@ -98,8 +99,56 @@ def _loras(r: ShotRecord) -> str:
     return ", ".join(f"{html.escape(Path(u.path).name)} {u.weight:g}" for u in r.loras)
 
 
-def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path]) -> str:
-    """The report page for a render's manifest (pictures inlined as data URIs)."""
+def _png_uri(picture: Any, side: int = 240) -> str:
+    """An RGB picture as an inlined PNG, at most ``side`` pixels wide."""
+    import io
+
+    from PIL import Image
+
+    im = Image.fromarray(picture)
+    if im.width > side:
+        im = im.resize((side, max(1, round(im.height * side / im.width))), Image.Resampling.BOX)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def cast_section(plan: RenderPlan, rows: list[ShotRecord], frames: dict[int, Any]) -> str:
+    """The report's "Cast" section: each member with pictures, those pictures, and beside them the
+    middle frame of every slot the member is in, with its identity score (media/score.py)."""
+    import numpy as np
+    from PIL import Image
+
+    e = html.escape
+    members: dict[str, list[str]] = {}  # member -> its pictures' paths
+    for s in plan.shots:
+        for u in s.references:
+            members.setdefault(u.role, [])
+            if u.path not in members[u.role]:
+                members[u.role].append(u.path)
+    parts = []
+    for name, paths in members.items():
+        figures = []
+        for path in paths:
+            with Image.open(path) as im:
+                picture = im.convert("RGB")
+                picture.thumbnail((240, 240))
+                uri = _png_uri(np.asarray(picture))
+            figures.append(f'<figure><img alt="{e(name)}" src="{uri}"><figcaption>{e(name)}: '
+                           f"{e(Path(path).name)}</figcaption></figure>")  # fmt: skip
+        for s, r in zip(plan.shots, rows, strict=True):
+            if name in s.cast and not s.repeat:
+                score = "" if r.identity is None else f" &middot; identity {r.identity:.2f}"
+                figures.append(f'<figure><img alt="{e(s.id)}" src="{_png_uri(frames[middle_frame(s)])}">'
+                               f"<figcaption>{s.index + 1} {e(s.id)} ({e(s.reference_mode or 'scored')})"
+                               f"{score}</figcaption></figure>")  # fmt: skip
+        parts.append(f'<div class="cast" data-member="{e(name)}">{"".join(figures)}</div>')
+    return f"<section><h2>Cast</h2>{''.join(parts)}</section>" if parts else ""
+
+
+def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path], cast: str = "") -> str:
+    """The report page for a render's manifest (pictures inlined as data URIs; ``cast``: the cast
+    section's HTML)."""
     e = html.escape
     v, a, m = manifest.video, manifest.audio, manifest.model
     rows = []
@@ -143,6 +192,7 @@ def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path]) -> str
 <td>{e(counts)}</td><td colspan="5" class="dim">
 total {timings.get("total_s", 0):.1f} s (generate {timings.get("generate_s", 0):.1f} s, assemble {timings.get("assemble_s", 0):.1f} s)</td>
 <td class="n">{gpu_s:.1f}</td></tr></tfoot></table></section>
+{cast}
 {pics}
 <script>{_SCRIPT}</script>
 </body></html>
@@ -167,8 +217,11 @@ def write_report(out: Path, plan: RenderPlan, grid: BeatGrid, audio: Path, manif
     from mvgen.media.plot import plot_grid
 
     paths = report_paths(out)
-    write_contact_sheet(out, plan, manifest.shots, cache, paths["contact_sheet"], stills)
+    frames = _slot_frames(out, plan, stills)
+    write_contact_sheet(out, plan, manifest.shots, cache, paths["contact_sheet"], frames)
     plot_grid(audio, grid, paths["beat_plot"], cuts=[(s.start_s, s.id) for s in plan.shots[1:]],
               digest=manifest.audio.sha256)  # fmt: skip
-    atomic_write_text(paths["html"], render_html(manifest, out, paths))
+    atomic_write_text(
+        paths["html"], render_html(manifest, out, paths, cast_section(plan, manifest.shots, frames))
+    )
     return {k: str(p) for k, p in paths.items()}

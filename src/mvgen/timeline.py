@@ -55,6 +55,16 @@ class LoraUse:
 
 
 @dataclass(frozen=True)
+class StillUse:
+    """A still a shot uses: its file (absolute), content hash, and whose it is (``image``: the shot's
+    storyboard still; else the cast member's name)."""
+
+    path: str
+    sha256: str
+    role: str
+
+
+@dataclass(frozen=True)
 class PlannedShot:
     index: int  # position in the video (0-based)
     id: str
@@ -87,6 +97,19 @@ class PlannedShot:
     # How the output frames between two generated frames are made (media/retime.py): flow | blend
     # | nearest. "nearest" is an older plan's (and a draft's flow becomes blend).
     retime: str = "nearest"
+    cast: tuple[str, ...] = ()  # the cast members in it (their descriptions are in ``prompt``)
+    # Its start frame (image-to-video): its storyboard still, or a cast member's picture as the
+    # identity reference on a model whose only way to take one is a start frame.
+    image: StillUse | None = None
+    # The cast members' pictures: what its takes are scored against (and how they reach the model:
+    # ``reference_mode``, "start" for the start frame above, "" when none does, see planner).
+    references: tuple[StillUse, ...] = ()
+    reference_mode: str = ""
+
+    @property
+    def uses_i2v(self) -> bool:
+        """Whether the image-to-video sibling makes it: a chained shot, or one with a start frame."""
+        return self.chain or self.image is not None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +170,7 @@ class RenderPlan:
     compile: bool = False
     attention: str = "auto"
     beat_confidence: float | None = None  # the tracker's (GridConfidence.overall); None for a given grid
+    image_fit: str = "cover"  # how a still becomes a start frame (media/stills.py)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,10 +179,13 @@ class RenderPlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RenderPlan:
-        names = {f.name for f in fields(PlannedShot)} - {"span", "loras"}  # `mvgen plan --json` adds columns
+        # `mvgen plan --json` adds columns; these are rebuilt from their JSON
+        names = {f.name for f in fields(PlannedShot)} - {"span", "loras", "cast", "image", "references"}
         shots = tuple(
             PlannedShot(**{k: v for k, v in s.items() if k in names}, span=tuple(s["span"]) if s.get("span") else None,
-                        loras=tuple(LoraUse(**u) for u in s.get("loras", ())))
+                        loras=tuple(LoraUse(**u) for u in s.get("loras", ())), cast=tuple(s.get("cast", ())),
+                        image=StillUse(**s["image"]) if s.get("image") else None,
+                        references=tuple(StillUse(**u) for u in s.get("references", ())))
             for s in data["shots"]
         )  # fmt: skip
         top = {f.name for f in fields(cls)}
@@ -175,8 +202,8 @@ class RenderPlan:
 
     def shares_loras(self, shot: PlannedShot) -> bool:
         """Whether every slot made by ``shot``'s pipeline (text-to-video, or image-to-video for a
-        chained one) uses the same LoRAs at the same weights as it: the set can be fused."""
-        return all(s.loras == shot.loras for s in self.shots if s.chain == shot.chain)
+        chained one or one with a start frame) uses the same LoRAs at the same weights as it: the set can be fused."""
+        return all(s.loras == shot.loras for s in self.shots if s.uses_i2v == shot.uses_i2v)
 
     def unique_shots(self) -> list[PlannedShot]:
         """One shot per distinct generation (loop repeats share a clip)."""

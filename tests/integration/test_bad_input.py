@@ -14,6 +14,8 @@ from tests.conftest import drum_track, write
 GOOD_SHOTS = "  - {id: a, prompt: 'a red car', length: 4}\n  - {id: b, prompt: 'a blue sea', length: 4}\n"
 HEAD = "version: 1\nmodel: tiny\naudio: track.wav\nvideo: {width: 128, height: 96, fps: 12}\n"
 
+CAST = "cast:\n  mira: {description: a woman in a red coat, images: [mira.png]}\n"
+
 # (name, shots.yaml text, exit code, regex the first stderr line must match)
 CASES = [
     ("bad-yaml", HEAD + "shots: [{prompt: a\n", 2, r"shots\.yaml:\d+:\d+: invalid YAML"),
@@ -69,6 +71,19 @@ CASES = [
     ("audio-is-a-folder", HEAD.replace("track.wav", "sub") + "shots:\n" + GOOD_SHOTS, 2, r"sub: is a folder, not an audio file"),
     ("video-file-without-audio", HEAD.replace("track.wav", "silent-film.mp4") + "shots:\n" + GOOD_SHOTS, 2, r"silent-film\.mp4: not a readable audio file"),
     ("too-short-shot", HEAD + "shots:\n  - {prompt: a, length: 4}\n  - {prompt: b, length: 0.01}\n", 2, r"shots\.yaml:7:\d+: shots\[1\]\.length: shot 'shot-002' is shorter than one output frame"),
+    # a cast and stills (issue 28): every mistake before any model loads
+    ("cast-unknown-in-prompt", HEAD + CAST + "shots:\n  - {prompt: '{mria} runs'}\n", 2, r"shots\.yaml:8:\d+: shots\[0\]\.prompt: unknown cast member \{mria\} \(known: mira\); did you mean `mira`\?$"),
+    ("cast-unknown-in-list", HEAD + CAST + "shots:\n  - {prompt: a, cast: [mira, bob]}\n", 2, r"shots\.yaml:8:\d+: shots\[0\]\.cast\[1\]: unknown cast member 'bob' \(known: mira\)$"),
+    ("cast-unmatched-brace", HEAD + CAST + "shots:\n  - {prompt: '{mira runs'}\n", 2, r"shots\[0\]\.prompt: unmatched '\{': write \{name\} for a cast member \(known: mira\)"),
+    ("cast-empty-description", HEAD + "cast:\n  mira: {description: ''}\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:6:\d+: cast\.mira\.description: must not be empty$"),
+    ("cast-bad-name", HEAD + "cast:\n  'mira lee': {description: a}\nshots:\n" + GOOD_SHOTS, 2, r"shots\.yaml:6:\d+: cast\.mira lee: a cast name starts with a letter, then letters, digits, - or _ \(at most 32; got 'mira lee'\)$"),
+    ("cast-image-missing", HEAD + CAST.replace("mira.png", "nope.png") + "shots:\n  - {prompt: '{mira}'}\n", 2, r"shots\.yaml:6:\d+: cast\.mira\.images\[0\]: nope\.png not found"),
+    ("still-unreadable", HEAD + "shots:\n  - {prompt: a, image: broken.png}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.image: cannot read broken\.png: not a picture"),
+    ("still-too-small", HEAD + "shots:\n  - {prompt: a, image: small.png}\n", 2, r"shots\[0\]\.image: small\.png is 40x48; a still needs at least 64 px a side$"),
+    ("still-is-a-folder", HEAD + "shots:\n  - {prompt: a, image: sub}\n", 2, r"shots\[0\]\.image: sub is not a file$"),
+    ("still-and-chain", HEAD + "shots:\n  - {prompt: a}\n  - {prompt: b, image: mira.png, transition: chain}\n", 2, r"shots\[1\]\.image: a shot with a still starts on it, and a chained one"),
+    ("cast-pictures-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + CAST + "shots:\n  - {prompt: '{mira} runs'}\n", 2, r"shots\.yaml:6:\d+: cast\.mira\.images: mira's pictures reach the model as a start frame: that needs an image-to-video model and 'wan2\.1-t2v-1\.3b' has none$"),
+    ("still-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n  - {prompt: a, image: mira.png}\n", 2, r"shots\[0\]\.image: a storyboard still is a start frame: it needs an image-to-video model and 'wan2\.1-t2v-1\.3b' has none$"),
 ]  # fmt: skip
 
 
@@ -109,6 +124,11 @@ def project(tmp_path):
     (d / "empty.wav").write_bytes(b"")
     drum_track(d / "short.wav", duration_s=1.0)
     sf.write(str(d / "silent.wav"), np.zeros(22050 * 4, dtype=np.float32), 22050)
+    from PIL import Image
+
+    Image.new("RGB", (96, 80), (200, 30, 40)).save(d / "mira.png")
+    Image.new("RGB", (40, 48), (200, 30, 40)).save(d / "small.png")
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
     return d
 
 
@@ -252,7 +272,7 @@ NEAR_MISSES = [
     ("camera: {zom: [1, 2]}", r"shots\[0\]\.camera\.zom: unknown key; did you mean `zoom`\?$"),
     ("camera: {tilt: [1, 2]}", r"shots\[0\]\.camera\.tilt: unknown key \(keys here: pan, pulse, zoom; `mvgen reference` lists every key\)$"),
     ("retime: flwo", r"shots\[0\]\.retime: must be one of flow, blend, nearest \(got 'flwo'\); did you mean 'flow'\?$"),
-    ("xyzzy: 1", r"shots\[0\]\.xyzzy: unknown key \(keys here: camera, id, length, loras, prompt, retime, seed, takes, transition; `mvgen reference` lists every key\)$"),
+    ("xyzzy: 1", r"shots\[0\]\.xyzzy: unknown key \(keys here: camera, cast, id, image, length, loras, prompt, retime, seed, takes, transition; `mvgen reference` lists every key\)$"),
 ]  # fmt: skip
 
 

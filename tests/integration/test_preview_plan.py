@@ -93,7 +93,8 @@ shots:
         assert row[1] == s["id"] and row[2] == timecode(s["start_s"]) and row[3] == timecode(s["end_s"])
         assert float(row[4]) == round(s["length_beats"], 2) and float(row[5]) == round(s["bars"], 2)
         assert int(row[6]) == s["num_frames"] and int(row[7]) == s["seed"] and int(row[8]) == s["takes"]
-        assert row[10] == s["status"] and row[11] == ("unknown" if s["status"] == "new" else "-")
+        assert row[10] == "-" and s["cast"] == []  # nobody of a cast in these shots
+        assert row[11] == s["status"] and row[12] == ("unknown" if s["status"] == "new" else "-")
         # warnings: what the slot's numbers say. A slot plays its clip at the model's 8 fps unless
         # the clip (at most 33 frames) is shorter than the slot: then it is slowed, and says so.
         needed = (s["slot_frames"] - 1) * 8 // 24 + 1
@@ -144,7 +145,7 @@ shots:
     assert data["totals"]["est_gpu_s"] == a["est_gpu_s"]
     text = mvgen("plan", shots).out
     assert (
-        _table(text)[0][11] == f"{a['est_gpu_s']:.1f}s"
+        _table(text)[0][12] == f"{a['est_gpu_s']:.1f}s"
         and "5 slots, 3 shots: 1 to generate, 2 cached; 2 slots repeat a shot" in text
     )
 

@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 import ray  # noqa: E402 - a test dependency: `pip install -e ".[test]"` installs it
+from PIL import Image
 
 from tests.conftest import write
 from tests.synth import steady_beats, synth_track
@@ -55,7 +56,15 @@ def _manifest(path):
 
 def test_ray_render_matches_a_local_one(tmp_path, mvgen, cache_dir, local_ray, monkeypatch):
     synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
-    shots = write(tmp_path / "s.yaml", SHOTS)
+    # a cast member's picture and a storyboard still: the driver hands their pixels to the workers
+    Image.new("RGB", (90, 120), (150, 60, 200)).save(tmp_path / "mira.png")
+    Image.new("RGB", (160, 90), (40, 170, 60)).save(tmp_path / "board.png")
+    shots = write(
+        tmp_path / "s.yaml",
+        SHOTS.replace("shots:\n", "cast:\n  mira: {description: a purple figure, images: [mira.png]}\nshots:\n")
+        .replace("{id: e, prompt: a desert, length: 2}", "{id: e, prompt: '{mira} in a desert', length: 2}")
+        .replace("{id: f, prompt: a forest, length: 2}", "{id: f, prompt: a forest, length: 2, image: board.png}"),
+    )  # fmt: skip
     r = mvgen(
         "render", shots, "--backend", "ray", "--ray-workers", "2", "--out", tmp_path / "ray.mp4", "--json"
     )
@@ -78,6 +87,8 @@ def test_ray_render_matches_a_local_one(tmp_path, mvgen, cache_dir, local_ray, m
         return [(s["id"], s["start_s"], s["end_s"], s["seed"], s["take"], s["cache_key"]) for s in m["shots"]]
 
     assert pick(ray_m) == pick(local_m)  # same shots, timing, chosen takes and cache keys (chains too)
+    assert [s["reference_mode"] for s in ray_m["shots"]][4:] == ["start", ""]  # e on mira, f on its still
+    assert ray_m["shots"][4]["identity"] is not None and ray_m["shots"][5]["image"]["role"] == "image"
 
     def records(m):  # every field of every shot record but where and for how long it ran
         return [{k: v for k, v in s.items() if k not in ("seconds", "ray")} for s in m["shots"]]

@@ -144,13 +144,18 @@ def _tiny_clip(folder: Path) -> Path:
     return folder
 
 
-def test_prompt_match_with_a_local_clip_and_without_one(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory) -> Path:
+    return _tiny_clip(tmp_path_factory.mktemp("clip") / "clip")
+
+
+def test_prompt_match_with_a_local_clip_and_without_one(tiny_clip, tmp_path, monkeypatch):
     import torch
     from transformers import CLIPModel, CLIPProcessor
 
     from mvgen.media import score as score_mod
 
-    folder = _tiny_clip(tmp_path / "clip")
+    folder = tiny_clip
     frames = (np.random.default_rng(1).random((6, 40, 60, 3)) * 255).astype(np.uint8)
     monkeypatch.delenv(score_mod.SCORE_MODEL_ENV, raising=False)
     assert score_mod.score_take(frames, "a red car")["prompt_match"] is None  # off by default
@@ -175,4 +180,35 @@ def test_prompt_match_with_a_local_clip_and_without_one(tmp_path, monkeypatch):
     monkeypatch.setenv(score_mod.SCORE_MODEL_ENV, str(tmp_path / "missing"))
     score_mod._prompt_model.cache_clear()
     assert score_mod.prompt_match(frames[3], "a red car") is None  # never downloads; just off
+    score_mod._prompt_model.cache_clear()
+
+
+def test_identity_with_a_local_clip_is_the_cosine_of_image_embeddings(tiny_clip, monkeypatch):
+    import torch
+    from transformers import CLIPModel, CLIPProcessor
+
+    from mvgen.media import score as score_mod
+
+    folder = tiny_clip
+    rng = np.random.default_rng(2)
+    frames = (rng.random((8, 40, 60, 3)) * 255).astype(np.uint8)
+    ref = (rng.random((50, 40, 3)) * 255).astype(np.uint8)
+    monkeypatch.setenv(score_mod.SCORE_MODEL_ENV, str(folder))
+    score_mod._prompt_model.cache_clear()
+    got = score_mod.identity(frames, [("mira", ref)])
+    model, proc = CLIPModel.from_pretrained(folder).eval(), CLIPProcessor.from_pretrained(folder)
+
+    def embed(picture):
+        inputs = proc(images=[picture], return_tensors="pt")
+        with torch.no_grad():
+            e = model.visual_projection(
+                model.vision_model(pixel_values=inputs["pixel_values"]).pooler_output
+            )[0]
+        return e / e.norm()
+
+    # the frames at a quarter, the middle and three quarters of the clip, each against the picture
+    expected = np.mean([max(0.0, float(embed(frames[i]) @ embed(ref))) for i in (2, 4, 6)])
+    assert got == pytest.approx(expected, abs=1e-4)
+    monkeypatch.delenv(score_mod.SCORE_MODEL_ENV)
+    assert score_mod.identity(frames, [("mira", ref)]) != pytest.approx(got, abs=1e-4)  # the fallback
     score_mod._prompt_model.cache_clear()

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from mvgen.config.cast import cast_problem, full_prompt, members_of
 from mvgen.wording import closest
 
 Unit = Literal["beats", "bars", "seconds", "sections"]
@@ -152,6 +153,8 @@ AudioValue = Annotated[
 
 # How assembly fills the output frames that fall between two generated frames (media/retime.py).
 Retime = Literal["flow", "blend", "nearest"]
+# How a still of another size or shape becomes a model's start frame (media/stills.py).
+ImageFit = Literal["cover", "contain"]
 
 
 class VideoSettings(_Strict):
@@ -162,6 +165,11 @@ class VideoSettings(_Strict):
     fps: float = Field(24.0, gt=0, le=120, description="output frame rate (constant)")
     retime: Retime = Field(
         "flow", description="frames between generated ones: flow (motion-compensated) | blend | nearest"
+    )
+    image_fit: ImageFit = Field(
+        "cover",
+        description="a still of another shape (`image:`, a cast member's picture) as a start frame: cover "
+        "(scaled to fill, centre cropped) | contain (scaled to fit, black bars)",
     )
 
 
@@ -346,9 +354,30 @@ ShotLorasValue = Annotated[
 ]
 
 
+MAX_CAST_IMAGES = 8
+
+
+class CastMember(_Strict):
+    """A character, place or prop that stays the same from shot to shot: its words (written into the
+    prompt of every shot that uses it), its pictures (the identity reference) and its LoRAs."""
+
+    description: str = Field(min_length=1, max_length=1000, description="written for {name} in a prompt")
+    images: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, max_length=MAX_CAST_IMAGES,
+        description="reference pictures (PNG/JPEG/WebP, at least 64 px a side), relative to the shot list",
+    )  # fmt: skip
+    loras: list[Lora] = Field(default_factory=list, max_length=16, description="LoRAs of every shot it is in")
+
+
 class Shot(_Strict):
     id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     prompt: str = Field(min_length=1, max_length=4000)
+    cast: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None,
+        max_length=16,
+        description="cast members in this shot (besides those written {name} in the prompt)",
+    )
+    image: str | None = Field(None, min_length=1, description="a storyboard still: the shot's start frame")
     length: Length | None = None
     seed: int | None = Field(None, ge=0, lt=2**63)
     takes: int | None = Field(None, ge=1, le=MAX_TAKES)
@@ -357,13 +386,22 @@ class Shot(_Strict):
     loras: ShotLorasValue | None = None
     retime: Retime | None = None
 
-    def lora_list(self, video: list[Lora]) -> list[Lora]:
-        """The LoRAs this shot uses: the video's (unless ``inherit: false``), then its own."""
-        if self.loras is None:
-            return list(video)
-        if isinstance(self.loras, ShotLoras):
-            return [*(video if self.loras.inherit else []), *self.loras.use]
-        return [*video, *self.loras]
+    def lora_list(self, video: list[Lora], cast: list[Lora] = ()) -> list[Lora]:  # type: ignore[assignment]
+        """The LoRAs this shot uses: the video's (unless ``inherit: false``), its cast members', then
+        its own."""
+        inherit = not isinstance(self.loras, ShotLoras) or self.loras.inherit
+        own = self.loras.use if isinstance(self.loras, ShotLoras) else (self.loras or [])
+        return [*(video if inherit else []), *cast, *own]
+
+    @model_validator(mode="after")
+    def _image_or_chain(self) -> Shot:
+        if self.image is not None and self.transition == "chain":
+            raise LocatedValueError(
+                ("image",),
+                "a shot with a still starts on it, and a chained one on the shot before's last frame: "
+                "drop `image:` or `transition: chain`",
+            )
+        return self
 
     @field_validator("length", mode="before")
     @classmethod
@@ -386,7 +424,38 @@ class ShotList(_Strict):
     negative: str = Field("", max_length=4000, description="negative prompt for every shot")
     timing: TimingSettings = TimingSettings()
     loras: list[Lora] = Field(default_factory=list, max_length=16, description="LoRAs for every shot")
+    cast: dict[str, CastMember] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="named characters, places and props: {name: {description, images, loras}}",
+    )
     shots: list[Shot] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _known_cast(self) -> ShotList:
+        problem = cast_problem(self)  # config/cast.py: names, {name} references, `cast:` lists
+        if problem is not None:
+            raise LocatedValueError(*problem)
+        return self
+
+    def members_of(self, shot: Shot) -> list[str]:
+        """The cast members a shot uses, in order: those written in its prompt, then its `cast:` list."""
+        return members_of(shot)
+
+    def full_prompt(self, shot: Shot) -> str:
+        """A shot's prompt as the model reads it (config/cast.py): its cast written in, the style after."""
+        return full_prompt(shot, self.cast, self.style)
+
+    def loras_of(self, shot: Shot) -> list[Lora]:
+        """A shot's LoRAs: the video's, its cast members', its own (see ``Shot.lora_list``)."""
+        return shot.lora_list(
+            self.loras, [lora for n in self.members_of(shot) for lora in self.cast[n].loras]
+        )
+
+    def unused_cast(self) -> list[str]:
+        """Cast members no shot uses (a warning, not an error)."""
+        used = {name for shot in self.shots for name in members_of(shot)}
+        return [name for name in self.cast if name not in used]
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ShotList:

@@ -85,16 +85,17 @@ def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: in
             frames, before, after = state.anchor(s.index, frames)
             drift = {"before": round(before, 3), "after": round(after, 3)}
         score = None
-        if s.takes > 1:
+        if s.takes > 1 or s.references:  # a shot with cast pictures: its likeness to them, reported
             from mvgen.media.score import score_take
 
-            score = score_take(frames, s.prompt)
+            score = score_take(frames, s.prompt, state.references(s))
         meta = {
             "shot": s.id, "prompt": s.prompt, "negative": s.negative, "seed": seed,
             "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
             "fps": plan.native_fps, "model": state.ident.to_json(), "steps": plan.steps_of(s),
             "guidance": plan.guidance_of(s), "image_sha256": state.slots[s.index].image_sha256,
             "colour_drift": drift, "take_score": score, "step_cache": step_cache_label(plan),
+            "identity": score.get("identity") if score else None,
         }  # fmt: skip
         seconds = time.monotonic() - ts
         meta["seconds"] = round(seconds, 3)
@@ -129,7 +130,9 @@ def produce_slot(gen: Any, state: RenderState, s: PlannedShot, report: Reporter,
             return _failed(state, s, report, f"shot {s.id!r}: not generated: the shot it chains from failed",
                            keep_going)  # fmt: skip
         image, state.slots[s.index].image_sha256 = state.last_frame(s.index)
-    candidates = state.candidates(s, state.slots[s.index].image_sha256 if s.chain else None)
+    elif s.image is not None:
+        image, state.slots[s.index].image_sha256 = state.still(s)
+    candidates = state.candidates(s, state.slots[s.index].image_sha256 if s.uses_i2v else None)
     if state.regenerates(s):
         state.regenerate.update(candidates)
     ok, generated = True, []

@@ -111,7 +111,10 @@ class RenderState:
         return [slot.key for slot in self.slots]
 
     def candidates(self, s: PlannedShot, image_sha256: str | None = None) -> list[str]:
-        """The keys of a slot's takes."""
+        """The keys of a slot's takes (``image_sha256``: a chained slot's frame; a slot starting on a
+        still puts that still's digest there itself)."""
+        if image_sha256 is None and s.image is not None and not s.chain:
+            image_sha256 = self.still_digest(s)
         return [
             clip_key(self.ident, self.plan, s, seed=seed, image_sha256=image_sha256)
             for seed in s.take_seeds()
@@ -128,6 +131,8 @@ class RenderState:
                 if prev.key is None or self.regenerates(prev.shot) or self.cache.get(prev.key) is None:
                     continue
                 image_sha = slot.image_sha256 = self.last_frame(s.index)[1]
+            elif s.image is not None:
+                slot.image_sha256 = self.still_digest(s)
             candidates = self.candidates(s, image_sha)
             if s.takes == 1:
                 slot.key = candidates[0]
@@ -217,6 +222,45 @@ class RenderState:
             self.last_frames[ref] = frame, digest
         return self.last_frames[ref]
 
+    def still_digest(self, s: PlannedShot) -> str:
+        """What a slot's start still puts in its key (its file's hash and the fitting rule)."""
+        from mvgen.config.stills import still_digest
+
+        assert s.image is not None
+        return still_digest(s.image.sha256, self.plan.image_fit)
+
+    def still(self, s: PlannedShot) -> tuple[Any, str]:
+        """The start frame of a slot that starts on a still (its storyboard still or a cast member's
+        picture), fitted to the render size, and its digest. Read once per still; a Ray worker gets
+        it from the driver (``last_frames``), so the file need not be on the worker's machine."""
+        from mvgen.media.stills import fit_still
+
+        assert s.image is not None
+        digest = self.still_digest(s)
+        ref = f"still:{digest}"
+        if ref not in self.last_frames:
+            frame = fit_still(s.image.path, self.plan.gen_width, self.plan.gen_height, self.plan.image_fit)
+            self.last_frames[ref] = frame, digest
+        return self.last_frames[ref]
+
+    def references(self, s: PlannedShot) -> list[tuple[str, Any]]:
+        """A slot's cast pictures as (member, picture at most 128 px a side): what its takes' identity
+        is scored against. Read once per file; handed to a Ray worker like a still."""
+        from mvgen.media.score import thumbnail
+
+        out = []
+        for u in s.references:
+            ref = f"ref:{u.sha256}"
+            if ref not in self.last_frames:
+                import numpy as np
+                from PIL import Image
+
+                with Image.open(u.path) as im:
+                    picture = np.asarray(im.convert("RGB"))
+                self.last_frames[ref] = thumbnail(picture), u.sha256
+            out.append((u.role, self.last_frames[ref][0]))
+        return out
+
     def frame_ref(self, index: int) -> str:
         """``KEY@FRAME``: the clip and frame chained slot ``index`` continues (``last_frames``' key)."""
         prev = self.slots[index - 1]
@@ -304,6 +348,8 @@ def reuse_longer_clips(plan: RenderPlan, preset: Any, ident: ModelIdentity, cach
     clip: its slots show the clip's beginning, at the model's own speed. So moving or shortening a
     shot costs no GPU time and keeps its look; a shot whose slot outgrew every clip of it is
     generated again, at its new length (never slowed down to fit). ``preset``: the model's frame rule."""
+    from mvgen.config.stills import still_digest
+
     frames_of: dict[int, int] = {}  # source shot -> the frames its clip has
     for s in plan.shots:
         if s.chain or s.source_index in frames_of:
@@ -314,8 +360,10 @@ def reuse_longer_clips(plan: RenderPlan, preset: Any, ident: ModelIdentity, cach
 
         def cached_at(frames: int, s: PlannedShot = s) -> bool:
             probe = replace(s, num_frames=frames)
+            still = still_digest(s.image.sha256, plan.image_fit) if s.image is not None else None
             return all(
-                cache.get(clip_key(ident, plan, probe, seed=seed)) is not None for seed in s.take_seeds()
+                cache.get(clip_key(ident, plan, probe, seed=seed, image_sha256=still)) is not None
+                for seed in s.take_seeds()
             )
 
         if cached_at(s.num_frames):
