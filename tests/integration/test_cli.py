@@ -88,11 +88,13 @@ def test_python_dash_m_and_version():
 
 
 def _one_shot_job(folder):
+    """One shot on a given grid: these tests read the log, and a new process analysing the track
+    would spend ~5 s importing librosa and compiling its kernels first."""
     drum_track(folder / "t.wav", duration_s=4.0)
     return write(
         folder / "s.yaml",
-        "model: tiny\naudio: t.wav\nvideo: {width: 64, height: 64, fps: 12}\ngeneration: {steps: 2}\n"
-        "shots:\n  - {prompt: first, length: 4}\n",
+        "model: tiny\naudio: {path: t.wav, bpm: 120}\nvideo: {width: 64, height: 64, fps: 12}\n"
+        "generation: {steps: 2}\nshots:\n  - {prompt: first, length: 4}\n",
     )
 
 

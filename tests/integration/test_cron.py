@@ -65,31 +65,37 @@ def run(args, cache: Path, timeout: float = 300, threads: int | None = None) -> 
     )  # fmt: skip
 
 
-def fresh_cache(path: Path, tiny_models: Path, beats: Path | None = None) -> Path:
-    """An empty cache but for the tiny model and, given ``beats``, the drum track's beat analysis."""
+def fresh_cache(path: Path, tiny_models: Path, analysed: Path | None = None) -> Path:
+    """An empty cache but for the tiny model and, given ``analysed``, the drum track's beat analysis
+    and the curves its report's beat plot draws."""
     path.mkdir(parents=True)
     (path / "models").symlink_to(tiny_models)
-    if beats is not None:
-        shutil.copytree(beats, path / "beats")
+    if analysed is not None:
+        for part in ("beats", "plots"):
+            shutil.copytree(analysed / part, path / part)
     return path
 
 
 @pytest.fixture(scope="module")
 def drum_beats(tmp_path_factory) -> Path:
-    """The beat analysis of the jobs' drum track (``jobs``), done once, in this process. Most tests
-    here start from a cache that has it, as a studio's cache does after a track's first render:
-    what they exercise (locks, kills, batches, a full disk) comes after the analysis, and a new
-    process analysing afresh spends ~4 s importing librosa and compiling its numba kernels. The
-    first test (two renders of one job started together) still analyses in both processes at once."""
+    """A cache holding the beat analysis of the jobs' drum track (``jobs``) and its beat plot's
+    curves, made once, in this process. Most tests here start from a cache that has them, as a
+    studio's cache does after a track's first render: what they exercise (locks, kills, batches, a
+    full disk) comes after the analysis, and a new process analysing afresh spends ~4 s importing
+    librosa and compiling its numba kernels (and ~3 s more for the report's plot). The first test
+    (two renders of one job started together) still analyses in both processes at once."""
     from mvgen.audio.beats import analyze
     from mvgen.audio.probe import probe_audio
+    from mvgen.files import sha256_file
+    from mvgen.media.plot import curves
 
     root = tmp_path_factory.mktemp("drum-beats")
     track = drum_track(root / "t.wav", duration_s=6.0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MVGEN_CACHE_DIR", str(root / "cache"))
         analyze(probe_audio(track))
-    return root / "cache" / "beats"
+        curves(track, sha256_file(track))
+    return root / "cache"
 
 
 def frames_in(path: Path) -> int:
