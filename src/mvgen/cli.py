@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -14,6 +13,7 @@ import click
 from mvgen import __version__
 from mvgen.config.schema import BackendName, Quality
 from mvgen.errors import ExitCode, MvgenError
+from mvgen.exiting import exit_now
 from mvgen.options import Device, Dtype, GridOptions, Offload, RenderOptions, choices
 
 _debug_flag = False  # set by --debug for the current run only (never written to os.environ)
@@ -443,31 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and exit with the documented code."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     code = run(argv)
-    exit_now(code)
-
-
-def exit_now(code: int) -> None:
-    """End the process with ``code``. Once torch, diffusers and transformers are loaded, Python's
-    own teardown (every module and object finalised) takes about a second after the work is done, on
-    every run (``scripts/bench_exit.py``: docs/benchmarks.md); what of it matters is done first -
-    other threads finished, the atexit handlers (Ray's shutdown, temporary folders' finalizers),
-    logging, the log file and the standard streams flushed - and then the process exits without the
-    rest."""
-    if "torch" not in sys.modules:  # nothing heavy loaded: the usual way
-        sys.exit(code)
-    import atexit
-    import logging
-    import threading
-
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    logging.shutdown()
-    for stream in (_state.log_stream, sys.stdout, sys.stderr):
-        with contextlib.suppress(AttributeError, OSError, ValueError):  # closed, or a closed pipe
-            stream.flush()
-    os._exit(code)
+    exit_now(code, _state.log_stream)
 
 
 def run(argv: list[str] | None = None) -> int:
