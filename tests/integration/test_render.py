@@ -259,7 +259,7 @@ def test_the_example_renders_on_the_tiny_model(tmp_path, mvgen, cache_dir):
     assert (info["sample_rate"], info["channels"]) == (44100, 2)
     m = json.loads((ex / "neon-drive.draft.json").read_text())
     # the cast member is written into her three shots' prompts
-    assert sum("short silver hair" in s["prompt"] for s in m["shots"] if not s["repeat"]) == 3
+    assert sum("a young driver in a silver jacket" in s["prompt"] for s in m["shots"] if not s["repeat"]) == 3
     assert len({s["id"] for s in m["shots"]}) == 10
     # the track is 120 BPM from t=0: every cut is on a multiple of 0.5 s, to within half a frame
     for s in m["shots"][1:]:
