@@ -187,3 +187,31 @@ def test_a_ray_worker_gets_the_stills_pixels_not_their_paths(project, tmp_path, 
         assert np.array_equal(image, driver.still(s)[0]) and digest == driver.still_digest(s)
     assert worker.references(p.shots[0])[0][0] == "mira"
     assert np.array_equal(worker.references(p.shots[0])[0][1], driver.references(p.shots[0])[0][1])
+
+
+def test_a_members_lora_is_on_every_shot_it_is_in_and_no_other(tmp_path, mvgen, cache_dir):
+    """mira's LoRA (the shipped `sunset` look: every colour pulled towards orange) is active on her
+    shots only: the blue shot with her comes out warm, the same blue shot without her blue."""
+    from tests.integration.test_loras import REPO
+
+    synth_track(tmp_path / "t.wav", steady_beats(120, 4), duration_s=4.0)
+    (tmp_path / "sunset.safetensors").symlink_to(REPO / "tests" / "data" / "loras" / "sunset.safetensors")
+    shots = write(
+        tmp_path / "l.yaml",
+        "version: 1\nmodel: tiny\naudio: {path: t.wav, bpm: 120}\nvideo: {width: 208, height: 128, fps: 8}\n"
+        "generation: {steps: 4, seed: 4}\ntiming: {fit: trim}\n"
+        "cast:\n  mira: {description: holding still, loras: [{path: sunset.safetensors}]}\n"
+        "shots:\n  - {id: with, prompt: 'blue embers, {mira}', length: 2}\n"
+        "  - {id: without, prompt: 'blue embers, holding still', length: 2}\n",
+    )
+    r = mvgen("render", shots)
+    assert r.code == 0, r
+    m = json.loads((tmp_path / "l.json").read_text())
+    assert [len(s["loras"]) for s in m["shots"]] == [1, 0]
+    assert m["shots"][0]["prompt"] == m["shots"][1]["prompt"] == "blue embers, holding still"
+    warm = [
+        read_clip(next((cache_dir / "shots").glob(f"*/{s['cache_key']}/clip.*"))).astype(float)
+        for s in m["shots"]
+    ]
+    red_minus_blue = [c[..., 0].mean() - c[..., 2].mean() for c in warm]
+    assert red_minus_blue[0] > red_minus_blue[1] + 100, red_minus_blue
