@@ -82,15 +82,16 @@ def shot_rows(state: RenderState) -> list[ShotRecord]:
     made, rows = state.made, []
     for slot, cands in zip(state.slots, state.slot_takes(), strict=True):
         s, chosen = slot.shot, state.takes.manifest_fields(slot.shot)
+        meta = meta_of(state.cache, slot.key)
         rows.append(ShotRecord(
             id=s.id, prompt=s.prompt, negative=s.negative, seed=s.take_seeds()[chosen["take"] - 1],
             **_slot_times(s), play_frames=s.shown_frames, repeat=s.repeat, segment=s.segment,
             transition=s.transition, blend_frames=s.blend_frames, image_sha256=slot.image_sha256,
-            colour_drift=meta_of(state.cache, slot.key).get("colour_drift"), cache_key=slot.key,
+            colour_drift=meta.get("colour_drift"), cache_key=slot.key,
             cached=not made.intersection(cands or ()), seconds=round(slot.seconds, 3), **chosen,
             loras=[LoraRecord(path=u.path, sha256=u.sha256, weight=u.weight) for u in s.loras], ray=slot.placement,
             retime=s.retime, cast=list(s.cast), image=StillRecord(**asdict(s.image)) if s.image else None,
-            reference_mode=s.reference_mode, identity=meta_of(state.cache, slot.key).get("identity"),
+            reference_mode=s.reference_mode, identity=(meta.get("take_score") or {}).get("identity"),
         ))  # fmt: skip
     return rows
 

@@ -120,20 +120,16 @@ def cast_section(plan: RenderPlan, rows: list[ShotRecord], frames: dict[int, Any
     from PIL import Image
 
     e = html.escape
-    members: dict[str, list[str]] = {}  # member -> its pictures' paths
+    members: dict[str, dict[str, None]] = {}  # member -> its pictures' paths, in order
     for s in plan.shots:
         for u in s.references:
-            members.setdefault(u.role, [])
-            if u.path not in members[u.role]:
-                members[u.role].append(u.path)
+            members.setdefault(u.role, {})[u.path] = None
     parts = []
     for name, paths in members.items():
         figures = []
         for path in paths:
             with Image.open(path) as im:
-                picture = im.convert("RGB")
-                picture.thumbnail((240, 240))
-                uri = _png_uri(np.asarray(picture))
+                uri = _png_uri(np.asarray(im.convert("RGB")))
             figures.append(f'<figure><img alt="{e(name)}" src="{uri}"><figcaption>{e(name)}: '
                            f"{e(Path(path).name)}</figcaption></figure>")  # fmt: skip
         for s, r in zip(plan.shots, rows, strict=True):

@@ -62,22 +62,17 @@ def cast_problem(shots: Any) -> tuple[tuple[str | int, ...], str] | None:
     known = sorted(shots.cast)
     listing = f"known: {', '.join(known)}" if known else "the shot list has no `cast:`"
     for i, shot in enumerate(shots.shots):
+        at = ("shots", i, "prompt")
         for name, text in cast_refs(shot.prompt):
             if name is None:
-                why = f"unmatched {text!r}: write {{name}} for a cast member ({listing}), {{{{ or }}}} for a brace"
-                return ("shots", i, "prompt"), why
-            if name and name not in shots.cast:
                 return (
-                    "shots",
-                    i,
-                    "prompt",
-                ), f"unknown cast member {{{name}}} ({listing}){did_you_mean(name, known)}"
+                    at,
+                    f"unmatched {text!r}: write {{name}} for a cast member ({listing}), {{{{ or }}}} for a brace",
+                )
+            if name and name not in shots.cast:
+                return at, f"unknown cast member {{{name}}} ({listing}){did_you_mean(name, known)}"
         for j, name in enumerate(shot.cast or ()):
             if name not in shots.cast:
-                return (
-                    "shots",
-                    i,
-                    "cast",
-                    j,
-                ), f"unknown cast member {name!r} ({listing}){did_you_mean(name, known)}"
+                at = ("shots", i, "cast", j)
+                return at, f"unknown cast member {name!r} ({listing}){did_you_mean(name, known)}"
     return None

@@ -7,6 +7,7 @@ a test keeps the two in step.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -386,7 +387,7 @@ class Shot(_Strict):
     loras: ShotLorasValue | None = None
     retime: Retime | None = None
 
-    def lora_list(self, video: list[Lora], cast: list[Lora] = ()) -> list[Lora]:  # type: ignore[assignment]
+    def lora_list(self, video: Sequence[Lora], cast: Sequence[Lora] = ()) -> list[Lora]:
         """The LoRAs this shot uses: the video's (unless ``inherit: false``), its cast members', then
         its own."""
         inherit = not isinstance(self.loras, ShotLoras) or self.loras.inherit

@@ -4,6 +4,7 @@ before anything loads (prepare.py). media/stills.py turns one into a start frame
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +16,10 @@ MAX_STILL_PIXELS = 64_000_000  # a bigger "picture" is more likely a mistake (an
 
 @dataclass(frozen=True)
 class StillFile:
-    """A still found and read: its absolute path, content hash and size."""
+    """A still found and read: its absolute path and content hash."""
 
     path: str
     sha256: str
-    width: int
-    height: int
 
 
 def find_still(written: str, base_dir: Path, where: str) -> StillFile:
@@ -34,8 +33,8 @@ def find_still(written: str, base_dir: Path, where: str) -> StillFile:
     if not path.is_file():
         raise ConfigError(f"{where}: {written} is not a file")
     try:
-        data = path.read_bytes()
-        with Image.open(path) as im:
+        data = path.read_bytes()  # read once: hashed, and decoded from memory
+        with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
             if width * height > MAX_STILL_PIXELS:
                 raise ConfigError(
@@ -51,7 +50,7 @@ def find_still(written: str, base_dir: Path, where: str) -> StillFile:
         raise ConfigError(
             f"{where}: {written} is {width}x{height}; a still needs at least {MIN_STILL_SIDE} px a side"
         )
-    return StillFile(str(path), hashlib.sha256(data).hexdigest(), width, height)
+    return StillFile(str(path), hashlib.sha256(data).hexdigest())
 
 
 def still_digest(sha256: str, fit: str) -> str:

@@ -138,25 +138,16 @@ def identity(frames: np.ndarray, references: list[tuple[str, np.ndarray]]) -> fl
     """How much a clip looks like its cast's pictures, 0..1 (see the module's docstring)."""
     n = len(frames)
     picked = [thumbnail(frames[min(n - 1, i)]) for i in sorted({n // 4, n // 2, (3 * n) // 4})]
+    refs = [thumbnail(picture) for _, picture in references]
+    likeness = _embedding_likeness(picked, refs)  # (frames, pictures), or None without a model
+    if likeness is None:
+        likeness = np.array(
+            [[0.7 * lab_histogram_overlap(f, r) + 0.3 * _structure(f, r) for r in refs] for f in picked]
+        )
     best: dict[str, float] = {}
-    for member, picture in references:
-        ref = thumbnail(picture)
-        likeness = float(np.mean([_likeness(frame, ref) for frame in picked]))
-        best[member] = max(best.get(member, 0.0), likeness)
+    for (member, _), value in zip(references, likeness.mean(axis=0), strict=True):
+        best[member] = max(best.get(member, 0.0), float(value))
     return round(float(np.mean(list(best.values()))), 6)
-
-
-def _likeness(frame: np.ndarray, ref: np.ndarray) -> float:
-    embedded = _embedding_likeness(frame, ref)
-    if embedded is not None:
-        return embedded
-    return 0.7 * lab_histogram_overlap(frame, ref) + 0.3 * _structure(frame, ref)
-
-
-def _lab(picture: np.ndarray) -> np.ndarray:
-    from mvgen.media.colour import rgb_to_lab
-
-    return rgb_to_lab(picture.astype(np.float64)).reshape(-1, 3)
 
 
 LAB_BINS = (6, 8, 8)  # L* 0..100, a* and b* -96..96 (beyond: the end bins)
@@ -164,10 +155,12 @@ LAB_BINS = (6, 8, 8)  # L* 0..100, a* and b* -96..96 (beyond: the end bins)
 
 def lab_histogram_overlap(a: np.ndarray, b: np.ndarray) -> float:
     """The overlap (histogram intersection, 0..1) of two pictures' L*a*b* colour histograms."""
+    from mvgen.media.colour import rgb_to_lab
+
     edges = [np.linspace(0, 100, LAB_BINS[0] + 1), *(np.linspace(-96, 96, k + 1) for k in LAB_BINS[1:])]
     hists = []
     for picture in (a, b):
-        lab = _lab(picture)
+        lab = rgb_to_lab(picture).reshape(-1, 3)
         lab[:, 1:] = np.clip(lab[:, 1:], -95.9, 95.9)
         h, _ = np.histogramdd(lab, bins=edges)
         hists.append(h / max(h.sum(), 1.0))
@@ -197,8 +190,9 @@ def _structure(frame: np.ndarray, ref: np.ndarray, side: int = 16) -> float:
     return max(0.0, float(planes[0] @ planes[1]) / norm) if norm > 1e-6 else 0.0
 
 
-def _embedding_likeness(frame: np.ndarray, ref: np.ndarray) -> float | None:
-    """Cosine similarity of two pictures' embeddings under MVGEN_SCORE_MODEL's image model, or None."""
+def _embedding_likeness(frames: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray | None:
+    """Cosine similarities (frames x pictures, below 0 counted as 0) of the pictures' embeddings under
+    MVGEN_SCORE_MODEL's image model, each picture embedded once; None without that model."""
     spec = os.environ.get(SCORE_MODEL_ENV)
     loaded = _prompt_model(spec) if spec else None
     if loaded is None:
@@ -206,12 +200,12 @@ def _embedding_likeness(frame: np.ndarray, ref: np.ndarray) -> float | None:
     import torch
 
     model, processor = loaded
-    inputs = processor(images=[frame, ref], return_tensors="pt")
+    inputs = processor(images=[*frames, *refs], return_tensors="pt")
     with torch.no_grad():
         emb = model.get_image_features(**inputs)
     emb = getattr(emb, "pooler_output", emb)  # transformers 5 returns the projected output in a record
     emb = emb / emb.norm(dim=-1, keepdim=True)
-    return round(max(0.0, float((emb[0] * emb[1]).sum())), 6)
+    return (emb[: len(frames)] @ emb[len(frames) :].T).clamp(min=0.0).double().numpy()
 
 
 def best_take(scores: list[float]) -> int:

@@ -95,7 +95,6 @@ def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: in
             "fps": plan.native_fps, "model": state.ident.to_json(), "steps": plan.steps_of(s),
             "guidance": plan.guidance_of(s), "image_sha256": state.slots[s.index].image_sha256,
             "colour_drift": drift, "take_score": score, "step_cache": step_cache_label(plan),
-            "identity": score.get("identity") if score else None,
         }  # fmt: skip
         seconds = time.monotonic() - ts
         meta["seconds"] = round(seconds, 3)
