@@ -45,6 +45,7 @@ def shot_key(
     step_cache: str | None = None,
     colour_anchor: bool | None = None,
     loras: list[tuple[str, float]] | None = None,
+    references: list[str] | None = None,
 ) -> str:
     payload = {
         "v": GENERATION_VERSION,
@@ -70,6 +71,8 @@ def shot_key(
         payload["anchor"] = "run-settled" if colour_anchor else "none"
     if loras:  # each LoRA's content hash and weight, in the order they are applied
         payload["loras"] = [[sha, round(float(weight), 6)] for sha, weight in loras]
+    if references:  # reference images in the model call (VACE): each picture's content hash, in order
+        payload["references"] = list(references)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 

@@ -13,7 +13,7 @@ from typing import Any
 from mvgen.cache import ShotCache
 from mvgen.estimate import Rate, prior_rate, work_units
 from mvgen.keys import ModelIdentity
-from mvgen.timeline import PlannedShot, RenderPlan, frames_needed
+from mvgen.timeline import REFERENCE_HOW, PlannedShot, RenderPlan, frames_needed
 
 
 def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[str]:
@@ -34,13 +34,14 @@ def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[
 
 
 def cast_note(shot: PlannedShot) -> str:
-    """The plan's `cast` column: who is in the shot and how their pictures reach the model (``start``:
-    the first one is the start frame; ``scored``: the shot's start is taken by its own still or the
-    frame it is chained from, so the pictures only score its takes), and a storyboard still."""
+    """The plan's `cast` column: who is in the shot and how their pictures reach the model
+    (``reference``: every one is a reference image of the model's own, VACE; ``start frame``: the
+    first one is the start frame; ``scored``: the shot's start is taken by its own still or the frame
+    it is chained from, so the pictures only score its takes), and a storyboard still."""
     from pathlib import Path
 
     pictured = {u.role for u in shot.references}
-    how = {"start": "start frame", "vace": "reference"}.get(shot.reference_mode, "scored")
+    how = REFERENCE_HOW[shot.reference_mode]
     notes = [f"{n} ({how})" if n in pictured else n for n in shot.cast]
     if shot.image is not None and shot.image.role == "image":
         notes.append(f"still {Path(shot.image.path).name}")

@@ -393,8 +393,9 @@ class RayExecutor:
 
 
 def _handed_over(state: RenderState, grp: Group) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What a worker may not find in its own cache: the frame a group's first chained shot
-    continues, and the colour statistics of chain roots outside the group."""
+    """What a worker may not find in its own cache (or on its disk): the frame a group's first
+    chained shot continues, its stills and cast pictures, and the colour statistics of chain roots
+    outside the group."""
     from mvgen.timeline import anchor_root
 
     frames: dict[str, Any] = {}
@@ -407,6 +408,9 @@ def _handed_over(state: RenderState, grp: Group) -> tuple[dict[str, Any], dict[s
             frames[f"still:{state.still_digest(s)}"] = state.still(s)
         state.references(s)  # the cast's pictures too (scoring)
         frames.update({f"ref:{u.sha256}": state.last_frames[f"ref:{u.sha256}"] for u in s.references})
+        state.model_references(s)  # and the reference images the model is given (VACE)
+        vrefs = [state.model_reference_ref(u) for u in s.model_references]
+        frames.update({ref: state.last_frames[ref] for ref in vrefs})
         root = anchor_root(state.plan, i)
         root_key = state.slots[root].key if root is not None else None
         if root is not None and root not in grp.slots and root_key is not None:

@@ -84,7 +84,7 @@ def clip_key(ident: ModelIdentity, plan: RenderPlan, shot: PlannedShot, *, seed:
         max_sequence_length=plan.max_sequence_length, image_sha256=image_sha256,
         i2v_revision=ident.i2v_revision if chained else None, step_cache=step_cache_label(plan),
         colour_anchor=anchor_root(plan, shot.index) is not None if chained else None,
-        loras=[(u.sha256, u.weight) for u in shot.loras],
+        loras=[(u.sha256, u.weight) for u in shot.loras], references=[u.sha256 for u in shot.model_references],
     )  # fmt: skip
 
 

@@ -94,7 +94,7 @@ class ShotRecord(BaseModel):
     retime: str = "nearest"  # how frames between generated ones were made (an older manifest's: nearest)
     cast: list[str] = []  # the cast members in the shot
     image: StillRecord | None = None  # its start frame's still (the shot's own, or a cast member's picture)
-    reference_mode: str = ""  # how the cast's pictures reached the model: start | "" (they only scored takes)
+    reference_mode: str = ""  # how the cast's pictures reached the model: vace (reference images) | start | "" (they only scored takes)
     identity: Number | None = None  # the chosen take's likeness to its cast's pictures, 0..1 (media/score.py)
 
 

@@ -16,6 +16,7 @@ from mvgen.audio.grid import BeatGrid, GridAxis
 from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelPreset, generation_size
 from mvgen.config.schema import ZOOM_BEATS, Blend, Lora, ShotList, Unit
+from mvgen.families import FAMILIES
 from mvgen.timeline import (
     MAX_PLANNED_SHOTS,
     FieldError,
@@ -163,7 +164,8 @@ def plan_video(
         if fit in ("loop", "stretch")
         else min(total_audio_frames, round(cuts[-1][3] * fps))
     )
-    planned = _slots(shots, cuts, total_frames, scale, grid.beat_period_s, lora_files or {}, stills or {})
+    planned = _slots(shots, cuts, total_frames, scale, grid.beat_period_s, lora_files or {}, stills or {},
+                     FAMILIES[preset.family].references)  # fmt: skip
     planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
     if extend_long:
         planned = _extend_long_shots(planned, preset, cutter, fps)
@@ -236,8 +238,8 @@ def _stretched(cuts: list[Cut], cutter: _Cutter, duration: float, scale: float) 
 
 
 def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, beat_s: float,
-           lora_files: Mapping[tuple[str, str | None], LoraFile],
-           stills: Mapping[str, StillFile]) -> list[PlannedShot]:  # fmt: skip
+           lora_files: Mapping[tuple[str, str | None], LoraFile], stills: Mapping[str, StillFile],
+           mechanism: str | None = None) -> list[PlannedShot]:  # fmt: skip
     """A slot per cut, on output frames, until the video ends (frames and beats settled later).
     A blend's beats are the grid's (``beat_s``), scaled with a stretched list (``scale``)."""
     fps, ids, fit = shots.video.fps, shots.shot_ids(), shots.timing.fit
@@ -263,7 +265,7 @@ def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, be
         first = not planned  # the first shot has nothing before it to chain from or blend with
         chained = transition == "chain" and not first and src.image is None  # a still is its own start
         members = tuple(shots.members_of(src))
-        image, references, mode = _stills_of(shots, src.image, members, chained, stills)
+        image, references, mode = _stills_of(shots, src.image, members, chained, stills, mechanism)
         planned.append(
             PlannedShot(
                 index=len(planned), id=ids[i], source_index=i, repeat=r,
@@ -291,16 +293,19 @@ def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, be
 
 
 def _stills_of(shots: ShotList, written: str | None, members: tuple[str, ...], chained: bool,
-               stills: Mapping[str, StillFile]) -> tuple[StillUse | None, tuple[StillUse, ...], str]:  # fmt: skip
+               stills: Mapping[str, StillFile], mechanism: str | None = None,
+               ) -> tuple[StillUse | None, tuple[StillUse, ...], str]:  # fmt: skip
     """A slot's start frame, its cast members' reference pictures, and how those reach the model:
-    "start" (the first picture is the start frame of the image-to-video sibling: the only way the
-    model families mvgen drives today take one), or "" when the shot's start is taken already (its
-    own still, or the previous shot's last frame it is chained from): the references then only score
-    its takes."""
+    "vace" (every picture a reference image of the model's own, ``mechanism``: Wan VACE), else
+    "start" (the first picture is the start frame of the image-to-video sibling), or "" when the
+    shot's start is taken already (its own still, or the previous shot's last frame it is chained
+    from): the references then only score its takes. Scored they are in every mode."""
     image = StillUse(stills[written].path, stills[written].sha256, "image") if written else None
     refs = tuple(
         StillUse(stills[p].path, stills[p].sha256, name) for name in members for p in shots.cast[name].images
     )
+    if refs and mechanism == "vace":
+        return image, refs, "vace"
     if refs and image is None and not chained:
         return refs[0], refs, "start"
     return image, refs, ""
@@ -358,7 +363,8 @@ def _extend_long_shots(
                     slot_frames=full_end - start,
                     chain=s.chain if k == 0 else True,
                     image=s.image if k == 0 else None,  # a later segment continues the one before
-                    reference_mode=s.reference_mode if k == 0 else "",
+                    # the start frame is the first segment's; reference images go to every call
+                    reference_mode=s.reference_mode if k == 0 or s.reference_mode == "vace" else "",
                     takes=s.takes if k == 0 else 1,
                     blend=s.blend if k == 0 else "cut",
                     blend_frames=s.blend_frames if k == 0 else 0,

@@ -22,6 +22,7 @@ from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, requir
 from mvgen.config.schema import ShotList
 from mvgen.config.stills import StillFile, find_still
 from mvgen.errors import AudioError, ConfigError, MvgenError, SetupError
+from mvgen.families import FAMILIES
 from mvgen.files import sha256_file
 from mvgen.options import GridOptions, RenderOptions
 from mvgen.planner import check_size, plan_video, precheck_lengths
@@ -261,9 +262,10 @@ def _i2v_at_hand(ref: ModelRef) -> bool:
     return ref.source == "builtin" or cached_hub_index(ref.preset.i2v_repo_id) is not None
 
 
-def _i2v_needs(shots: ShotList) -> tuple[tuple[Any, ...], str, str] | None:
+def _i2v_needs(shots: ShotList, references: str | None = None) -> tuple[tuple[Any, ...], str, str] | None:
     """The first place in a shot list that needs the model's image-to-video sibling, why, and the
-    other way out: a chained shot, a storyboard still, or a cast member's pictures."""
+    other way out: a chained shot, a storyboard still, or a cast member's pictures (unless the
+    model takes them as references of its own: ``references``, the family's mechanism)."""
     for i, shot in enumerate(shots.shots):
         if i > 0 and shot.image is None and (shot.transition or shots.timing.transition) == "chain":
             loc = ("shots", i, "transition") if shot.transition else ("timing", "transition")
@@ -272,9 +274,9 @@ def _i2v_needs(shots: ShotList) -> tuple[tuple[Any, ...], str, str] | None:
             why = "a storyboard still is a start frame: it needs an image-to-video model"
             return ("shots", i, "image"), why, "drop `image:`"
         pictured = [n for n in shots.members_of(shot) if shots.cast[n].images]
-        if pictured:
+        if pictured and references is None:
             name = pictured[0]
-            why = f"{name}'s pictures reach the model as a start frame: that needs an image-to-video model"
+            why = f"{name}'s pictures need a model that takes reference images (VACE) or a start frame (image-to-video)"
             return ("cast", name, "images"), why, f"drop {name}'s `images:` (its description still applies)"
     return None
 
@@ -283,16 +285,18 @@ def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require
     """Chained shots, storyboard stills and cast pictures need the model's image-to-video sibling:
     refuse a model without one before anything runs, and (for a render) one whose sibling's weights
     are not here."""
-    need = _i2v_needs(loaded.shots)
+    need = _i2v_needs(loaded.shots, FAMILIES[ref.preset.family].references)
     if need is None:
         return
     loc, why, fix = need
     if not ref.preset.has_i2v:
-        with_i2v = sorted(n for n, p in all_presets().items() if p.has_i2v)
+        # cast pictures: a model that takes them as reference images of its own (VACE) can too
+        can = sorted(n for n, p in all_presets().items()
+                     if p.has_i2v or (loc[0] == "cast" and FAMILIES[p.family].references))  # fmt: skip
         raise FieldError(
             loc,
-            f"{why} and {spec!r} has none",
-            hint=f"use a preset with one ({', '.join(with_i2v)}) or {fix}",
+            f"{why}, and {spec!r} {'takes neither' if loc[0] == 'cast' else 'has none'}",
+            hint=f"use a preset that can ({', '.join(can)}) or {fix}",
         )
     repo = ref.preset.i2v_repo_id
     if require_weights and ref.source != "builtin" and repo is not None:

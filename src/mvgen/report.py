@@ -15,7 +15,7 @@ from mvgen.cache import ShotCache
 from mvgen.counts import RenderCounts
 from mvgen.manifest import Manifest, ShotRecord
 from mvgen.ownership import HTML_MARK, MARK
-from mvgen.timeline import RenderPlan, middle_frame, timecode
+from mvgen.timeline import REFERENCE_HOW, RenderPlan, middle_frame, timecode
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def cast_section(plan: RenderPlan, rows: list[ShotRecord], frames: dict[int, Any
             if name in s.cast and not s.repeat:
                 score = "" if r.identity is None else f" &middot; identity {r.identity:.2f}"
                 figures.append(f'<figure><img alt="{e(s.id)}" src="{_png_uri(frames[middle_frame(s)])}">'
-                               f"<figcaption>{s.index + 1} {e(s.id)} ({e(s.reference_mode or 'scored')})"
+                               f"<figcaption>{s.index + 1} {e(s.id)} ({REFERENCE_HOW[s.reference_mode]})"
                                f"{score}</figcaption></figure>")  # fmt: skip
         parts.append(f'<div class="cast" data-member="{e(name)}">{"".join(figures)}</div>')
     return f"<section><h2>Cast</h2>{''.join(parts)}</section>" if parts else ""

@@ -54,6 +54,11 @@ class LoraUse:
         return self.applies_to == "both" or self.applies_to == ("i2v" if chained else "t2v")
 
 
+# How a cast's pictures reached the model (``PlannedShot.reference_mode``), in the plan's and the
+# report's words.
+REFERENCE_HOW = {"vace": "reference", "start": "start frame", "": "scored"}
+
+
 @dataclass(frozen=True)
 class StillUse:
     """A still a shot uses: its file (absolute), content hash, and whose it is (``image``: the shot's
@@ -102,7 +107,8 @@ class PlannedShot:
     # identity reference on a model whose only way to take one is a start frame.
     image: StillUse | None = None
     # The cast members' pictures: what its takes are scored against (and how they reach the model:
-    # ``reference_mode``, "start" for the start frame above, "" when none does, see planner).
+    # ``reference_mode``, "vace" as the model's reference images, "start" for the start frame
+    # above, "" when none does, see planner).
     references: tuple[StillUse, ...] = ()
     reference_mode: str = ""
 
@@ -110,6 +116,11 @@ class PlannedShot:
     def uses_i2v(self) -> bool:
         """Whether the image-to-video sibling makes it: a chained shot, or one with a start frame."""
         return self.chain or self.image is not None
+
+    @property
+    def model_references(self) -> tuple[StillUse, ...]:
+        """The pictures that go into the model call as reference images (VACE), in order."""
+        return self.references if self.reference_mode == "vace" else ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

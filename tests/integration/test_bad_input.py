@@ -82,8 +82,8 @@ CASES = [
     ("still-too-small", HEAD + "shots:\n  - {prompt: a, image: small.png}\n", 2, r"shots\[0\]\.image: small\.png is 40x48; a still needs at least 64 px a side$"),
     ("still-is-a-folder", HEAD + "shots:\n  - {prompt: a, image: sub}\n", 2, r"shots\[0\]\.image: sub is not a file$"),
     ("still-and-chain", HEAD + "shots:\n  - {prompt: a}\n  - {prompt: b, image: mira.png, transition: chain}\n", 2, r"shots\[1\]\.image: a shot with a still starts on it, and a chained one"),
-    ("cast-pictures-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + CAST + "shots:\n  - {prompt: '{mira} runs'}\n", 2, r"shots\.yaml:6:\d+: cast\.mira\.images: mira's pictures reach the model as a start frame: that needs an image-to-video model and 'wan2\.1-t2v-1\.3b' has none$"),
-    ("still-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n  - {prompt: a, image: mira.png}\n", 2, r"shots\[0\]\.image: a storyboard still is a start frame: it needs an image-to-video model and 'wan2\.1-t2v-1\.3b' has none$"),
+    ("cast-pictures-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + CAST + "shots:\n  - {prompt: '{mira} runs'}\n", 2, r"shots\.yaml:6:\d+: cast\.mira\.images: mira's pictures need a model that takes reference images \(VACE\) or a start frame \(image-to-video\), and 'wan2\.1-t2v-1\.3b' takes neither$"),
+    ("still-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n  - {prompt: a, image: mira.png}\n", 2, r"shots\[0\]\.image: a storyboard still is a start frame: it needs an image-to-video model, and 'wan2\.1-t2v-1\.3b' has none$"),
 ]  # fmt: skip
 
 

@@ -3,10 +3,12 @@ tiny build) added to ``FAMILIES``, plus preset files in configs/models/."""
 
 from __future__ import annotations
 
-from mvgen.families import cogvideox, hunyuan, ltx, wan
+from mvgen.families import cogvideox, hunyuan, ltx, vace, wan
 from mvgen.families.base import Family
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY, hunyuan.FAMILY)}
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (wan.FAMILY, vace.FAMILY, ltx.FAMILY, cogvideox.FAMILY, hunyuan.FAMILY)
+}
 
 # diffusers pipeline class -> family name
 PIPELINE_FAMILIES: dict[str, str] = {cls: f.name for f in FAMILIES.values() for cls in f.pipelines}

@@ -36,11 +36,16 @@ class Family:
     tiny_version: int = 1  # bumped when the tiny build gains parts (a new folder is built once)
     # trained tiny weights shipped with the package (``build_tiny`` installs them from there)
     tiny_weights: Path | None = None
+    # other shipped folders the tiny build copies parts from (their content names the build too)
+    tiny_shares: tuple[Path, ...] = ()
     # Frames the image-to-video pipeline drops from the front of its output (HunyuanVideo-I2V drops
     # the latent frame that holds the image): asked for on top, so a chained shot gets its planned count.
     i2v_dropped_frames: int = 0
     # whether the VAE stays in float32 when the rest runs in bf16/fp16 (Wan's decodes badly in bf16)
     vae_fp32: bool = False
+    # how a cast's pictures reach the model besides a start frame: "vace" (reference images into
+    # the pipeline call, ``ShotRequest.references``), or None (only as an image-to-video start frame)
+    references: str | None = None
 
     @property
     def pipelines(self) -> tuple[str, ...]:

@@ -42,6 +42,9 @@ class ShotRequest:
     # shot of this pipeline uses this same set, so it is merged into the weights.
     loras: tuple = ()
     fuse_loras: bool = False
+    # Reference pictures (uint8 h x w x 3, a cast's) for a family that takes them (VACE: each becomes
+    # a latent frame in front of the clip, dropped again before the decode).
+    references: tuple = field(default=(), compare=False)
 
 
 class Backend(Protocol):

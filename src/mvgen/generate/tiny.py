@@ -1,10 +1,11 @@
-"""The built-in tiny models (``tiny`` = Wan, ``tiny-ltx``, ``tiny-cogvideox``, ``tiny-hunyuan``):
+"""The built-in tiny models (``tiny`` = Wan, ``tiny-vace``, ``tiny-ltx``, ``tiny-cogvideox``, ``tiny-hunyuan``):
 each family's real diffusers pipelines at a few hundred kB to a few MB, put into the cache on first
 use and loaded from there through ``DiffusionPipeline.from_pretrained`` exactly like a real model.
 
-``tiny`` is trained (``scripts/train_tiny.py``; its weights ship with the package): it paints the
-colour its prompt names, textured with darker discs and squares, so a render can be checked by eye
-and by the tests (what it does with motion words: docs/tiny_model.md). The other families' tiny
+``tiny`` and ``tiny-vace`` are trained (``scripts/train_tiny.py``, ``scripts/train_tiny_vace.py``;
+their weights ship with the package): ``tiny`` paints the colour its prompt names, textured with
+darker discs and squares, so a render can be checked by eye and by the tests (what it does with
+motion words: docs/tiny_model.md); ``tiny-vace`` paints its reference picture's colour. The other families' tiny
 models are built from configs in code with random (seeded) weights: they render texture, and exist
 so that every family's code path runs on any CPU.
 """
@@ -28,7 +29,7 @@ def tiny_root(family: str = "wan") -> Path:
     name = f"tiny-v{version}" if family == "wan" else f"tiny-{family}-v{version}"
     shipped = FAMILIES[family].tiny_weights
     if shipped is not None:  # trained weights: a new folder when they change (an upgrade of mvgen)
-        name += "-" + _content_tag(shipped)
+        name += "-" + "".join(_content_tag(f) for f in (shipped, *FAMILIES[family].tiny_shares))
     return cache_root() / "models" / name
 
 

@@ -43,7 +43,8 @@ class TakeResult:
     colour_drift: dict[str, float] | None = None
 
 
-def request_for(plan: RenderPlan, shot: PlannedShot, image: Any = None, seed: int | None = None):
+def request_for(plan: RenderPlan, shot: PlannedShot, image: Any = None, seed: int | None = None,
+                references: tuple = ()):  # fmt: skip
     from mvgen.generate.base import ShotRequest
 
     return ShotRequest(
@@ -53,7 +54,7 @@ def request_for(plan: RenderPlan, shot: PlannedShot, image: Any = None, seed: in
         max_sequence_length=plan.max_sequence_length, fps=plan.native_fps, image=image,
         step_cache=plan.step_cache, step_cache_threshold=plan.step_cache_threshold,
         compile=plan.compile, attention=plan.attention, loras=shot.loras,
-        fuse_loras=bool(shot.loras) and plan.shares_loras(shot),
+        fuse_loras=bool(shot.loras) and plan.shares_loras(shot), references=references,
     )  # fmt: skip
 
 
@@ -75,7 +76,7 @@ def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: in
         if k in state.regenerate:
             latents.unlink(missing_ok=True)
         frames = gen.generate(
-            request_for(plan, s, image, seed),
+            request_for(plan, s, image, seed, state.model_references(s)),
             lambda step, steps: report.step(s, step, steps),
             latents_path=latents,
             notify=lambda message: report.warning(s, message),

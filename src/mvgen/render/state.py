@@ -261,6 +261,25 @@ class RenderState:
             out.append((u.role, self.last_frames[ref][0]))
         return out
 
+    def model_references(self, s: PlannedShot) -> tuple[Any, ...]:
+        """A slot's reference images for the model call (VACE), each fitted inside the render size
+        (``media.stills.fit_inside``: the size the pipeline would scale it to, but antialiased).
+        Read once per file; handed to a Ray worker like a still."""
+        from mvgen.media.stills import fit_inside
+
+        out = []
+        for u in s.model_references:
+            ref = self.model_reference_ref(u)
+            if ref not in self.last_frames:
+                picture = fit_inside(u.path, self.plan.gen_width, self.plan.gen_height)
+                self.last_frames[ref] = picture, u.sha256
+            out.append(self.last_frames[ref][0])
+        return tuple(out)
+
+    def model_reference_ref(self, u: Any) -> str:
+        """``last_frames``' key of a reference image at this render's size."""
+        return f"vref:{u.sha256}:{self.plan.gen_width}x{self.plan.gen_height}"
+
     def frame_ref(self, index: int) -> str:
         """``KEY@FRAME``: the clip and frame chained slot ``index`` continues (``last_frames``' key)."""
         prev = self.slots[index - 1]
