@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mvgen.families.base import Family
 from mvgen.families.wan import FAMILY as WAN
-from mvgen.families.wan import TINY_LAYERS, TINY_SHARED, TINY_WEIGHTS, decode, tiny_transformer
+from mvgen.families.wan import TINY_LAYERS, TINY_WEIGHTS, decode, install_shipped, tiny_transformer
 
 
 def finish_latents(pipe, latents, request):  # noqa: ARG001
@@ -57,18 +57,8 @@ def tiny_vace_transformer():
 def install_tiny_vace(dest: Path, source: Path = TINY_VACE_WEIGHTS) -> None:
     """The shipped trained weights as a complete pipeline folder ``dest/t2v`` (the tiny's shared
     parts copied in beside the VACE transformer)."""
-    import shutil
-
-    from mvgen.errors import SetupError
-
-    if not (source / "model_index.json").is_file():
-        raise SetupError(
-            f"the tiny VACE model's weights are missing from the installed package ({source})",
-            hint="reinstall mvgen, or retrain them: python scripts/train_tiny_vace.py",
-        )
-    shutil.copytree(source, dest / "t2v")
-    for part in TINY_SHARED:
-        shutil.copytree(TINY_WEIGHTS / "t2v" / part, dest / "t2v" / part)
+    install_shipped([(source, dest / "t2v")], TINY_WEIGHTS / "t2v", name="tiny VACE model",
+                    script="scripts/train_tiny_vace.py")  # fmt: skip
 
 
 FAMILY = Family(

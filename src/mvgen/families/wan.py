@@ -75,25 +75,32 @@ def tiny_scheduler():
     return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
 
 
-def install_tiny(dest: Path, source: Path = TINY_WEIGHTS) -> None:
-    """The shipped trained weights as two complete pipeline folders: ``dest/t2v`` and ``dest/i2v``
-    (the package holds the shared tokenizer, text encoder, VAE and scheduler once, under t2v/)."""
+def install_shipped(folders: list[tuple[Path, Path]], shared: Path, *, name: str, script: str) -> None:
+    """Shipped trained pipeline folders copied whole (``(source, dest)`` pairs), with the parts the
+    tiny models share (``TINY_SHARED``, held once in the package under ``shared``) copied into each
+    that lacks them. ``name`` and ``script`` say what is missing and what retrains it."""
     import shutil
 
     from mvgen.errors import SetupError
 
-    if (
-        not (source / "t2v" / "model_index.json").is_file()
-        or not (source / "i2v" / "model_index.json").is_file()
-    ):
+    source = next((src for src, _ in folders if not (src / "model_index.json").is_file()), None)
+    if source is not None:
         raise SetupError(
-            f"the tiny model's weights are missing from the installed package ({source})",
-            hint="reinstall mvgen (pip install --force-reinstall mvgen), or retrain them: python scripts/train_tiny.py",
+            f"the {name}'s weights are missing from the installed package ({source})",
+            hint=f"reinstall mvgen (pip install --force-reinstall mvgen), or retrain them: python {script}",
         )
-    shutil.copytree(source / "t2v", dest / "t2v")
-    shutil.copytree(source / "i2v", dest / "i2v")
-    for part in TINY_SHARED:
-        shutil.copytree(source / "t2v" / part, dest / "i2v" / part)
+    for src, dest in folders:
+        shutil.copytree(src, dest)
+        for part in TINY_SHARED:
+            if not (dest / part).exists():
+                shutil.copytree(shared / part, dest / part)
+
+
+def install_tiny(dest: Path, source: Path = TINY_WEIGHTS) -> None:
+    """The shipped trained weights as two complete pipeline folders: ``dest/t2v`` and ``dest/i2v``
+    (the package holds the shared tokenizer, text encoder, VAE and scheduler once, under t2v/)."""
+    install_shipped([(source / "t2v", dest / "t2v"), (source / "i2v", dest / "i2v")], source / "t2v",
+                    name="tiny model", script="scripts/train_tiny.py")  # fmt: skip
 
 
 FAMILY = Family(
