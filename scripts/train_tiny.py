@@ -855,6 +855,81 @@ def evaluate(weights: Path, *, seeds: int = 5, guidance: float | None = None, lo
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def sibling_start(seed: int):
+    """Where a sibling's training starts (train_tiny_vace.py, train_tiny_flf.py), seeded: the
+    shipped tiny's tokenizer, text encoder and VAE (frozen) and its text-to-video transformer;
+    (rng, tokenizer, text encoder, VAE, transformer)."""
+    import torch
+
+    from mvgen.families import FAMILIES
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tokenizer, text_encoder, vae, t2v, _ = load_weights(FAMILIES["wan"].tiny_weights)
+    for module in (text_encoder, vae):
+        module.requires_grad_(False)
+    return rng, tokenizer, text_encoder, vae, t2v
+
+
+def sibling_parser(doc: str, shipped: Path, *, steps: int, lr: float, report: str):
+    """The options every sibling's training script takes (``report``: its figures' file in docs/)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=shipped, help=f"where the weights go (default: {shipped})")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--clips", type=int, default=48, help="training clips per size")
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--eval-only", action="store_true", help="evaluate the weights at --out, train nothing")
+    ap.add_argument("--report", type=Path, default=None, help=f"write the figures as JSON here ({report})")
+    return ap
+
+
+def train_sibling(args, transformer, start_from_t2v, pipeline, check_conditions, dataset, train,
+                  **train_kwargs) -> dict[str, float]:  # fmt: skip
+    """A sibling's training run (train_tiny_vace.py, train_tiny_flf.py), seeded by ``args.seed``:
+    ``transformer`` started from the shipped text-to-video one (``start_from_t2v``), put into
+    ``pipeline`` with the tiny's frozen parts, the conditions checked, ``args.clips`` clips a size
+    made, ``train``ed for ``args.steps`` at ``args.lr``, saved at ``args.out``; the timings."""
+    t0 = time.time()
+    rng, tokenizer, text_encoder, vae, t2v = sibling_start(args.seed)
+    start_from_t2v(transformer, t2v)
+    pipe = pipeline(tokenizer, text_encoder, vae, transformer)
+    check_conditions(pipe, rng)
+    data = dataset(pipe, args.clips, rng, print)
+    timings = {"dataset_s": round(time.time() - t0, 1)}
+    loss = train(
+        transformer, tokenizer, text_encoder, data, args.steps, rng, print, lr=args.lr, **train_kwargs
+    )
+    timings["train_s"] = round(time.time() - t0 - timings["dataset_s"], 1)
+    timings["loss"] = round(loss, 4)
+    save_sibling(args.out, pipe)
+    print(f"saved {args.out} ({weight_bytes(args.out) / 1e6:.2f} MB of weights)")
+    return timings
+
+
+def save_sibling(out: Path, pipe) -> None:
+    """A sibling in the package layout: its model_index.json and transformer/ (the shared parts are
+    the tiny's, copied in when the model is installed)."""
+    import shutil
+    import tempfile
+
+    from mvgen.families.wan import TINY_SHARED
+
+    tmp = Path(tempfile.mkdtemp(prefix="tiny-sibling-"))
+    try:
+        pipe.save_pretrained(tmp / "p", safe_serialization=True)
+        for part in TINY_SHARED:
+            shutil.rmtree(tmp / "p" / part)
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(tmp / "p", out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def load_weights(folder: Path):
     """(tokenizer, text encoder, VAE, text-to-video and image-to-video transformers) of the weights
     in ``folder`` (the package layout), loaded as mvgen loads them."""

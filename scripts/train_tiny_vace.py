@@ -33,7 +33,6 @@ settings (208x128, 33 frames, 8 steps, guidance 2).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -209,24 +208,6 @@ def train(vace, tokenizer, text_encoder, data, steps: int, rng: np.random.Genera
     return float(ema)
 
 
-def save(out: Path, pipe) -> None:
-    """The package layout: the pipeline's model_index.json and transformer/ (the shared parts are
-    the tiny's, copied in when the model is installed)."""
-    from mvgen.families.wan import TINY_SHARED
-
-    tmp = Path(tempfile.mkdtemp(prefix="tiny-vace-"))
-    try:
-        pipe.save_pretrained(tmp / "p", safe_serialization=True)
-        for part in TINY_SHARED:
-            shutil.rmtree(tmp / "p" / part)
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(tmp / "p", out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def evaluate(weights: Path, *, seeds: int = 2, log=print) -> dict:
     """Delta E of each clip's mean colour to its reference picture's (a prompt naming the colour
     three hues on) and, without a reference, to the named colour's; through ``from_pretrained``."""
@@ -272,12 +253,7 @@ def evaluate(weights: Path, *, seeds: int = 2, log=print) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=SHIPPED, help=f"where the weights go (default: {SHIPPED})")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--clips", type=int, default=48, help="training clips per size")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap = tt.sibling_parser(__doc__, SHIPPED, steps=2000, lr=1e-3, report="docs/tiny_vace.json")
     ap.add_argument(
         "--with-ref", type=float, default=0.7, help="share of the batches with a reference picture"
     )
@@ -287,46 +263,15 @@ def main() -> int:
         default=1.0,
         help="weight of the loss that makes a colour word change nothing when a reference is given (0: off)",
     )
-    ap.add_argument("--eval-only", action="store_true", help="evaluate the weights at --out, train nothing")
     ap.add_argument("--seeds", type=int, default=2, help="evaluate over this many seeds")
-    ap.add_argument("--report", type=Path, default=None, help="write the figures as JSON here")
     args = ap.parse_args()
 
-    import torch
-
-    from mvgen.families import FAMILIES
     from mvgen.families.vace import tiny_vace_transformer
 
-    t0 = time.time()
     timings: dict[str, float] = {}
     if not args.eval_only:
-        torch.manual_seed(args.seed)
-        rng = np.random.default_rng(args.seed)
-        tokenizer, text_encoder, vae, t2v, _ = tt.load_weights(FAMILIES["wan"].tiny_weights)
-        for module in (text_encoder, vae):
-            module.requires_grad_(False)
-        vace = tiny_vace_transformer()
-        start_from_t2v(vace, t2v)
-        pipe = pipeline(tokenizer, text_encoder, vae, vace)
-        check_conditions(pipe, rng)
-        data = dataset(pipe, args.clips, rng, print)
-        timings["dataset_s"] = round(time.time() - t0, 1)
-        loss = train(
-            vace,
-            tokenizer,
-            text_encoder,
-            data,
-            args.steps,
-            rng,
-            print,
-            lr=args.lr,
-            with_ref=args.with_ref,
-            agree=args.agree,
-        )
-        timings["train_s"] = round(time.time() - t0 - timings["dataset_s"], 1)
-        timings["loss"] = round(loss, 4)
-        save(args.out, pipe)
-        print(f"saved {args.out} ({tt.weight_bytes(args.out) / 1e6:.2f} MB of weights)")
+        timings = tt.train_sibling(args, tiny_vace_transformer(), start_from_t2v, pipeline, check_conditions,
+                                   dataset, train, with_ref=args.with_ref, agree=args.agree)  # fmt: skip
     t1 = time.time()
     report = evaluate(args.out, seeds=args.seeds)
     timings["eval_s"] = round(time.time() - t1, 1)

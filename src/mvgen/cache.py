@@ -46,6 +46,8 @@ def shot_key(
     colour_anchor: bool | None = None,
     loras: list[tuple[str, float]] | None = None,
     references: list[str] | None = None,
+    end_sha256: str | None = None,
+    flf_revision: str | None = None,
 ) -> str:
     payload = {
         "v": GENERATION_VERSION,
@@ -73,6 +75,9 @@ def shot_key(
         payload["loras"] = [[sha, round(float(weight), 6)] for sha, weight in loras]
     if references:  # reference images in the model call (VACE): each picture's content hash, in order
         payload["references"] = list(references)
+    if end_sha256 is not None:  # drawn to end on a frame (first-and-last-frame model): it and those weights
+        payload["end"] = end_sha256
+        payload["flf_revision"] = flf_revision
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 

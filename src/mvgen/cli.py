@@ -409,7 +409,9 @@ def models(ctx, as_json) -> None:
 
 @models.command("pull")
 @click.argument("name")
-@click.option("--i2v", "with_i2v", is_flag=True, help="Also fetch the preset's image-to-video sibling.")
+@click.option(
+    "--i2v", "with_i2v", is_flag=True, help="Also fetch its image-to-video and first-and-last-frame models."
+)
 def models_pull(name, with_i2v) -> None:
     """Download NAME's weights (a preset or a repo id) into the Hugging Face cache."""
     from mvgen.config.presets import pull

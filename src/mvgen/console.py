@@ -267,7 +267,8 @@ def print_cut_sheet(sheet, source: str, stream: TextIO) -> None:
     rows = []
     for r in sheet.rows:
         s = r.shot
-        how = {"crossfade": "xfade"}.get(s.transition, s.transition)  # how the shot begins
+        how = {"crossfade": "xfade"}.get(s.transition, s.transition)  # how the shot begins (and ends)
+        how += f"→{s.ending}" if s.ending and not s.bridge else ""
         clip = {"partly": f"{r.takes_cached}/{s.takes} cached"}.get(r.status, r.status)
         est = (
             "-"

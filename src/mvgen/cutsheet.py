@@ -135,7 +135,7 @@ def cut_sheet(plan: RenderPlan, ident: ModelIdentity | None, cache: ShotCache, *
         warnings = tuple(shot_warnings(plan, shot, max_frames))
         if key is not None:
             identity: tuple = ("key", key)
-        elif shot.chain:  # its picture depends on the slot before it
+        elif shot.linked:  # its picture depends on a neighbouring slot's
             identity = ("slot", shot.index)
         else:
             identity = ("source", shot.source_index, shot.num_frames, shot.seed)
@@ -147,7 +147,7 @@ def cut_sheet(plan: RenderPlan, ident: ModelIdentity | None, cache: ShotCache, *
             rows.append(SheetRow(shot, "cached", shot.takes, 0.0, warnings))
             continue
         have = 0
-        if shot.takes > 1 and not shot.chain and ident is not None:
+        if shot.takes > 1 and not shot.linked and ident is not None:
             have = sum(cache.get(k) is not None for k in state.candidates(shot))
         todo = shot.takes - have
         est = None if rate is None else rate.seconds_per_unit * work_units(plan, shot) * todo

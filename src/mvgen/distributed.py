@@ -28,6 +28,7 @@ from mvgen.progress import ProgressCallback, ProgressEvent
 from mvgen.render.executors import Generation
 from mvgen.render.produce import produce_slot, take_label
 from mvgen.render.state import RenderState, SlotResult
+from mvgen.timeline import dependency_order, neighbours_needed
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,16 @@ def make_groups(plan, todo, keys, work_of) -> list[Group]:
     group_of: dict[int, int] = {}
     producer: dict[str, int] = {}
     groups: list[Group] = []
-    for s in todo:
+    for i in dependency_order(plan, [s.index for s in todo]):
+        s = plan.shots[i]
         g = None
-        if s.chain:
-            p = s.index - 1
-            if p in group_of:
-                g = group_of[p]
-            elif keys[p] is not None and keys[p] in producer:
-                g = group_of[producer[keys[p]]]
+        for p in neighbours_needed(s):  # the group making a clip it is made from (a later one: merged in)
+            q = group_of.get(p)
+            if q is None and keys[p] is not None and keys[p] in producer:
+                q = group_of[producer[keys[p]]]
+            if q is not None and g is not None and q != g:
+                q = _merge(groups, group_of, q, g)
+            g = q if q is not None else g
         if g is None:
             groups.append(Group([], 0.0))
             g = len(groups) - 1
@@ -96,8 +99,18 @@ def make_groups(plan, todo, keys, work_of) -> list[Group]:
         if keys[s.index] is not None:
             producer.setdefault(keys[s.index], s.index)
     for grp in groups:
-        grp.slots.sort()
-    return sorted(groups, key=lambda grp: -grp.work)
+        grp.slots = dependency_order(plan, grp.slots)
+    return sorted((grp for grp in groups if grp.slots), key=lambda grp: -grp.work)
+
+
+def _merge(groups: list[Group], group_of: dict[int, int], src: int, dest: int) -> int:
+    """Group ``src`` moved into group ``dest`` (a slot needs clips both make); ``dest``."""
+    for i in groups[src].slots:
+        group_of[i] = dest
+    groups[dest].slots += groups[src].slots
+    groups[dest].work += groups[src].work
+    groups[src] = Group([], 0.0)
+    return dest
 
 
 @functools.cache
@@ -209,7 +222,7 @@ def run_group(gen, worker: int, plan_json: dict, slots: list[int], keys: list[st
         started = time.time()
         generated = produce_slot(gen, state, s, report, keep_going=False, should_stop=lambda: False)
         assert generated is not None  # without keep_going a failure raises
-        candidates = state.candidates(s, state.slots[idx].image_sha256 if s.chain else None)
+        candidates = state.slot_candidates(s)
         clips = {}
         if not shared:  # the driver stores what it lacks (made here now, or cached here before)
             for k in candidates:
@@ -402,6 +415,10 @@ def _handed_over(state: RenderState, grp: Group) -> tuple[dict[str, Any], dict[s
     anchors: dict[str, Any] = {}
     for i in grp.slots:
         s = state.plan.shots[i]
+        if s.end_next and i + 1 not in grp.slots and state.slots[i + 1].key is not None:
+            frames[state.next_frame_ref(i)] = state.next_frame(i)  # the frame it ends on, made elsewhere
+        if s.end is not None:
+            frames[f"still:{state.still_digest(s, s.end)}"] = state.still(s, s.end)
         if s.chain and i - 1 not in grp.slots and state.slots[i - 1].key is not None:
             frames[state.frame_ref(i)] = state.last_frame(i)
         elif s.image is not None and not s.chain:  # the still's pixels travel, not its path

@@ -42,6 +42,7 @@ GENERATION_ONLY = {
     "slot": (
         "id", "source_index", "repeat", "prompt", "negative", "seed", "start_s", "end_s", "length_beats",
         "takes", "loras", "steps", "guidance", "cast", "image", "references", "reference_mode",
+        "end", "end_next", "bridge",
     ),
 }  # fmt: skip
 
@@ -49,23 +50,27 @@ GENERATION_ONLY = {
 @dataclass(frozen=True)
 class ModelIdentity:
     """What names a model in cache keys and records: its id, name and weights' revision; with
-    shots the image-to-video sibling makes (chained, or from a still), its revision too."""
+    shots the image-to-video sibling makes (chained, or from a still), its revision too, and with
+    shots drawn to an end frame, the first-and-last-frame model's."""
 
     id: str
     name: str
     revision: str
     i2v_revision: str | None = None
+    flf_revision: str | None = None
 
     @classmethod
     def of(cls, gen: Any, plan: RenderPlan) -> ModelIdentity:
         """The identity of a backend's model (reads fingerprints, loads nothing)."""
         ident = gen.identity()
-        i2v = gen.i2v_revision() if any(s.uses_i2v for s in plan.shots) else None
-        return cls(ident["id"], ident["name"], ident["revision"], i2v)
+        i2v = gen.i2v_revision() if any(s.uses_i2v and not s.uses_flf for s in plan.shots) else None
+        flf = gen.flf_revision() if any(s.uses_flf for s in plan.shots) else None
+        return cls(ident["id"], ident["name"], ident["revision"], i2v, flf)
 
     def to_json(self) -> dict[str, str]:
         data = {"id": self.id, "name": self.name, "revision": self.revision}
-        return {**data, "i2v_revision": self.i2v_revision} if self.i2v_revision is not None else data
+        extra = {"i2v_revision": self.i2v_revision, "flf_revision": self.flf_revision}
+        return {**data, **{k: v for k, v in extra.items() if v is not None}}
 
 
 def step_cache_label(plan: RenderPlan) -> str | None:
@@ -74,9 +79,10 @@ def step_cache_label(plan: RenderPlan) -> str | None:
 
 
 def clip_key(ident: ModelIdentity, plan: RenderPlan, shot: PlannedShot, *, seed: int | None = None,
-             image_sha256: str | None = None) -> str:  # fmt: skip
-    """The cache key of one take of a planned shot (``seed``: the take's; default the shot's)."""
-    chained = image_sha256 is not None
+             image_sha256: str | None = None, end_sha256: str | None = None) -> str:  # fmt: skip
+    """The cache key of one take of a planned shot (``seed``: the take's; default the shot's;
+    ``image_sha256``: its start frame's digest; ``end_sha256``: its end frame's)."""
+    chained = image_sha256 is not None and end_sha256 is None
     return shot_key(
         model_id=ident.id, model_revision=ident.revision, prompt=shot.prompt, negative=shot.negative,
         seed=shot.seed if seed is None else seed, width=plan.gen_width, height=plan.gen_height,
@@ -85,6 +91,7 @@ def clip_key(ident: ModelIdentity, plan: RenderPlan, shot: PlannedShot, *, seed:
         i2v_revision=ident.i2v_revision if chained else None, step_cache=step_cache_label(plan),
         colour_anchor=anchor_root(plan, shot.index) is not None if chained else None,
         loras=[(u.sha256, u.weight) for u in shot.loras], references=[u.sha256 for u in shot.model_references],
+        end_sha256=end_sha256, flf_revision=ident.flf_revision if end_sha256 is not None else None,
     )  # fmt: skip
 
 

@@ -96,6 +96,11 @@ class ShotRecord(BaseModel):
     image: StillRecord | None = None  # its start frame's still (the shot's own, or a cast member's picture)
     reference_mode: str = ""  # how the cast's pictures reached the model: vace (reference images) | start | "" (they only scored takes)
     identity: Number | None = None  # the chosen take's likeness to its cast's pictures, 0..1 (media/score.py)
+    end: str = (
+        ""  # what it was drawn to end on: next (the next shot's first frame; every bridge) | image | ""
+    )
+    end_image: StillRecord | None = None  # its end still (`end_image:`)
+    end_sha256: str | None = None  # the digest of the frame it ends on (in its cache key)
 
 
 class PreviewShotRecord(BaseModel):
@@ -114,6 +119,7 @@ class PreviewShotRecord(BaseModel):
     transition: str
     blend_frames: int
     takes: int
+    end: str = ""  # what it is drawn to end on: next | image | "" (as ShotRecord's)
 
 
 class AudioRecord(BaseModel):

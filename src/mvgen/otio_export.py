@@ -120,7 +120,7 @@ def write_otio(
         ref = otio.schema.ExternalReference(target_url=file.resolve().as_uri(), available_range=span(frames))
         meta = {
             k: getattr(row, k, None)
-            for k in ("id", "prompt", "seed", "take", "cache_key", "transition", "blend_frames")
+            for k in ("id", "prompt", "seed", "take", "cache_key", "transition", "blend_frames", "end")
         }
         meta["start_s"], meta["media"] = s.start_s, f"{file.parent.name}/{file.name}"
         track.append(otio.schema.Clip(name=s.id, media_reference=ref, source_range=span(frames),

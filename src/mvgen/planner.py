@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mvgen.audio.grid import BeatGrid, GridAxis
+from mvgen.bridges import insert_bridges
 from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelPreset, generation_size
 from mvgen.config.schema import ZOOM_BEATS, Blend, Lora, ShotList, Unit
@@ -167,6 +168,7 @@ def plan_video(
     planned = _slots(shots, cuts, total_frames, scale, grid.beat_period_s, lora_files or {}, stills or {},
                      FAMILIES[preset.family].references)  # fmt: skip
     planned = _absorb_tail_sliver(planned, fps * grid.beat_period_s)
+    planned = insert_bridges(planned, shots, cutter.beats, fps)
     if extend_long:
         planned = _extend_long_shots(planned, preset, cutter, fps)
     planned = [_settle_loras(s) for s in planned]
@@ -258,7 +260,7 @@ def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, be
         src = shots.shots[i]
         transition = src.transition or shots.timing.transition
         blend, blend_beats = "cut", 0.0
-        if isinstance(transition, Blend):
+        if isinstance(transition, Blend):  # a bridge is drawn by the model, not blended (_bridges)
             blend, blend_beats = transition.kind, transition.beats
         elif transition == "zoom":
             blend, blend_beats = "zoom", ZOOM_BEATS
@@ -287,6 +289,8 @@ def _slots(shots: ShotList, cuts: list[Cut], total_frames: int, scale: float, be
                 loras=tuple(_lora_use(lora, lora_files) for lora in shots.loras_of(src)),
                 retime=retime_mode(src.retime or shots.video.retime, shots.generation.quality),
                 cast=members, image=image, references=references, reference_mode=mode,
+                end=StillUse(stills[src.end_image].path, stills[src.end_image].sha256, "end") if src.end_image else None,
+                end_next=src.end == "next",
             )
         )  # fmt: skip
     return planned
@@ -336,7 +340,7 @@ def _extend_long_shots(
     out: list[PlannedShot] = []
     for s in planned:
         parts = math.ceil(frames_needed(s.slot_frames, fps, preset.fps) / preset.max_frames)
-        if parts <= 1:
+        if parts <= 1 or s.bridge:  # a bridge is one clip (slowed if it must be)
             out.append(replace(s, index=len(out)))
             continue
         t0, t1 = s.start_frame / fps, (s.start_frame + s.slot_frames) / fps
@@ -370,6 +374,9 @@ def _extend_long_shots(
                     blend_frames=s.blend_frames if k == 0 else 0,
                     segment=k,
                     span=(s.start_frame, s.slot_frames),
+                    # the frame the shot ends on is its last segment's to reach
+                    end=s.end if full_end == bounds[-1] else None,
+                    end_next=s.end_next and full_end == bounds[-1],
                 )
             )
     return out
@@ -385,7 +392,9 @@ def _settle_frames(
     stretching would change the speed by up to 25 % at 8 fps). A shot the list repeats (fit:
     loop) keeps one clip, long enough for its longest slot, so that every repeat is a cache hit;
     a shorter slot shows its beginning. Only a clip that cannot be long enough (over the model's
-    maximum, not extended) is slowed down to fill its slot."""
+    maximum, not extended) is slowed down to fill its slot; a clip drawn to an end frame (a bridge,
+    ``end: next``, ``end_image:``) is made for its own slot and shown whole, a little faster when the
+    frame rule rounds it up, so that the slot's last frame is the one it was drawn to."""
     longest: dict[int, int] = {}  # source shot -> frames its longest slot needs (repeats share a clip)
     for s in planned:
         if not s.chain:
@@ -394,9 +403,10 @@ def _settle_frames(
     out = []
     for s in planned:
         need = frames_needed(s.slot_frames, fps, preset.fps)
-        frames = frames_for(need if s.chain else longest[s.source_index])
+        own = s.chain or s.uses_flf  # a clip drawn to an end frame is shown whole, ending on it
+        frames = frames_for(need if own else longest[s.source_index])
         beats_between = beats.pos_at(s.end_s) - beats.pos_at(s.start_s)
-        out.append(replace(s, num_frames=frames, play_frames=min(need, frames),
+        out.append(replace(s, num_frames=frames, play_frames=frames if s.uses_flf else min(need, frames),
                            length_beats=round(beats_between, 6)))  # fmt: skip
     return out
 

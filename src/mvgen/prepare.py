@@ -19,7 +19,7 @@ from mvgen.audio.probe import AudioInfo, probe_audio
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
 from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
-from mvgen.config.schema import ShotList
+from mvgen.config.schema import Blend, ShotList
 from mvgen.config.stills import StillFile, find_still
 from mvgen.errors import AudioError, ConfigError, MvgenError, SetupError
 from mvgen.families import FAMILIES
@@ -166,12 +166,9 @@ def prepare(
     if known is not None:
         check(lambda: _located_step(loaded, lambda: check_size(loaded.shots, known.preset)))
         check(lambda: _located_step(loaded, lambda: precheck_lengths(loaded.shots)))
-        check(
-            lambda: _located_step(
-                loaded,
-                lambda: _check_chain_model(loaded, known, model_spec, require_weights and ref is not None),
-            )
-        )
+        for model_check in (_check_chain_model, _check_flf_model):
+            check(lambda c=model_check: _located_step(
+                loaded, lambda: c(loaded, known, model_spec, require_weights and ref is not None)))  # fmt: skip
     if writes is not None and out_path is not None:
         check(lambda: _check_outputs(loaded, out, out_path, writes, otio))
     override = check(lambda: resolve_override(loaded, grid))
@@ -298,22 +295,60 @@ def _check_chain_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require
             f"{why}, and {spec!r} {'takes neither' if loc[0] == 'cast' else 'has none'}",
             hint=f"use a preset that can ({', '.join(can)}) or {fix}",
         )
-    repo = ref.preset.i2v_repo_id
-    if require_weights and ref.source != "builtin" and repo is not None:
-        try:
-            require_cached(repo, spec, name=spec)
-        except SetupError as exc:
-            raise SetupError(
-                f"{exc.message} (the image-to-video sibling, for chained shots, stills and cast pictures)",
-                hint=f"`mvgen models pull {spec} --i2v` on a machine with network access",
-            ) from None
+    if require_weights:
+        _require_sibling(ref, ref.preset.i2v_repo_id, spec, "the image-to-video sibling, for chained shots, "
+                         "stills and cast pictures")  # fmt: skip
+
+
+def _require_sibling(ref: ModelRef, repo: str | None, spec: str, what: str) -> None:
+    """A hub model's sibling (``what`` it is and is for) must be in the local cache for a render."""
+    if ref.source == "builtin" or repo is None:
+        return
+    try:
+        require_cached(repo, spec, name=spec)
+    except SetupError as exc:
+        raise SetupError(f"{exc.message} ({what})",
+                         hint=f"`mvgen models pull {spec} --i2v` on a machine with network access") from None  # fmt: skip
+
+
+def _flf_needs(shots: ShotList) -> tuple[tuple[Any, ...], str, str] | None:
+    """The first place in a shot list that needs a first-and-last-frame model, why, and the other
+    way out: an end still, `end: next`, or a bridge (on a shot after the first)."""
+    for i, shot in enumerate(shots.shots):
+        if shot.end_image is not None:
+            return ("shots", i, "end_image"), "a shot that ends on a still", "drop `end_image:`"
+        if shot.end is not None:
+            return ("shots", i, "end"), "a shot that ends on the next shot's first frame", "drop `end: next`"
+        t = shot.transition or shots.timing.transition
+        if i > 0 and isinstance(t, Blend) and t.kind == "bridge":
+            loc = ("shots", i, "transition") if shot.transition else ("timing", "transition")
+            return loc, "a bridge", "use `transition: {crossfade: 1}` (a blend done in assembly)"
+    return None
+
+
+def _check_flf_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require_weights: bool) -> None:
+    """End frames and bridges need a first-and-last-frame model: refuse a model without one before
+    anything runs, and (for a render) one whose weights are not here."""
+    need = _flf_needs(loaded.shots)
+    if need is None:
+        return
+    loc, why, fix = need
+    if not ref.preset.has_flf:
+        can = sorted(n for n, p in all_presets().items() if p.has_flf)
+        raise FieldError(loc, f"{why} is drawn by a first-and-last-frame model, and {spec!r} has none",
+                         hint=f"use a preset that has one ({', '.join(can)}) or {fix}")  # fmt: skip
+    if require_weights:
+        _require_sibling(
+            ref, ref.preset.flf_repo_id, spec, "the first-and-last-frame model, for end frames and bridges"
+        )
 
 
 def resolve_stills(loaded: LoadedShotList) -> tuple[dict[str, StillFile], list[MvgenError]]:
     """Every still the shot list names (`image:` on shots, cast members' `images:`), found, read and
     hashed, by its path as written; and every problem with them, each at its place."""
     shots = loaded.shots
-    written = [(("shots", i, "image"), shot.image) for i, shot in enumerate(shots.shots) if shot.image]
+    written = [((("shots", i, key), path)) for i, shot in enumerate(shots.shots)
+               for key, path in (("image", shot.image), ("end_image", shot.end_image)) if path]  # fmt: skip
     written += [
         (("cast", name, "images", k), p) for name, m in shots.cast.items() for k, p in enumerate(m.images)
     ]

@@ -67,7 +67,7 @@ def preview_manifest(job: Job, plan: RenderPlan, out: Path, seconds: float, info
     """The animatic's manifest: the plan's slots, no clips."""
     rows = [
         PreviewShotRecord(id=s.id, prompt=s.prompt, seed=s.seed, **_slot_times(s), transition=s.transition,
-                          blend_frames=s.blend_frames, takes=s.takes)
+                          blend_frames=s.blend_frames, takes=s.takes, end=s.ending)
         for s in plan.shots
     ]  # fmt: skip
     return PreviewManifest(
@@ -92,6 +92,7 @@ def shot_rows(state: RenderState) -> list[ShotRecord]:
             loras=[LoraRecord(path=u.path, sha256=u.sha256, weight=u.weight) for u in s.loras], ray=slot.placement,
             retime=s.retime, cast=list(s.cast), image=StillRecord(**asdict(s.image)) if s.image else None,
             reference_mode=s.reference_mode, identity=(meta.get("take_score") or {}).get("identity"),
+            end=s.ending, end_image=StillRecord(**asdict(s.end)) if s.end else None, end_sha256=slot.end_sha256,
         ))  # fmt: skip
     return rows
 

@@ -142,6 +142,12 @@ def cast_section(plan: RenderPlan, rows: list[ShotRecord], frames: dict[int, Any
     return f"<section><h2>Cast</h2>{''.join(parts)}</section>" if parts else ""
 
 
+def _how(r) -> str:
+    """How a shot begins (and, drawn to an end frame, ends): the report's transition column."""
+    ends = {"next": "ends on the next shot", "image": "ends on its end still"}.get(r.end, "")
+    return r.transition + (f", {ends}" if ends and r.transition != "bridge" else "")
+
+
 def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path], cast: str = "") -> str:
     """The report page for a render's manifest (pictures inlined as data URIs; ``cast``: the cast
     section's HTML)."""
@@ -160,7 +166,7 @@ def render_html(manifest: Manifest, out: Path, pictures: dict[str, Path], cast: 
         rows.append(
             f'<tr class="shot" data-start="{r.start_s}"><td class="n">{i}</td><td>{e(r.id)}</td>'
             f'<td class="n">{timecode(r.start_s)}</td><td class="n">{timecode(r.end_s)}</td>'
-            f'<td>{e(r.prompt)}</td><td class="n">{r.seed}</td><td>{e(r.transition)}</td>'
+            f'<td>{e(r.prompt)}</td><td class="n">{r.seed}</td><td>{e(_how(r))}</td>'
             f"<td>{takes or '-'}</td><td>{_loras(r) or '-'}</td><td>{'yes' if r.cached else 'no'}</td>"
             f'<td class="n">{r.seconds:.1f}</td></tr>'
         )

@@ -111,11 +111,37 @@ class PlannedShot:
     # above, "" when none does, see planner).
     references: tuple[StillUse, ...] = ()
     reference_mode: str = ""
+    # The frame it ends on (first-and-last-frame model): a still (``end_image:``), or the next slot's
+    # first frame (``end: next``, and every bridge).
+    end: StillUse | None = None
+    end_next: bool = False
+    # A bridge: a clip the model draws from the slot before's last frame (``chain``) to the next
+    # slot's first (``end_next``), at the end of the slot before's time (``transition: {bridge: N}``).
+    bridge: bool = False
+
+    @property
+    def uses_flf(self) -> bool:
+        """Whether the first-and-last-frame model makes it: it ends on a given frame."""
+        return self.end is not None or self.end_next
+
+    @property
+    def ending(self) -> str:
+        """What it ends on, in the plan's, the manifest's and the report's words: "next" (the next
+        shot's first frame; a bridge too), "image" (its end still), "" (wherever the model takes it)."""
+        return "next" if self.end_next else "image" if self.end is not None else ""
+
+    @property
+    def linked(self) -> bool:
+        """Whether its picture depends on a neighbouring slot's clip: chained from the one before, or
+        drawn to end on the next one's first frame. Such a slot is its own generation (never shared
+        with a repeat of its shot), its key known once those clips are."""
+        return self.chain or self.end_next
 
     @property
     def uses_i2v(self) -> bool:
-        """Whether the image-to-video sibling makes it: a chained shot, or one with a start frame."""
-        return self.chain or self.image is not None
+        """Whether an image-to-video model makes it: a chained shot, one with a start frame, or one
+        with an end frame (``uses_flf``: the first-and-last-frame one)."""
+        return self.chain or self.image is not None or self.uses_flf
 
     @property
     def model_references(self) -> tuple[StillUse, ...]:
@@ -132,15 +158,16 @@ class PlannedShot:
 
     def speed(self, fps: float, native_fps: float) -> float:
         """How fast the slot plays its clip against the model's native speed (1: as generated;
-        below 1: slowed down, its clip too short for it; see ``source_frame``)."""
-        if self.shown_frames >= frames_needed(self.slot_frames, fps, native_fps):
+        below 1: slowed down, its clip too short for it; above 1: a clip shown whole, to its end frame;
+        see ``source_frame``)."""
+        if self.shown_frames == frames_needed(self.slot_frames, fps, native_fps):
             return 1.0
         return (self.shown_frames / native_fps) / (self.slot_frames / fps)
 
     @property
     def transition(self) -> str:
-        """How the shot begins: chain | cut | crossfade | zoom."""
-        return "chain" if self.chain else self.blend
+        """How the shot begins: bridge | chain | cut | crossfade | zoom."""
+        return "bridge" if self.bridge else "chain" if self.chain else self.blend
 
     def take_seeds(self) -> list[int]:
         """Take k (0-based) uses seed + k * TAKE_STRIDE: take 1 is the shot's own seed, so a shot with
@@ -191,11 +218,19 @@ class RenderPlan:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RenderPlan:
         # `mvgen plan --json` adds columns; these are rebuilt from their JSON
-        names = {f.name for f in fields(PlannedShot)} - {"span", "loras", "cast", "image", "references"}
+        names = {f.name for f in fields(PlannedShot)} - {
+            "span",
+            "loras",
+            "cast",
+            "image",
+            "references",
+            "end",
+        }
         shots = tuple(
             PlannedShot(**{k: v for k, v in s.items() if k in names}, span=tuple(s["span"]) if s.get("span") else None,
                         loras=tuple(LoraUse(**u) for u in s.get("loras", ())), cast=tuple(s.get("cast", ())),
                         image=StillUse(**s["image"]) if s.get("image") else None,
+                        end=StillUse(**s["end"]) if s.get("end") else None,
                         references=tuple(StillUse(**u) for u in s.get("references", ())))
             for s in data["shots"]
         )  # fmt: skip
@@ -220,8 +255,9 @@ class RenderPlan:
         """One shot per distinct generation (loop repeats share a clip)."""
         seen: dict[tuple[int, int, int], PlannedShot] = {}
         for s in self.shots:
-            # A chained shot's picture depends on the slot before it: each slot is its own.
-            seen.setdefault((s.source_index, s.num_frames, s.index if s.chain else -1), s)
+            # A chained shot's picture depends on the slot before it (one ending on the next shot's
+            # first frame, on that one): each such slot is its own.
+            seen.setdefault((s.source_index, s.num_frames, s.index if s.linked else -1), s)
         return list(seen.values())
 
 
@@ -234,12 +270,16 @@ def frames_needed(slot_frames: int, fps: float, native_fps: float) -> int:
 def source_frame(k: int, shown: int, slot_frames: int, fps: float, native_fps: float) -> int:
     """The clip frame that output frame ``k`` of a slot (0-based, from its start) shows. A clip
     with the frames the slot needs plays at the model's native speed (frame ``k * native / fps``);
-    a shorter one (over the model's maximum) is spread over the slot, slowed down. Past the slot's
+    a shorter one (over the model's maximum) is spread over the slot, slowed down, and a longer one
+    that must be shown whole (drawn to an end frame) sped up, its last frame on the slot's last. Past the slot's
     end (the outgoing half of a blend) the clip runs on at the same pace into the frames the slot
     did not show; the reader holds its last frame after that."""
     k = max(k, 0)
-    if shown >= frames_needed(slot_frames, fps, native_fps):
+    needed = frames_needed(slot_frames, fps, native_fps)
+    if shown == needed:
         return math.floor(k * native_fps / fps + 1e-9)
+    if shown > needed:  # a clip that must end on its last frame (an end frame, a bridge): sped up
+        return k * (shown - 1) // max(1, slot_frames - 1)
     return k * shown // max(1, slot_frames)
 
 
@@ -254,7 +294,7 @@ def source_position(
     over the slot, or slower when the clip is shorter than the slot needs (as ``source_frame``).
     Past the slot's end (a blend's outgoing half) it runs on at that pace."""
     k = max(k, 0)
-    last = min(shown, frames_needed(slot_frames, fps, native_fps)) - 1
+    last = shown - 1  # (shown is at most the frames needed, or a clip shown whole: see source_frame)
     if slot_frames <= 1 or last <= 0:
         return 0, 0, 1
     j, num = divmod(k * last, slot_frames - 1)
@@ -274,8 +314,8 @@ def anchor_root(plan: RenderPlan, index: int) -> int | None:
     prompt's colours (anchoring it would hold it in the previous shot's)."""
     shots = plan.shots
 
-    def continues(i: int) -> bool:
-        return i > 0 and shots[i].chain and shots[i - 1].prompt == shots[i].prompt
+    def continues(i: int) -> bool:  # (a slot drawn to an end frame is never recoloured: it would miss it)
+        return i > 0 and shots[i].chain and not shots[i].uses_flf and shots[i - 1].prompt == shots[i].prompt
 
     if not continues(index):
         return None
@@ -288,3 +328,29 @@ def anchor_root(plan: RenderPlan, index: int) -> int | None:
 def last_shown_frame(shot: PlannedShot, fps: float, native_fps: float) -> int:
     """The clip frame a slot shows last, right before the next cut (a chained shot starts there)."""
     return source_frame(shot.slot_frames - 1, shot.shown_frames, shot.slot_frames, fps, native_fps)
+
+
+def neighbours_needed(shot: PlannedShot) -> tuple[int, ...]:
+    """The slots whose clips slot ``shot`` is made from: the one before (chained), the one after
+    (ending on its first frame)."""
+    return (*((shot.index - 1,) if shot.chain else ()), *((shot.index + 1,) if shot.end_next else ()))
+
+
+def dependency_order(plan: RenderPlan, indices: list[int]) -> list[int]:
+    """``indices`` in an order that makes every slot after the slots among them it is made from
+    (``neighbours_needed``), otherwise in the video's order: a slot that ends on the next one's
+    first frame (a bridge, ``end: next``) comes after that one. The planner refuses cycles."""
+    wanted, done, order = set(indices), set(), []
+
+    def visit(i: int, path: frozenset[int]) -> None:
+        if i in done or i in path:
+            return
+        for j in neighbours_needed(plan.shots[i]):
+            if j in wanted:
+                visit(j, path | {i})
+        done.add(i)
+        order.append(i)
+
+    for i in sorted(indices):
+        visit(i, frozenset())
+    return order

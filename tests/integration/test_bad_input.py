@@ -84,6 +84,15 @@ CASES = [
     ("still-and-chain", HEAD + "shots:\n  - {prompt: a}\n  - {prompt: b, image: mira.png, transition: chain}\n", 2, r"shots\[1\]\.image: a shot with a still starts on it, and a chained one"),
     ("cast-pictures-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + CAST + "shots:\n  - {prompt: '{mira} runs'}\n", 2, r"shots\.yaml:6:\d+: cast\.mira\.images: mira's pictures need a model that takes reference images \(VACE\) or a start frame \(image-to-video\), and 'wan2\.1-t2v-1\.3b' takes neither$"),
     ("still-without-i2v", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n  - {prompt: a, image: mira.png}\n", 2, r"shots\[0\]\.image: a storyboard still is a start frame: it needs an image-to-video model, and 'wan2\.1-t2v-1\.3b' has none$"),
+    # end frames and bridges (issue 29): refused before any model loads
+    ("bridge-longer-than-slot", HEAD + "shots:\n  - {id: a, prompt: a, length: 2}\n  - {id: b, prompt: b, length: 4, transition: {bridge: 3}}\n", 2, r"shots\.yaml:7:\d+: shots\[1\]\.transition: a bridge of 3 beats is longer than the slot of shot 'a' beside it \([\d.]+ beats\)"),
+    ("bridge-on-first-shot", HEAD + "shots:\n  - {prompt: a, transition: {bridge: 1}}\n  - {prompt: b}\n", 2, r"shots\[0\]\.transition: a bridge leads from the shot before into this one, and the first shot has none"),
+    ("bridge-without-flf", HEAD.replace("model: tiny", "model: wan2.1-t2v-1.3b").replace("width: 128", "width: 832").replace("height: 96", "height: 480") + "shots:\n  - {prompt: a}\n  - {prompt: b, transition: {bridge: 1}}\n", 2, r"shots\[1\]\.transition: a bridge is drawn by a first-and-last-frame model, and 'wan2\.1-t2v-1\.3b' has none$"),
+    ("end-image-unreadable", HEAD + "shots:\n  - {prompt: a, end_image: broken.png}\n", 2, r"shots\.yaml:6:\d+: shots\[0\]\.end_image: cannot read broken\.png: not a picture"),
+    ("end-next-on-the-last-shot", HEAD + "timing: {fit: trim}\nshots:\n  - {id: a, prompt: a, length: 4}\n  - {id: b, prompt: b, length: 4, end: next}\n", 2, r"shots\[1\]\.end: shot 'b' is the last: there is no next shot to end on"),
+    ("end-next-before-a-chain", HEAD + "shots:\n  - {id: a, prompt: a, end: next}\n  - {id: b, prompt: b, transition: chain}\n", 2, r"shots\[0\]\.end: the next slot \('b'\) is chained from this shot's last frame"),
+    ("end-image-and-end-next", HEAD + "shots:\n  - {prompt: a, end: next, end_image: mira.png}\n  - {prompt: b}\n", 2, r"shots\[0\]\.end: a shot ends on its `end_image:` or on the next shot's first frame: drop one$"),
+    ("bridge-prompt-without-bridge", HEAD + "shots:\n  - {prompt: a}\n  - {prompt: b, bridge_prompt: fly}\n", 2, r"shots\[1\]\.bridge_prompt: this shot has no bridge into it"),
 ]  # fmt: skip
 
 
@@ -263,16 +272,16 @@ def test_more_than_twenty_mistakes_are_capped_with_a_count(project, mvgen, empty
 
 # (the mistake, regex of its line: every accepted form of the key, and the near miss's fix)
 NEAR_MISSES = [
-    ("transition: crossfad", r"shots\[0\]\.transition: must be cut, chain, zoom, \{crossfade: N\} or \{zoom: N\} \(N in beats\) \(got 'crossfad'\); did you mean \{crossfade: 1\}\?$"),
+    ("transition: crossfad", r"shots\[0\]\.transition: must be cut, chain, zoom, \{crossfade: N\}, \{zoom: N\} or \{bridge: N\} \(N in beats\) \(got 'crossfad'\); did you mean \{crossfade: 1\}\?$"),
     ("transition: zom", r"shots\[0\]\.transition: must be cut, chain, zoom, .*\(got 'zom'\); did you mean zoom\?$"),
     ("transition: {crossfad: 1}", r"shots\[0\]\.transition\.crossfad: unknown key; did you mean `crossfade`\?$"),
-    ("transition: 3", r"shots\[0\]\.transition: must be cut, chain, zoom, \{crossfade: N\} or \{zoom: N\} \(N in beats\) \(got 3\)$"),
+    ("transition: 3", r"shots\[0\]\.transition: must be cut, chain, zoom, \{crossfade: N\}, \{zoom: N\} or \{bridge: N\} \(N in beats\) \(got 3\)$"),
     ("lenght: 4", r"shots\[0\]\.lenght: unknown key; did you mean `length`\?$"),
     ("length: 3 barz", r"shots\[0\]\.length: must be a number \(in timing\.unit\), or '8 beats', '2 bars', '3\.5s', 'section', '2 sections' \(got '3 barz'\); did you mean '3 bars'\?$"),
     ("camera: {zom: [1, 2]}", r"shots\[0\]\.camera\.zom: unknown key; did you mean `zoom`\?$"),
     ("camera: {tilt: [1, 2]}", r"shots\[0\]\.camera\.tilt: unknown key \(keys here: pan, pulse, zoom; `mvgen reference` lists every key\)$"),
     ("retime: flwo", r"shots\[0\]\.retime: must be one of flow, blend, nearest \(got 'flwo'\); did you mean 'flow'\?$"),
-    ("xyzzy: 1", r"shots\[0\]\.xyzzy: unknown key \(keys here: camera, cast, id, image, length, loras, prompt, retime, seed, takes, transition; `mvgen reference` lists every key\)$"),
+    ("xyzzy: 1", r"shots\[0\]\.xyzzy: unknown key \(keys here: bridge_prompt, camera, cast, end, end_image, id, image, length, loras, prompt, retime, seed, takes, transition; `mvgen reference` lists every key\)$"),
 ]  # fmt: skip
 
 

@@ -56,21 +56,24 @@ def _manifest(path):
 
 def test_ray_render_matches_a_local_one(tmp_path, mvgen, cache_dir, local_ray, monkeypatch):
     synth_track(tmp_path / "t.wav", steady_beats(120, 7), duration_s=7.0)
-    # a cast member's picture and a storyboard still: the driver hands their pixels to the workers
+    # a cast member's picture and a storyboard still: the driver hands their pixels to the workers;
+    # a bridge into e (drawn from d's last frame to e's first) and an end still on f likewise
     Image.new("RGB", (90, 120), (150, 60, 200)).save(tmp_path / "mira.png")
     Image.new("RGB", (160, 90), (40, 170, 60)).save(tmp_path / "board.png")
     shots = write(
         tmp_path / "s.yaml",
         SHOTS.replace("shots:\n", "cast:\n  mira: {description: a purple figure, images: [mira.png]}\nshots:\n")
-        .replace("{id: e, prompt: a desert, length: 2}", "{id: e, prompt: '{mira} in a desert', length: 2}")
-        .replace("{id: f, prompt: a forest, length: 2}", "{id: f, prompt: a forest, length: 2, image: board.png}"),
+        .replace("{id: e, prompt: a desert, length: 2}",
+                 "{id: e, prompt: '{mira} in a desert', length: 2, transition: {bridge: 1}}")
+        .replace("{id: f, prompt: a forest, length: 2}",
+                 "{id: f, prompt: a forest, length: 2, image: board.png, end_image: mira.png}"),
     )  # fmt: skip
     r = mvgen(
         "render", shots, "--backend", "ray", "--ray-workers", "2", "--out", tmp_path / "ray.mp4", "--json"
     )
     assert r.code == 0, r
     job = json.loads(r.out)[0]
-    assert (job["generated"], job["takes"]) == (6, 7)  # 6 shots, c with 2 takes
+    assert (job["generated"], job["takes"]) == (7, 8)  # 6 shots and a bridge, c with 2 takes
     assert "shared cache" in r.err  # the workers write into the driver's cache themselves
     ray_m = _manifest(tmp_path / "ray.json")
     assert {s["ray"]["pid"] for s in ray_m["shots"]} != {os.getpid()}
@@ -87,8 +90,10 @@ def test_ray_render_matches_a_local_one(tmp_path, mvgen, cache_dir, local_ray, m
         return [(s["id"], s["start_s"], s["end_s"], s["seed"], s["take"], s["cache_key"]) for s in m["shots"]]
 
     assert pick(ray_m) == pick(local_m)  # same shots, timing, chosen takes and cache keys (chains too)
-    assert [s["reference_mode"] for s in ray_m["shots"]][4:] == ["start", ""]  # e on mira, f on its still
-    assert ray_m["shots"][4]["identity"] is not None and ray_m["shots"][5]["image"]["role"] == "image"
+    assert [s["id"] for s in ray_m["shots"]][4:] == ["e.bridge", "e", "f"]
+    assert [s["reference_mode"] for s in ray_m["shots"]][5:] == ["start", ""]  # e on mira, f on its still
+    assert ray_m["shots"][5]["identity"] is not None and ray_m["shots"][6]["image"]["role"] == "image"
+    assert ray_m["shots"][4]["end_sha256"] is not None and ray_m["shots"][6]["end_image"]["role"] == "end"
 
     def records(m):  # every field of every shot record but where and for how long it ran
         return [{k: v for k, v in s.items() if k not in ("seconds", "ray")} for s in m["shots"]]

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "mvgen"
 LAYERS = {
     "errors": 0, "progress": 0, "files": 0, "ffmpeg": 0, "wording": 0, "counts": 0, "ownership": 0, "exiting": 0,
     "config": 1, "audio": 1, "families": 1, "options": 1,
-    "timeline": 2, "planner": 2,
+    "timeline": 2, "planner": 2, "bridges": 2,
     "cache": 3, "keys": 3, "manifest": 3, "media": 3, "generate": 3, "locks": 3, "estimate": 3, "takes": 3,
     "prepare": 4, "prepare_loras": 4, "report": 4, "otio_export": 4,
     "render": 5, "records": 5, "cutsheet": 5,

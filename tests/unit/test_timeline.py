@@ -246,10 +246,47 @@ def test_source_positions_start_and_end_on_generated_frames_and_move_evenly(slot
 
     pos = [source_position(k, shown, slot, 24.0, native) for k in range(slot + 4)]
     values = [j + num / den for j, num, den in pos]
-    last = min(shown, frames_needed(slot, 24.0, native)) - 1
+    needed = frames_needed(slot, 24.0, native)
+    last = shown - 1  # a clip longer than the slot needs is one drawn to an end frame: shown whole
     assert pos[0] == (0, 0, pos[0][2])  # the first output frame is the clip's first frame
     assert pos[slot - 1][1] == 0 and pos[slot - 1][0] == (last if slot > 1 else 0)  # the last is generated
     assert all(0 <= num < den for _, num, den in pos)
     steps = {round(b - a, 9) for a, b in zip(values, values[1:], strict=False)}
     assert len(steps) == 1  # one even pace, past the slot's end too
-    assert max(steps) <= native / 24.0 + 1e-9  # never faster than the model's own speed
+    if shown <= needed:
+        assert max(steps) <= native / 24.0 + 1e-9  # never faster than the model's own speed
+
+
+@pytest.mark.parametrize("slot", [2, 12, 17, 48])
+@pytest.mark.parametrize("native", [8.0, 16.0, 24.0])
+def test_a_clip_drawn_to_an_end_frame_is_shown_whole_and_ends_on_its_last_frame(slot, native):
+    from mvgen.timeline import frames_needed, source_frame
+
+    shown = frames_needed(slot, 24.0, native) + 3  # the frame rule rounded it up
+    frames = [source_frame(k, shown, slot, 24.0, native) for k in range(slot)]
+    assert frames[0] == 0 and frames[-1] == shown - 1
+    assert all(b >= a for a, b in zip(frames, frames[1:], strict=False))
+
+
+def test_a_bridge_takes_the_end_of_the_slot_before_and_is_made_after_both_neighbours():
+    from mvgen.timeline import dependency_order
+
+    body = (
+        "  - {id: a, prompt: a, length: 4, end: next}\n  - {id: b, prompt: b, length: 4}\n"
+        "  - {id: c, prompt: c, length: 4, transition: {bridge: 1}}\n  - {id: d, prompt: d, length: 4}\n"
+    )
+    plan = plan_video(shots(body, "timing: {fit: trim}\n"), grid(first=0.0), TINY)
+    assert [s.id for s in plan.shots] == ["a", "b", "c.bridge", "c", "d"]
+    b, bridge, c = plan.shots[1:4]
+    assert (b.end_s, bridge.start_s, bridge.end_s, c.start_s) == (
+        3.5,
+        3.5,
+        4.0,
+        4.0,
+    )  # c's cut stays on its beat
+    assert bridge.chain and bridge.end_next and bridge.bridge and not c.chain and c.blend == "cut"
+    assert bridge.play_frames == bridge.num_frames  # shown whole: it ends on c's first frame
+    assert plan.shots[0].end_next and plan.shots[0].play_frames == plan.shots[0].num_frames
+    # a after b (it ends on b's first frame); the bridge after b and c (it runs from one to the other)
+    assert dependency_order(plan, list(range(5))) == [1, 0, 3, 2, 4]
+    assert RenderPlan.from_json(plan.to_json()) == plan

@@ -38,6 +38,9 @@ class ModelPreset(BaseModel):
     builtin: bool = False
     repo_id: str | None = None
     i2v_repo_id: str | None = None
+    flf_repo_id: str | None = Field(
+        None, description="the first-and-last-frame model (end frames, bridges); may be the i2v one"
+    )
     fps: float = Field(gt=0, description="native frame rate the model was trained at")
     width: int = Field(gt=0, description="native width")
     height: int = Field(gt=0, description="native height")
@@ -85,6 +88,12 @@ class ModelPreset(BaseModel):
         """Whether chained shots can be generated: a built-in tiny build with its image-to-video
         sibling, or a preset that names one."""
         return self.i2v_repo_id is not None or (self.builtin and FAMILIES[self.family].tiny_i2v)
+
+    @property
+    def has_flf(self) -> bool:
+        """Whether shots can end on a given frame (``end_image:``, ``end: next``, bridges): a
+        built-in tiny build with its first-and-last-frame sibling, or a preset that names one."""
+        return self.flf_repo_id is not None or (self.builtin and FAMILIES[self.family].tiny_flf is not None)
 
     def frame_rule(self) -> str:
         return f"{self.frame_step}k+{self.frame_offset}"
@@ -269,7 +278,8 @@ def pull(spec: str, *, with_i2v: bool = False) -> list[Path]:
         preset = presets[spec]
         if preset.builtin:
             return []
-        repos = [preset.repo_id] + ([preset.i2v_repo_id] if with_i2v and preset.i2v_repo_id else [])
+        siblings = (preset.i2v_repo_id, preset.flf_repo_id) if with_i2v else ()
+        repos = list(dict.fromkeys([preset.repo_id, *(r for r in siblings if r)]))
     elif _REPO_ID_RE.match(spec):
         repos = [spec]
     else:

@@ -33,6 +33,9 @@ class Family:
     # image-to-video sibling (where the family has one) in i2v/
     build_tiny: Callable[[Path], None] | None = None
     tiny_i2v: bool = True  # whether the tiny build includes the image-to-video sibling
+    # the folder of the tiny build that holds its first-and-last-frame pipeline (end frames and
+    # bridges): "flf" (a model of its own), "t2v" (the same weights, another pipeline class), or None
+    tiny_flf: str | None = None
     tiny_version: int = 1  # bumped when the tiny build gains parts (a new folder is built once)
     # trained tiny weights shipped with the package (``build_tiny`` installs them from there)
     tiny_weights: Path | None = None
@@ -46,6 +49,12 @@ class Family:
     # how a cast's pictures reach the model besides a start frame: "vace" (reference images into
     # the pipeline call, ``ShotRequest.references``), or None (only as an image-to-video start frame)
     references: str | None = None
+    # The pipeline class that draws a clip from a start frame to an end frame, and how a call gives
+    # it the two frames: (start, end as PIL images, request) -> the call's keyword arguments.
+    flf_pipeline: str | None = None
+    flf_call: Callable[[Any, Any, Any], dict[str, Any]] = field(
+        default=lambda start, end, request: {"image": start, "last_image": end}
+    )
 
     @property
     def pipelines(self) -> tuple[str, ...]:

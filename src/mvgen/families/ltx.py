@@ -47,6 +47,15 @@ def decode(pipe, latents, seed: int):
     return decode_video(pipe, latents, timestep)
 
 
+def flf_call(start, end, request) -> dict:
+    """LTXConditionPipeline (0.9.5+) takes both frames as conditions: the first at frame 0, the
+    last at the clip's last frame."""
+    from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+    return {"conditions": [LTXVideoCondition(image=start, frame_index=0),
+                           LTXVideoCondition(image=end, frame_index=request.num_frames - 1)]}  # fmt: skip
+
+
 def call_extras(request) -> dict:
     # LTX conditions its positional embedding on the frame rate of the clip it makes.
     return {"frame_rate": int(round(request.fps))} if request.fps else {}
@@ -124,4 +133,8 @@ FAMILY = Family(
     decode=decode,
     call_extras=call_extras,
     build_tiny=build_tiny,
+    # end frames and bridges: LTXConditionPipeline on the same weights (a condition at either end)
+    tiny_flf="t2v",
+    flf_pipeline="LTXConditionPipeline",
+    flf_call=flf_call,
 )

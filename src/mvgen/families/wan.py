@@ -97,10 +97,11 @@ def install_shipped(folders: list[tuple[Path, Path]], shared: Path, *, name: str
 
 
 def install_tiny(dest: Path, source: Path = TINY_WEIGHTS) -> None:
-    """The shipped trained weights as two complete pipeline folders: ``dest/t2v`` and ``dest/i2v``
-    (the package holds the shared tokenizer, text encoder, VAE and scheduler once, under t2v/)."""
-    install_shipped([(source / "t2v", dest / "t2v"), (source / "i2v", dest / "i2v")], source / "t2v",
-                    name="tiny model", script="scripts/train_tiny.py")  # fmt: skip
+    """The shipped trained weights as three complete pipeline folders: ``dest/t2v``, ``dest/i2v``
+    and ``dest/flf`` (first and last frame: ``scripts/train_tiny_flf.py``); the package holds the
+    shared tokenizer, text encoder, VAE and scheduler once, under t2v/."""
+    install_shipped([(source / part, dest / part) for part in ("t2v", "i2v", "flf")], source / "t2v",
+                    name="tiny model", script="scripts/train_tiny.py (flf/: scripts/train_tiny_flf.py)")  # fmt: skip
 
 
 FAMILY = Family(
@@ -125,6 +126,8 @@ FAMILY = Family(
     finish_latents=finish_latents,
     decode=decode,
     build_tiny=install_tiny,
+    tiny_flf="flf",
+    flf_pipeline="WanImageToVideoPipeline",  # with `last_image` (Wan 2.1 FLF2V, Wan 2.2 A14B I2V)
     tiny_version=2,
     tiny_weights=TINY_WEIGHTS,
     vae_fp32=True,

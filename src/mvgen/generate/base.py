@@ -45,6 +45,9 @@ class ShotRequest:
     # Reference pictures (uint8 h x w x 3, a cast's) for a family that takes them (VACE: each becomes
     # a latent frame in front of the clip, dropped again before the decode).
     references: tuple = field(default=(), compare=False)
+    # The frame it must end on (uint8 h x w x 3): the backend draws it with the first-and-last-frame
+    # model, from ``image`` (or, without one, from the first frame of its own text-to-video render).
+    last_image: np.ndarray | None = field(default=None, compare=False)
 
 
 class Backend(Protocol):
@@ -62,6 +65,9 @@ class Backend(Protocol):
 
     def i2v_revision(self) -> str:
         """The revision of the image-to-video sibling (in chained shots' cache keys)."""
+
+    def flf_revision(self) -> str:
+        """The revision of the first-and-last-frame model (in the keys of shots with an end frame)."""
 
     def generate(
         self,

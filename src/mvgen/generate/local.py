@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,10 @@ def choose_offload(requested: str, free_gb: float, need_gb: float) -> str:
     return "sequential"
 
 
+KEYFRAME_FRAMES = 5  # the clip a shot drawn to an end frame without a start takes its start from
+SIBLING_WORDS = {"i2v": " (image-to-video)", "flf": " (first-and-last-frame)"}
+
+
 class LocalBackend:
     name = "local"
 
@@ -81,10 +86,10 @@ class LocalBackend:
         self.offload = "none"
         self.device = "cpu"
         self.pipe = None
-        self.i2v_pipe = None
+        self.siblings: dict[str, Any] = {}  # "i2v" / "flf" -> the loaded image-to-video pipeline
         self.low_memory = False
         self._identity: dict[str, str] | None = None
-        self._i2v_revision: str | None = None
+        self._revisions: dict[str, str] = {}  # "i2v" / "flf" -> its weights' revision
         self._where: tuple[str, str] | None = None
         self.family = get_family(model.preset.family)
         self._levers: dict[int, Any] = {}  # id(pipeline) -> its LeverState
@@ -126,13 +131,20 @@ class LocalBackend:
     def i2v_revision(self) -> str:
         """A chained shot's pixels depend on the image-to-video weights too: their content hash (a
         folder) or hub snapshot, computed once and without loading anything."""
-        if self._i2v_revision is None:
-            location, index = self._i2v_location()
+        return self._revision_of("i2v")
+
+    def flf_revision(self) -> str:
+        """Likewise the first-and-last-frame model's, for shots drawn to an end frame."""
+        return self._revision_of("flf")
+
+    def _revision_of(self, role: str) -> str:
+        if role not in self._revisions:
+            location, index = self._sibling_location(role)
             if self.model.source == "builtin" or (index is None and Path(location).is_dir()):
-                self._i2v_revision = "sha256:" + folder_fingerprint(Path(location))
+                self._revisions[role] = "sha256:" + folder_fingerprint(Path(location))
             else:
-                self._i2v_revision = index.parent.name if index is not None else "main"
-        return self._i2v_revision
+                self._revisions[role] = index.parent.name if index is not None else "main"
+        return self._revisions[role]
 
     def load(self) -> None:
         if self.pipe is not None:
@@ -191,35 +203,47 @@ class LocalBackend:
             pipe.vae.enable_tiling()
         return pipe
 
-    def _i2v_location(self) -> tuple[str, Path | None]:
-        """(what to pass to from_pretrained, its model_index.json when it is here)."""
+    def _sibling_location(self, role: str) -> tuple[str, Path | None]:
+        """(what to pass to from_pretrained, its model_index.json when it is here) of the model's
+        image-to-video sibling (``role`` "i2v") or its first-and-last-frame model ("flf")."""
         if self.model.source == "builtin":
             from mvgen.generate.tiny import ensure_tiny
 
-            folder = ensure_tiny(self.model.preset.family).parent / "i2v"
+            folder = ensure_tiny(self.model.preset.family).parent
+            folder /= (self.family.tiny_flf or "flf") if role == "flf" else role
             return str(folder), folder / "model_index.json"
-        repo = self.model.preset.i2v_repo_id
-        if repo is None:  # prepare() refuses chains for such models; this is a safety net
-            raise SetupError(f"model {self.model.spec!r} has no image-to-video sibling for chained shots")
+        preset = self.model.preset
+        repo = preset.i2v_repo_id if role == "i2v" else preset.flf_repo_id
+        if repo is None:  # prepare() refuses such shot lists for such models; this is a safety net
+            what = "image-to-video sibling" if role == "i2v" else "first-and-last-frame model"
+            raise SetupError(f"model {self.model.spec!r} has no {what}")
         from mvgen.config.presets import cached_hub_index
 
         return repo, cached_hub_index(repo)
 
-    def _image_to_video(self):
-        """The model's image-to-video sibling, loaded on the first chained shot."""
-        if self.i2v_pipe is None:
+    def _sibling(self, role: str):
+        """The model's image-to-video sibling ("i2v", loaded on the first chained shot or still) or
+        first-and-last-frame model ("flf", on the first shot with an end frame); one pipeline when
+        both are the same weights (Wan 2.2 A14B's image-to-video model takes a last frame too)."""
+        if role not in self.siblings:
             import torch
 
+            location, index = self._sibling_location(role)
+            other = "flf" if role == "i2v" else "i2v"
+            if other in self.siblings and self._sibling_location(other)[0] == location:
+                self.siblings[role] = self.siblings[other]
+                return self.siblings[role]
             dtype = self.pipe.dtype if self.device == "cuda" else torch.float32
-            location, index = self._i2v_location()
-            log.info("loading image-to-video %s", location)
+            log.info("loading %s %s", "image-to-video" if role == "i2v" else "first-and-last-frame", location)
             # One repo, both tasks (Wan 2.2 TI2V, LTX-Video): its model_index names the text-to-video
             # class, and the family's image-to-video class loads the same weights. Decided from the
             # index before loading, so that gigabytes of weights are read once.
             named = _index_class(index)
             cls_name = named if named in self.family.i2v_pipelines else self.family.i2v_pipelines[0]
-            self.i2v_pipe = self._place(self._load_pipeline(location, dtype, cls_name=cls_name))
-        return self.i2v_pipe
+            if role == "flf":
+                cls_name = self.family.flf_pipeline or cls_name
+            self.siblings[role] = self._place(self._load_pipeline(location, dtype, cls_name=cls_name))
+        return self.siblings[role]
 
     def _free(self) -> None:
         import gc
@@ -239,9 +263,8 @@ class LocalBackend:
         if self.low_memory:
             return
         self.low_memory = True
-        for pipe in (self.pipe, self.i2v_pipe):
-            if pipe is not None:
-                pipe.vae.enable_tiling()
+        for pipe in (self.pipe, *self.siblings.values()):
+            pipe.vae.enable_tiling()
         if self.device == "cuda" and self.offload == "none":
             self.offload = "model"
             self.pipe.enable_model_cpu_offload()
@@ -250,7 +273,9 @@ class LocalBackend:
             notify("out of memory: retrying with VAE tiling")
 
     def _pipe_for(self, request: ShotRequest):
-        return self._image_to_video() if request.image is not None else self.pipe
+        if request.last_image is not None:
+            return self._sibling("flf")
+        return self._sibling("i2v") if request.image is not None else self.pipe
 
     def _sample(self, request: ShotRequest, on_step: StepCallback, notify: Notify = lambda message: None):
         import torch
@@ -283,7 +308,14 @@ class LocalBackend:
         import torch
 
         extra = self.family.call_extras(request)
-        if request.image is not None:
+        if request.last_image is not None:
+            from PIL import Image
+
+            start = request.image if request.image is not None else self._keyframe(request)
+            extra.update(
+                self.family.flf_call(Image.fromarray(start), Image.fromarray(request.last_image), request)
+            )
+        elif request.image is not None:
             from PIL import Image
 
             extra["image"] = Image.fromarray(request.image)
@@ -293,7 +325,11 @@ class LocalBackend:
             height=request.height,
             width=request.width,
             num_frames=request.num_frames
-            + (self.family.i2v_dropped_frames if request.image is not None else 0),
+            + (
+                self.family.i2v_dropped_frames
+                if request.image is not None or request.last_image is not None
+                else 0
+            ),
             num_inference_steps=request.steps,
             guidance_scale=request.guidance,
             generator=torch.Generator(device="cpu").manual_seed(request.seed),
@@ -302,6 +338,25 @@ class LocalBackend:
             callback_on_step_end=step_end,
             **extra,
         )
+
+    def _keyframe(self, request: ShotRequest) -> np.ndarray:
+        """The start frame of a shot drawn to an end frame that has none of its own (no still, not
+        chained): the first frame of a short clip of the text-to-video model, same prompt and seed
+        (``KEYFRAME_FRAMES``: two latent frames' work on Wan; a lone frame is an image, which
+        video-trained small models paint worse)."""
+        import torch
+
+        one = replace(
+            request, num_frames=self.model.preset.valid_frames(KEYFRAME_FRAMES), last_image=None, image=None
+        )
+        with torch.inference_mode():
+            out = self.pipe(prompt=one.prompt, negative_prompt=one.negative or None, height=one.height,
+                            width=one.width, num_frames=one.num_frames, num_inference_steps=one.steps,
+                            guidance_scale=one.guidance, generator=torch.Generator(device="cpu").manual_seed(one.seed),
+                            output_type="latent", max_sequence_length=one.max_sequence_length,
+                            **self.family.call_extras(one))  # fmt: skip
+        latents = self.family.finish_latents(self.pipe, out.frames, one)
+        return self.family.decode(self.pipe, latents, one.seed)[0]
 
     def _magcache_ratios(
         self, pipe, state, request: ShotRequest, on_step: StepCallback, notify: Notify
@@ -313,10 +368,10 @@ class LocalBackend:
         from mvgen.generate import magcache
         from mvgen.generate.levers import apply_levers
 
-        kind = "i2v" if request.image is not None else "t2v"
+        kind = "flf" if request.last_image is not None else "i2v" if request.image is not None else "t2v"
         identity = dict(self.identity())
-        if kind == "i2v":
-            identity["revision"] = self.i2v_revision()
+        if kind != "t2v":
+            identity["revision"] = self._revision_of(kind)
         path = magcache.ratios_path(identity, kind, request)
         ratios = magcache.load(path, request.steps)
         if ratios is not None:
@@ -330,7 +385,7 @@ class LocalBackend:
         frames = self.model.preset.valid_frames(magcache.CALIBRATION_FRAMES)  # the same for every shot
         probe = magcache.calibration_request(request, frames)
         notify(
-            f"MagCache: measuring {self.model.name}{' (image-to-video)' if kind == 'i2v' else ''} at "
+            f"MagCache: measuring {self.model.name}{SIBLING_WORDS.get(kind, '')} at "
             f"{request.steps} steps, {request.width}x{request.height} (a {frames}-frame sample, once; kept in the cache)"
         )
         apply_levers(pipe, state, probe, self.device, notify)  # the cache off while measuring
@@ -432,7 +487,8 @@ class LocalBackend:
     def close(self) -> None:
         if self.pipe is None:
             return
-        self.pipe = self.i2v_pipe = None
+        self.pipe = None
+        self.siblings.clear()
         self._levers.clear()
         self._loras.clear()
         self._free()

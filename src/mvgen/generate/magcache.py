@@ -89,16 +89,16 @@ def save(path: Path, ratios: list[float], about: dict[str, Any]) -> None:
 
 def calibration_request(request: ShotRequest, frames: int) -> ShotRequest:
     """The calibration sample for ``request``: its size, steps and guidance; a fixed prompt, seed and
-    length; a mid-grey start frame for an image-to-video pipeline; not compiled (the render's
-    blocks compile for the step cache once it is on)."""
-    image = None
-    if request.image is not None:
-        import numpy as np
+    length; a mid-grey start (and end) frame for an image-to-video pipeline; not compiled (the
+    render's blocks compile for the step cache once it is on)."""
+    import numpy as np
 
-        image = np.full_like(request.image, 128)
+    grey = [None if f is None else np.full_like(f, 128) for f in (request.image, request.last_image)]
+    if grey[1] is not None and grey[0] is None:
+        grey[0] = grey[1]
     return replace(
         request, shot_id="magcache-calibration", prompt=CALIBRATION_PROMPT, negative="", seed=CALIBRATION_SEED,
-        num_frames=frames, image=image, step_cache="none", compile=False,
+        num_frames=frames, image=grey[0], last_image=grey[1], step_cache="none", compile=False,
     )  # fmt: skip
 
 

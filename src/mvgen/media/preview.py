@@ -66,7 +66,7 @@ def _card(plan: RenderPlan, shot: PlannedShot) -> np.ndarray:
     margin = max(4, w // 32)
     big, mid, small = _font(h // 10), _font(h // 22), _font(h // 28)
     draw.text((margin, margin), f"{shot.index + 1}  {shot.id}", font=big, fill=(255, 255, 255))
-    how = shot.transition
+    how = shot.transition + (f" → {shot.ending}" if shot.ending and not shot.bridge else "")
     take = f" · {shot.takes} takes" if shot.takes > 1 else ""
     info = (
         f"{timecode(shot.start_s)} - {timecode(shot.end_s)} · {shot.length_beats:g} beats · {how} · "

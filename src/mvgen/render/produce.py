@@ -44,7 +44,7 @@ class TakeResult:
 
 
 def request_for(plan: RenderPlan, shot: PlannedShot, image: Any = None, seed: int | None = None,
-                references: tuple = ()):  # fmt: skip
+                references: tuple = (), last_image: Any = None):  # fmt: skip
     from mvgen.generate.base import ShotRequest
 
     return ShotRequest(
@@ -54,14 +54,15 @@ def request_for(plan: RenderPlan, shot: PlannedShot, image: Any = None, seed: in
         max_sequence_length=plan.max_sequence_length, fps=plan.native_fps, image=image,
         step_cache=plan.step_cache, step_cache_threshold=plan.step_cache_threshold,
         compile=plan.compile, attention=plan.attention, loras=shot.loras,
-        fuse_loras=bool(shot.loras) and plan.shares_loras(shot), references=references,
+        fuse_loras=bool(shot.loras) and plan.shares_loras(shot), references=references, last_image=last_image,
     )  # fmt: skip
 
 
-def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: int, image: Any,
+def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: int, frames_in: tuple[Any, Any],
                   report: Reporter, take: int) -> TakeResult:  # fmt: skip
     """Generate one take of a slot into the cache under its key's lock (or find that another
-    process did). A chained shot's frames are colour-anchored; exceptions propagate."""
+    process did). ``frames_in``: its start and end frames (or None). A chained shot's frames are
+    colour-anchored; exceptions propagate."""
     from mvgen.locks import shot_lock
 
     cache, plan = state.cache, state.plan
@@ -76,7 +77,7 @@ def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: in
         if k in state.regenerate:
             latents.unlink(missing_ok=True)
         frames = gen.generate(
-            request_for(plan, s, image, seed, state.model_references(s)),
+            request_for(plan, s, frames_in[0], seed, state.model_references(s), frames_in[1]),
             lambda step, steps: report.step(s, step, steps),
             latents_path=latents,
             notify=lambda message: report.warning(s, message),
@@ -95,6 +96,7 @@ def generate_take(gen: Any, state: RenderState, s: PlannedShot, k: str, seed: in
             "num_frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
             "fps": plan.native_fps, "model": state.ident.to_json(), "steps": plan.steps_of(s),
             "guidance": plan.guidance_of(s), "image_sha256": state.slots[s.index].image_sha256,
+            "end_sha256": state.slots[s.index].end_sha256,
             "colour_drift": drift, "take_score": score, "step_cache": step_cache_label(plan),
         }  # fmt: skip
         seconds = time.monotonic() - ts
@@ -123,16 +125,21 @@ def produce_slot(gen: Any, state: RenderState, s: PlannedShot, report: Reporter,
                  should_stop: Callable[[], bool]) -> list[str] | None:  # fmt: skip
     """Produce slot ``s`` into ``state``: its takes generated (or found), its clip chosen. The keys
     this call generated; None when it failed and ``keep_going`` carries on (else the error raises)."""
-    image = None
+    image = end = None
+    slot = state.slots[s.index]
+    for needed, which in ((s.chain, -1), (s.end_next, 1)):
+        if needed and not state.has_clip(state.slots[s.index + which].key):  # it failed (--keep-going)
+            why = "the shot it chains from" if which < 0 else "the shot it ends on"
+            return _failed(state, s, report, f"shot {s.id!r}: not generated: {why} failed", keep_going)
     if s.chain:
-        prev = state.slots[s.index - 1].key
-        if not state.has_clip(prev):  # the shot before it failed (--keep-going)
-            return _failed(state, s, report, f"shot {s.id!r}: not generated: the shot it chains from failed",
-                           keep_going)  # fmt: skip
-        image, state.slots[s.index].image_sha256 = state.last_frame(s.index)
+        image, slot.image_sha256 = state.last_frame(s.index)
     elif s.image is not None:
-        image, state.slots[s.index].image_sha256 = state.still(s)
-    candidates = state.candidates(s, state.slots[s.index].image_sha256 if s.uses_i2v else None)
+        image, slot.image_sha256 = state.still(s)
+    if s.end_next:
+        end, slot.end_sha256 = state.next_frame(s.index)
+    elif s.end is not None:
+        end, slot.end_sha256 = state.still(s, s.end)
+    candidates = state.slot_candidates(s)
     if state.regenerates(s):
         state.regenerate.update(candidates)
     ok, generated = True, []
@@ -146,7 +153,7 @@ def produce_slot(gen: Any, state: RenderState, s: PlannedShot, report: Reporter,
         if should_stop():
             raise Interrupted("interrupted; finished shots are cached, re-run to resume")
         try:
-            r = generate_take(gen, state, s, k, seed, image, report, take)
+            r = generate_take(gen, state, s, k, seed, (image, end), report, take)
         except Interrupted:
             raise
         except Exception as exc:

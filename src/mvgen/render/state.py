@@ -19,7 +19,7 @@ from mvgen.counts import RenderCounts, count_render
 from mvgen.errors import GenerationError
 from mvgen.keys import ModelIdentity, clip_key
 from mvgen.takes import TakeBook
-from mvgen.timeline import PlannedShot, RenderPlan, anchor_root, last_shown_frame
+from mvgen.timeline import PlannedShot, RenderPlan, anchor_root, dependency_order, last_shown_frame
 
 
 @dataclass
@@ -29,6 +29,7 @@ class SlotState:
     shot: PlannedShot
     key: str | None = None  # the clip it shows (its chosen take's), once known
     image_sha256: str | None = None  # a chained slot: the hash of the frame it continues
+    end_sha256: str | None = None  # a slot drawn to an end frame: that frame's digest
     seconds: float = 0.0  # spent generating its takes in this run
     placement: dict[str, Any] | None = None  # Ray: where and when it was generated
 
@@ -45,6 +46,7 @@ class SlotResult:
     seconds: float  # generation seconds spent on this slot's takes
     generated: tuple[str, ...]  # keys generated (not found cached)
     image_sha256: str | None
+    end_sha256: str | None = None
     pid: int = 0
     worker: int = 0
     started: float = 0.0
@@ -110,34 +112,53 @@ class RenderState:
     def keys(self) -> list[str | None]:
         return [slot.key for slot in self.slots]
 
-    def candidates(self, s: PlannedShot, image_sha256: str | None = None) -> list[str]:
+    def candidates(self, s: PlannedShot, image_sha256: str | None = None, end_sha256: str | None = None
+                   ) -> list[str]:  # fmt: skip
         """The keys of a slot's takes (``image_sha256``: a chained slot's frame; a slot starting on a
-        still puts that still's digest there itself)."""
+        still puts that still's digest there itself; ``end_sha256``: the frame it ends on, likewise)."""
         if image_sha256 is None and s.image is not None and not s.chain:
             image_sha256 = self.still_digest(s)
+        if end_sha256 is None and s.end is not None:
+            end_sha256 = self.still_digest(s, s.end)
         return [
-            clip_key(self.ident, self.plan, s, seed=seed, image_sha256=image_sha256)
+            clip_key(self.ident, self.plan, s, seed=seed, image_sha256=image_sha256, end_sha256=end_sha256)
             for seed in s.take_seeds()
         ]
+
+    def slot_candidates(self, s: PlannedShot) -> list[str]:
+        """``candidates`` with the frames the slot's record holds (once produced, or resolved)."""
+        slot = self.slots[s.index]
+        return self.candidates(s, slot.image_sha256 if s.uses_i2v else None, slot.end_sha256)
 
     def resolve_keys(self) -> None:
         """Each slot's clip key as far as it can be known before generating: the chosen take's for a
         shot with takes once all its takes are cached; a chained shot's once the clip before it is
-        cached (its key includes that clip's last frame). None: decided when the slot's turn comes."""
-        for slot in self.slots:
+        cached (its key includes that clip's last frame), one ending on the next shot's first frame
+        once that clip is (in ``dependency_order``). None: decided when the slot's turn comes."""
+        for slot in (self.slots[i] for i in dependency_order(self.plan, list(range(len(self.slots))))):
             s, image_sha = slot.shot, None
             if s.chain:
-                prev = self.slots[s.index - 1]
-                if prev.key is None or self.regenerates(prev.shot) or self.cache.get(prev.key) is None:
+                if not self._final(s.index - 1):
                     continue
                 image_sha = slot.image_sha256 = self.last_frame(s.index)[1]
             elif s.image is not None:
                 slot.image_sha256 = self.still_digest(s)
-            candidates = self.candidates(s, image_sha)
+            if s.end_next:
+                if not self._final(s.index + 1):
+                    continue
+                slot.end_sha256 = self.next_frame(s.index)[1]
+            candidates = self.candidates(s, image_sha, slot.end_sha256)
             if s.takes == 1:
                 slot.key = candidates[0]
             elif not self.regenerates(s) and all(self.cache.get(k) is not None for k in candidates):
                 slot.key = self.takes.choose(s, candidates)
+
+    def _final(self, index: int) -> bool:
+        """Whether slot ``index``'s clip is known and cached, and not to be made again."""
+        slot = self.slots[index]
+        return (
+            slot.key is not None and not self.regenerates(slot.shot) and self.cache.get(slot.key) is not None
+        )
 
     def todo(self, on_cached: Callable[[PlannedShot], None]) -> list[PlannedShot]:
         """The slots to generate, one per shot (a repeat of a shot waiting on its takes is settled
@@ -152,21 +173,22 @@ class RenderState:
             if k is not None and not self.regenerates(s) and self.cache.get(k) is not None:
                 self.outcomes[k] = True
                 on_cached(s)
-            elif k is None and not s.chain and (s.source_index, s.num_frames) in first_of:
+            elif k is None and not s.linked and (s.source_index, s.num_frames) in first_of:
                 self.repeats.setdefault(first_of[(s.source_index, s.num_frames)], []).append(s)
             else:
                 todo.append(s)
                 if k is not None:
                     queued.add(k)
-                elif not s.chain:
+                elif not s.linked:
                     first_of[(s.source_index, s.num_frames)] = s.index
-        return todo
+        order = dependency_order(self.plan, [s.index for s in todo])  # a bridge after the shot it ends on
+        return [self.plan.shots[i] for i in order]
 
     def pending_takes(self, todo: list[PlannedShot]) -> int:
         """How many takes of ``todo`` are not in the cache."""
         return sum(
             s.takes
-            if s.chain
+            if s.linked
             else sum(self.regenerates(s) or self.cache.get(k) is None for k in self.candidates(s))
             for s in todo
         )
@@ -222,26 +244,50 @@ class RenderState:
             self.last_frames[ref] = frame, digest
         return self.last_frames[ref]
 
-    def still_digest(self, s: PlannedShot) -> str:
-        """What a slot's start still puts in its key (its file's hash and the fitting rule)."""
+    def still_digest(self, s: PlannedShot, use: Any = None) -> str:
+        """What a slot's start still (or ``use``: its end still) puts in its key (its file's hash and
+        the fitting rule)."""
         from mvgen.config.stills import still_digest
 
-        assert s.image is not None
-        return still_digest(s.image.sha256, self.plan.image_fit)
+        use = use or s.image
+        assert use is not None
+        return still_digest(use.sha256, self.plan.image_fit)
 
-    def still(self, s: PlannedShot) -> tuple[Any, str]:
+    def still(self, s: PlannedShot, use: Any = None) -> tuple[Any, str]:
         """The start frame of a slot that starts on a still (its storyboard still or a cast member's
-        picture), fitted to the render size, and its digest. Read once per still; a Ray worker gets
-        it from the driver (``last_frames``), so the file need not be on the worker's machine."""
+        picture; ``use``: its end still), fitted to the render size, and its digest. Read once per
+        still; a Ray worker gets it from the driver (``last_frames``), so the file need not be on
+        the worker's machine."""
         from mvgen.media.stills import fit_still
 
-        assert s.image is not None
-        digest = self.still_digest(s)
+        use = use or s.image
+        assert use is not None
+        digest = self.still_digest(s, use)
         ref = f"still:{digest}"
         if ref not in self.last_frames:
-            frame = fit_still(s.image.path, self.plan.gen_width, self.plan.gen_height, self.plan.image_fit)
+            frame = fit_still(use.path, self.plan.gen_width, self.plan.gen_height, self.plan.image_fit)
             self.last_frames[ref] = frame, digest
         return self.last_frames[ref]
+
+    def next_frame(self, index: int) -> tuple[Any, str]:
+        """The end frame of slot ``index`` drawn to end on the next one's first (``end: next``, a
+        bridge): the first frame of the next slot's clip, and its pixels' hash. Decoded once."""
+        from mvgen.media.clips import read_clip
+
+        ref = self.next_frame_ref(index)
+        if ref not in self.last_frames:
+            key = self.slots[index + 1].key
+            assert key is not None
+            frame = read_clip(cached_clip(self.cache, key))[0].copy()
+            digest = hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
+            self.last_frames[ref] = frame, digest
+        return self.last_frames[ref]
+
+    def next_frame_ref(self, index: int) -> str:
+        """``KEY@0``: the clip whose first frame slot ``index`` ends on (``last_frames``' key)."""
+        key = self.slots[index + 1].key
+        assert key is not None
+        return f"{key}@0"
 
     def references(self, s: PlannedShot) -> list[tuple[str, Any]]:
         """A slot's cast pictures as (member, picture at most 128 px a side): what its takes' identity
@@ -316,7 +362,7 @@ class RenderState:
         assert slot.key is not None
         metrics = {k: self.takes.metrics[k] for k in candidates if k in self.takes.metrics}
         return SlotResult(s.index, slot.key, tuple(candidates), candidates.index(slot.key), metrics,
-                          slot.seconds, tuple(generated), slot.image_sha256, **where)  # fmt: skip
+                          slot.seconds, tuple(generated), slot.image_sha256, slot.end_sha256, **where)  # fmt: skip
 
     def merge(self, results: Iterable[SlotResult], attempts: dict[int, int]) -> None:
         """Take in the slots produced elsewhere (Ray workers): keys, takes, outcomes, seconds, and
@@ -330,6 +376,8 @@ class RenderState:
             slot.key = r.key
             if r.image_sha256 is not None:
                 slot.image_sha256 = r.image_sha256
+            if r.end_sha256 is not None:
+                slot.end_sha256 = r.end_sha256
             if len(r.candidates) > 1:
                 self.takes.metrics.update(r.metrics)
                 self.takes.chosen[r.index] = (r.take, list(r.candidates))
@@ -371,7 +419,7 @@ def reuse_longer_clips(plan: RenderPlan, preset: Any, ident: ModelIdentity, cach
 
     frames_of: dict[int, int] = {}  # source shot -> the frames its clip has
     for s in plan.shots:
-        if s.chain or s.source_index in frames_of:
+        if s.linked or s.uses_flf or s.source_index in frames_of:  # (an end frame ends its own clip)
             continue
         frames_of[s.source_index] = s.num_frames
         if regenerates(s):
@@ -389,5 +437,6 @@ def reuse_longer_clips(plan: RenderPlan, preset: Any, ident: ModelIdentity, cach
             continue
         longer = (f for f in range(s.num_frames + 1, preset.max_frames + 1) if preset.valid_frames(f) == f)
         frames_of[s.source_index] = next((f for f in longer if cached_at(f)), s.num_frames)
-    shots = tuple(s if s.chain else replace(s, num_frames=frames_of[s.source_index]) for s in plan.shots)
+    shots = tuple(s if s.linked or s.uses_flf else replace(s, num_frames=frames_of[s.source_index])
+                  for s in plan.shots)  # fmt: skip
     return replace(plan, shots=shots) if shots != plan.shots else plan
