@@ -98,6 +98,13 @@ def start_from_t2v(flf, t2v) -> None:
         flf.patch_embedding.weight[:, :16] = w
 
 
+def start_from(flf, weights: Path) -> None:
+    """``--init``: continue from a saved sibling's transformer."""
+    from safetensors.torch import load_file
+
+    flf.load_state_dict(load_file(str(weights / "transformer" / "diffusion_pytorch_model.safetensors")))
+
+
 def pipeline(tokenizer, text_encoder, vae, transformer):
     from diffusers import WanImageToVideoPipeline
 
@@ -298,11 +305,15 @@ def main() -> int:
         "--end-weight", type=float, default=4.0, help="loss weight of the first and last latent frames"
     )
     ap.add_argument("--pairs", type=int, default=56, help="evaluate on the first N colour pairs (56: all)")
+    ap.add_argument(
+        "--init", type=Path, default=None, help="start from these weights (a saved sibling) instead"
+    )
     args = ap.parse_args()
 
     timings: dict[str, float] = {}
     if not args.eval_only:
-        timings = tt.train_sibling(args, flf_transformer(), start_from_t2v, pipeline, check_conditions, dataset,
+        start = start_from_t2v if args.init is None else (lambda flf, t2v: start_from(flf, args.init))
+        timings = tt.train_sibling(args, flf_transformer(), start, pipeline, check_conditions, dataset,
                                    train, end_weight=args.end_weight)  # fmt: skip
     t1 = time.time()
     report = evaluate(args.out, pairs=args.pairs)

@@ -80,9 +80,20 @@ def nearest_colour(rgb: np.ndarray) -> str:
 
 
 def test_a_bridge_is_drawn_from_the_shot_before_into_the_next_on_the_beat(tmp_path, mvgen, cache_dir, spy):
-    r = mvgen("render", str(_project(tmp_path, BRIDGE.format(a="a red field, still"))))
+    r = mvgen(
+        "render",
+        str(_project(tmp_path, BRIDGE.format(a="a red field, still"))),
+        "--otio",
+        tmp_path / "e.otio",
+    )
     assert r.code == 0, r
     m = json.loads((tmp_path / "s.json").read_text())
+    import opentimelineio as otio  # the bridge is a clip of its own in the editor's timeline
+
+    track = otio.adapters.read_from_file(str(tmp_path / "e.otio")).video_tracks()[0]
+    assert [(c.name, c.metadata["mvgen"]["transition"]) for c in track] == [
+        ("a", "cut"), ("b.bridge", "bridge"), ("b", "cut")
+    ]  # fmt: skip
     rows = {s["id"]: s for s in m["shots"]}
     assert [(s["id"], s["transition"], s["end"]) for s in m["shots"]] == [
         ("a", "cut", ""), ("b.bridge", "bridge", "next"), ("b", "cut", "")
@@ -176,6 +187,12 @@ def test_plan_shows_bridges_and_ends_and_a_model_without_them_is_refused(tmp_pat
     )
     table = mvgen("plan", str(tmp_path / "s.yaml"))
     assert "cut→next" in table.out and "c.bridge" in table.out and " bridge " in table.out
+    # the animatic has a card for the bridge, where the render will have it
+    assert mvgen("render", str(tmp_path / "s.yaml"), "--preview").code == 0
+    cards = json.loads((tmp_path / "s.preview.json").read_text())["shots"]
+    assert [(c["id"], c["transition"], c["end"], c["start_s"]) for c in cards] == [
+        ("a", "cut", "next", 0.0), ("b", "cut", "", 1.0), ("c.bridge", "bridge", "next", 1.5), ("c", "cut", "", 2.0)
+    ]  # fmt: skip
     r = mvgen("plan", str(tmp_path / "s.yaml"), "--model", "tiny-cogvideox")
     assert r.code == 2 and "and 'tiny-cogvideox' has none" in r.err
     assert "wan2.1-flf2v-14b" in r.err and "ltx-video-0.9.5" in r.err  # the presets that can

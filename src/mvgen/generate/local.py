@@ -343,12 +343,16 @@ class LocalBackend:
         """The start frame of a shot drawn to an end frame that has none of its own (no still, not
         chained): the first frame of a short clip of the text-to-video model, same prompt and seed
         (``KEYFRAME_FRAMES``: two latent frames' work on Wan; a lone frame is an image, which
-        video-trained small models paint worse)."""
+        video-trained small models paint worse), without LoRAs (the shot's are the first-and-last-frame
+        model's)."""
         import torch
 
         one = replace(
             request, num_frames=self.model.preset.valid_frames(KEYFRAME_FRAMES), last_image=None, image=None
         )
+        # without LoRAs, whatever shot ran before it: the same start every time
+        if id(self.pipe) in self._loras:
+            self._loras[id(self.pipe)].use(self.pipe, ())
         with torch.inference_mode():
             out = self.pipe(prompt=one.prompt, negative_prompt=one.negative or None, height=one.height,
                             width=one.width, num_frames=one.num_frames, num_inference_steps=one.steps,
