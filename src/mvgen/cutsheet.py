@@ -114,6 +114,24 @@ class CutSheet:
         return data
 
 
+def _identities(plan: RenderPlan, keys: list[str | None]) -> list[tuple]:
+    """What names the clip each slot shows, as far as the plan knows it: its key, or the shot and
+    frames it is made from, and for a slot made from its neighbours' clips (chained, or drawn to the
+    next one's first frame) theirs too: a chain or a bridge that a looped list repeats between the
+    same clips is one generation, as the render makes it."""
+    from mvgen.timeline import dependency_order, neighbours_needed
+
+    out: dict[int, tuple] = {}
+    for i in dependency_order(plan, list(range(len(plan.shots)))):
+        s = plan.shots[i]
+        if keys[i] is not None:
+            out[i] = ("key", keys[i])
+            continue
+        made_from = tuple(out.get(j, ("slot", j)) for j in neighbours_needed(s))
+        out[i] = ("source", s.source_index, s.num_frames, s.seed, s.bridge, s.chain, s.end_next, made_from)
+    return [out[i] for i in range(len(plan.shots))]
+
+
 def cut_sheet(plan: RenderPlan, ident: ModelIdentity | None, cache: ShotCache, *, max_frames: int,
               step_cost_s: float | None) -> CutSheet:  # fmt: skip
     """Rows for every slot of ``plan``, checked against the cache under the model's identity
@@ -131,14 +149,9 @@ def cut_sheet(plan: RenderPlan, ident: ModelIdentity | None, cache: ShotCache, *
         rate = prior_rate(cache, ident.id, step_cost_s, step_cache_label(plan))
     rows = []
     seen: set[tuple] = set()
-    for key, shot in zip(keys, plan.shots, strict=True):
+    identities = _identities(plan, keys)
+    for key, shot, identity in zip(keys, plan.shots, identities, strict=True):
         warnings = tuple(shot_warnings(plan, shot, max_frames))
-        if key is not None:
-            identity: tuple = ("key", key)
-        elif shot.linked:  # its picture depends on a neighbouring slot's
-            identity = ("slot", shot.index)
-        else:
-            identity = ("source", shot.source_index, shot.num_frames, shot.seed)
         if identity in seen:
             rows.append(SheetRow(shot, "repeat", shot.takes, 0.0, warnings))
             continue

@@ -193,6 +193,14 @@ def test_plan_shows_bridges_and_ends_and_a_model_without_them_is_refused(tmp_pat
     assert [(c["id"], c["transition"], c["end"], c["start_s"]) for c in cards] == [
         ("a", "cut", "next", 0.0), ("b", "cut", "", 1.0), ("c.bridge", "bridge", "next", 1.5), ("c", "cut", "", 2.0)
     ]  # fmt: skip
+    # a looped list: each bridge between the same two clips is one generation, as the render makes it
+    looped = HEAD.replace("fit: trim", "fit: loop, transition: {bridge: 1}") + """shots:
+  - {id: a, prompt: "a red field", length: 2}
+  - {id: b, prompt: "a blue field", length: 2}
+"""
+    sheet = json.loads(mvgen("plan", str(write(tmp_path / "loop.yaml", looped)), "--json").out)
+    assert [s["id"] for s in sheet["shots"]][:5] == ["a", "b.bridge", "b", "a.bridge", "a"]
+    assert sheet["totals"]["new_shots"] == 4  # a, b and the bridge each way
     r = mvgen("plan", str(tmp_path / "s.yaml"), "--model", "tiny-cogvideox")
     assert r.code == 2 and "and 'tiny-cogvideox' has none" in r.err
     assert "wan2.1-flf2v-14b" in r.err and "ltx-video-0.9.5" in r.err  # the presets that can
