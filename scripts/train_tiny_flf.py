@@ -9,6 +9,9 @@ ends on another; without a last image, one that starts on the first (as Wan 2.1'
     python scripts/train_tiny_flf.py                  # train, evaluate, ship (src/mvgen/models/tiny/flf)
     python scripts/train_tiny_flf.py --out /tmp/flf   # ... somewhere else
     python scripts/train_tiny_flf.py --eval-only      # the figures of the shipped weights
+    python scripts/train_tiny_flf.py --out /tmp/v3 && \
+        python scripts/train_tiny_flf.py --init /tmp/v3 --seed 1 --steps 4000 --lr 1e-3
+                                                      # the shipped weights (v4): two runs
 
 The transformer starts as the shipped tiny text-to-video one (its patch embedding's first 16 input
 channels copied, the other 20 at zero: it starts as exactly that model and learns to read the
