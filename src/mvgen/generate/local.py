@@ -222,19 +222,12 @@ class LocalBackend:
         return repo, cached_hub_index(repo)
 
     def _sibling(self, role: str):
-        """The model's image-to-video sibling ("i2v", loaded on the first chained shot or still) or
-        first-and-last-frame model ("flf", on the first shot with an end frame); one pipeline when
-        both are the same weights (Wan 2.2 A14B's image-to-video model takes a last frame too)."""
+        """The model's image-to-video sibling ("i2v": chains, stills) or first-and-last-frame model
+        ("flf": end frames), loaded on first use, weights once: the other sibling's pipeline when
+        repo and class match (Wan 2.2 A14B), the main one's modules for a class on its own weights
+        (LTX's condition pipeline, ``from_pipe``)."""
         if role not in self.siblings:
-            import torch
-
             location, index = self._sibling_location(role)
-            other = "flf" if role == "i2v" else "i2v"
-            if other in self.siblings and self._sibling_location(other)[0] == location:
-                self.siblings[role] = self.siblings[other]
-                return self.siblings[role]
-            dtype = self.pipe.dtype if self.device == "cuda" else torch.float32
-            log.info("loading %s %s", "image-to-video" if role == "i2v" else "first-and-last-frame", location)
             # One repo, both tasks (Wan 2.2 TI2V, LTX-Video): its model_index names the text-to-video
             # class, and the family's image-to-video class loads the same weights. Decided from the
             # index before loading, so that gigabytes of weights are read once.
@@ -242,8 +235,22 @@ class LocalBackend:
             cls_name = named if named in self.family.i2v_pipelines else self.family.i2v_pipelines[0]
             if role == "flf":
                 cls_name = self.family.flf_pipeline or cls_name
-            self.siblings[role] = self._place(self._load_pipeline(location, dtype, cls_name=cls_name))
+            same = [p for r, p in self.siblings.items()
+                    if self._sibling_location(r)[0] == location and type(p).__name__ == cls_name]  # fmt: skip
+            self.siblings[role] = same[0] if same else self._load_sibling(role, location, cls_name)
         return self.siblings[role]
+
+    def _load_sibling(self, role: str, location: str, cls_name: str):
+        import diffusers
+        import torch
+
+        log.info("loading %s %s", "image-to-video" if role == "i2v" else "first-and-last-frame", location)
+        if role == "flf" and location == self._location()[0]:  # the main pipeline's modules, already placed
+            pipe = getattr(diffusers, cls_name).from_pipe(self.pipe)
+            pipe.set_progress_bar_config(disable=True)
+            return self._place(pipe) if self.offload != "none" else pipe
+        dtype = self.pipe.dtype if self.device == "cuda" else torch.float32
+        return self._place(self._load_pipeline(location, dtype, cls_name=cls_name))
 
     def _free(self) -> None:
         import gc
@@ -306,30 +313,23 @@ class LocalBackend:
     def _call(self, pipe, request: ShotRequest, step_end):
         """One run of the pipeline for ``request``, to latents."""
         import torch
+        from PIL import Image
 
         extra = self.family.call_extras(request)
         if request.last_image is not None:
-            from PIL import Image
-
             start = request.image if request.image is not None else self._keyframe(request)
             extra.update(
                 self.family.flf_call(Image.fromarray(start), Image.fromarray(request.last_image), request)
             )
         elif request.image is not None:
-            from PIL import Image
-
             extra["image"] = Image.fromarray(request.image)
+        conditioned = request.image is not None or request.last_image is not None
         return pipe(
             prompt=request.prompt,
             negative_prompt=request.negative or None,
             height=request.height,
             width=request.width,
-            num_frames=request.num_frames
-            + (
-                self.family.i2v_dropped_frames
-                if request.image is not None or request.last_image is not None
-                else 0
-            ),
+            num_frames=request.num_frames + (self.family.i2v_dropped_frames if conditioned else 0),
             num_inference_steps=request.steps,
             guidance_scale=request.guidance,
             generator=torch.Generator(device="cpu").manual_seed(request.seed),
