@@ -585,16 +585,7 @@ def train_transformer(
             colours.append(-100 if r < 0.17 else COLOURS.index(colour))
         # the colour-less prompts still show their clip's colour: the model learns that a prompt
         # without a colour word leaves the colour to the seed
-        # noise levels: half as the sampler spends its steps (shifted towards noise), half uniform
-        # (the last steps, at low noise, are where a clip comes out clean)
-        u = torch.rand(batch, generator=gen)
-        shifted = torch.rand(batch, generator=gen) < 0.5
-        sigma = torch.where(shifted, shift * u / (1 + (shift - 1) * u), u)
-        if pure_noise:  # the sampler's first step: nothing of the clip left, the words are all there is
-            sigma = torch.where(torch.rand(batch, generator=gen) < pure_noise, 1.0, sigma)
-        noise = torch.randn(x0.shape, generator=gen)
-        s = sigma.view(-1, 1, 1, 1, 1)
-        xt = (1 - s) * x0 + s * noise
+        sigma, noise, xt = noised(x0, gen, shift, pure_noise)
         timestep = sigma * 1000.0
         frames_from = 0
         if bucket["i2v"] or (first_clean and rng.random() < first_clean):
@@ -869,6 +860,59 @@ def sibling_start(seed: int):
     for module in (text_encoder, vae):
         module.requires_grad_(False)
     return rng, tokenizer, text_encoder, vae, t2v
+
+
+def noised(x0, gen, shift: float, pure_noise: float):
+    """Flow matching's input for clean latents ``x0``: (sigma, noise, noisy latents), the noise
+    levels half as the sampler spends its steps (shifted towards noise by ``shift``), half uniform
+    (the last steps, at low noise, are where a clip comes out clean), and ``pure_noise`` of them at
+    1 (the sampler's first step: nothing of the clip left, the words are all there is)."""
+    import torch
+
+    batch = x0.shape[0]
+    u = torch.rand(batch, generator=gen)
+    shifted = torch.rand(batch, generator=gen) < 0.5
+    sigma = torch.where(shifted, shift * u / (1 + (shift - 1) * u), u)
+    if pure_noise:
+        sigma = torch.where(torch.rand(batch, generator=gen) < pure_noise, 1.0, sigma)
+    noise = torch.randn(x0.shape, generator=gen)
+    s = sigma.view(-1, 1, 1, 1, 1)
+    return sigma, noise, (1 - s) * x0 + s * noise
+
+
+class SiblingSteps:
+    """A sibling trainer's optimiser (train_tiny_vace.py, train_tiny_flf.py): AdamW at a one-cycle
+    rate over ``steps``, gradients clipped at 1, the loss smoothed and logged every 250 steps."""
+
+    def __init__(self, model, steps: int, lr: float, name: str, log) -> None:
+        import torch
+
+        self.model, self.steps, self.name, self.log = model, steps, name, log
+        self.opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(
+            self.opt, max_lr=lr, total_steps=steps, pct_start=0.05
+        )
+        self.start, self.ema = time.time(), None
+        model.train()
+
+    def step(self, step: int, total, loss=None) -> None:
+        """One optimiser step on ``total``; ``loss`` (default ``total``) is what the log follows."""
+        import torch
+
+        self.opt.zero_grad()
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.sched.step()
+        self.ema = smoothed(self.ema, (total if loss is None else loss).item())
+        if step % 250 == 0 or step == self.steps - 1:
+            elapsed = time.time() - self.start
+            self.log(f"{self.name} {step + 1}/{self.steps} loss {self.ema:.4f} ({elapsed:.0f} s)")
+
+    def done(self) -> float:
+        """The final smoothed loss; the model back in eval mode."""
+        self.model.eval()
+        return float(self.ema)
 
 
 def sibling_parser(doc: str, shipped: Path, *, steps: int, lr: float, report: str):

@@ -207,11 +207,8 @@ def train(flf, tokenizer, text_encoder, data, steps: int, rng: np.random.Generat
           lr: float = 1e-3, shift: float = 3.0, pure_noise: float = 0.2, end_weight: float = 1.0) -> float:  # fmt: skip
     import torch
 
-    opt = torch.optim.AdamW(flf.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    flf.train()
+    opt = tt.SiblingSteps(flf, steps, lr, "flf", log)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    start, ema = time.time(), None
     for step in range(steps):
         bucket = data[int(rng.integers(len(data)))]
         _, _, f, h, w = bucket["latents"].shape
@@ -223,29 +220,15 @@ def train(flf, tokenizer, text_encoder, data, steps: int, rng: np.random.Generat
             colour, motion = bucket["labels"][int(i)]
             r = rng.random()
             prompts.append("" if r < 0.1 else tt.make_prompt(rng, None if r < 0.2 else colour, motion))
-        u = torch.rand(batch, generator=gen)
-        sigma = torch.where(torch.rand(batch, generator=gen) < 0.5, shift * u / (1 + (shift - 1) * u), u)
-        sigma = torch.where(torch.rand(batch, generator=gen) < pure_noise, 1.0, sigma)
-        noise = torch.randn(x0.shape, generator=gen)
-        s = sigma.view(-1, 1, 1, 1, 1)
-        xt = (1 - s) * x0 + s * noise
+        sigma, noise, xt = tt.noised(x0, gen, shift, pure_noise)
         with torch.no_grad():
             text = tt.embed(tokenizer, text_encoder, prompts)
         pred = flf(torch.cat([xt, cond], dim=1), sigma * 1000.0, text, return_dict=False)[0]
         err = (pred - noise + x0) ** 2
         weight = torch.ones(f)
         weight[0] = weight[-1] = end_weight
-        loss = (err.mean(dim=(0, 1, 3, 4)) * weight).sum() / weight.sum()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(flf.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        ema = tt.smoothed(ema, loss.item())
-        if step % 250 == 0 or step == steps - 1:
-            log(f"flf {step + 1}/{steps} loss {ema:.4f} ({time.time() - start:.0f} s)")
-    flf.eval()
-    return float(ema)
+        opt.step(step, (err.mean(dim=(0, 1, 3, 4)) * weight).sum() / weight.sum())
+    return opt.done()
 
 
 def load(weights: Path):

@@ -141,11 +141,8 @@ def train(vace, tokenizer, text_encoder, data, steps: int, rng: np.random.Genera
     """Flow matching with the VACE context (see the module's docstring). Returns the final loss."""
     import torch
 
-    opt = torch.optim.AdamW(vace.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    vace.train()
+    opt = tt.SiblingSteps(vace, steps, lr, "vace", log)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    start, ema = time.time(), None
     for step in range(steps):
         bucket = data[int(rng.integers(len(data)))]
         _, _, f, h, w = bucket["latents"].shape
@@ -173,12 +170,7 @@ def train(vace, tokenizer, text_encoder, data, steps: int, rng: np.random.Genera
             ref = bucket["refs"][idx]
             x0 = torch.cat([ref[:, :16], x0], dim=2)  # the pipeline samples the reference's frame too
             context = torch.cat([ref, context], dim=2)
-        u = torch.rand(batch, generator=gen)
-        sigma = torch.where(torch.rand(batch, generator=gen) < 0.5, shift * u / (1 + (shift - 1) * u), u)
-        sigma = torch.where(torch.rand(batch, generator=gen) < pure_noise, 1.0, sigma)
-        noise = torch.randn(x0.shape, generator=gen)
-        s = sigma.view(-1, 1, 1, 1, 1)
-        xt = (1 - s) * x0 + s * noise
+        sigma, noise, xt = tt.noised(x0, gen, shift, pure_noise)
         with torch.no_grad():
             text = tt.embed(tokenizer, text_encoder, prompts)
         pred = vace(xt, sigma * 1000.0, text, control_hidden_states=context, return_dict=False)[0]
@@ -196,16 +188,8 @@ def train(vace, tokenizer, text_encoder, data, steps: int, rng: np.random.Genera
                 + torch.nn.functional.mse_loss(pred2, noise - x0)
                 + agree * torch.nn.functional.mse_loss(pred, pred2)
             )
-        opt.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(vace.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        ema = tt.smoothed(ema, loss.item())
-        if step % 250 == 0 or step == steps - 1:
-            log(f"vace {step + 1}/{steps} loss {ema:.4f} ({time.time() - start:.0f} s)")
-    vace.eval()
-    return float(ema)
+        opt.step(step, total, loss)
+    return opt.done()
 
 
 def evaluate(weights: Path, *, seeds: int = 2, log=print) -> dict:

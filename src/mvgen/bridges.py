@@ -14,9 +14,8 @@ from mvgen.config.schema import Blend, ShotList
 from mvgen.timeline import SEED_LIMIT, FieldError, PlannedShot
 
 BRIDGE_SEED = 500_009  # a bridge's seed: the seed of the shot it leads into, plus this
-BRIDGE_PROMPT = (
-    "a fast forward camera move into the next scene: {prompt}"  # a bridge's prompt without `bridge_prompt:`
-)
+# a bridge's prompt without `bridge_prompt:`
+BRIDGE_PROMPT = "a fast forward camera move into the next scene: {prompt}"
 
 
 def insert_bridges(
@@ -34,17 +33,18 @@ def insert_bridges(
         src, a = shots.shots[s.source_index], out[-1]
         n = _transition_beats(shots, s.source_index)
         start = round(beats.time_at(beats.pos_at(s.start_s) - n) * fps)
-        room = {a.id: a.end_frame - a.start_frame, s.id: s.end_frame - s.start_frame}
-        if s.start_frame - start >= room[a.id] or s.start_frame - start > room[s.id]:
-            who = a.id if s.start_frame - start >= room[a.id] else s.id
-            have = beats.pos_at(a.end_s if who == a.id else s.end_s) - beats.pos_at(
-                a.start_s if who == a.id else s.start_s
-            )
-            raise FieldError(
-                ("shots", s.source_index, "transition"),
-                f"a bridge of {n:g} beats is longer than the slot of shot {who!r} beside it ({have:.3g} beats): "
-                "make the bridge shorter or the shots longer",
-            )  # fmt: skip
+        frames = s.start_frame - start  # the bridge's; it takes all but a frame of A's slot at most
+        for beside, too_long in (
+            (a, frames >= a.end_frame - a.start_frame),
+            (s, frames > s.end_frame - s.start_frame),
+        ):
+            if too_long:
+                have = beats.pos_at(beside.end_s) - beats.pos_at(beside.start_s)
+                raise FieldError(
+                    ("shots", s.source_index, "transition"),
+                    f"a bridge of {n:g} beats is longer than the slot of shot {beside.id!r} beside it ({have:.3g} "
+                    "beats): make the bridge shorter or the shots longer",
+                )  # fmt: skip
         out[-1] = replace(a, end_s=start / fps, end_frame=start, slot_frames=start - a.start_frame)
         words = src.bridge_prompt or BRIDGE_PROMPT.format(prompt=src.prompt)
         out.append(replace(

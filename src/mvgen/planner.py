@@ -403,8 +403,7 @@ def _settle_frames(
     out = []
     for s in planned:
         need = frames_needed(s.slot_frames, fps, preset.fps)
-        own = s.chain or s.uses_flf  # a clip drawn to an end frame is shown whole, ending on it
-        frames = frames_for(need if own else longest[s.source_index])
+        frames = frames_for(need if s.own_clip else longest[s.source_index])
         beats_between = beats.pos_at(s.end_s) - beats.pos_at(s.start_s)
         out.append(replace(s, num_frames=frames, play_frames=frames if s.uses_flf else min(need, frames),
                            length_beats=round(beats_between, 6)))  # fmt: skip

@@ -16,10 +16,11 @@ from typing import Any
 from mvgen.audio.beatsfile import BeatOverride, override_grid, read_beats_file
 from mvgen.audio.grid import BeatGrid
 from mvgen.audio.probe import AudioInfo, probe_audio
+from mvgen.config.bridges import is_bridge
 from mvgen.config.loader import LoadedShotList, load_shotlist, loc_str, locate
 from mvgen.config.loras import LoraFile
 from mvgen.config.presets import ModelRef, all_presets, cached_hub_index, require_cached, resolve_model
-from mvgen.config.schema import Blend, ShotList
+from mvgen.config.schema import ShotList
 from mvgen.config.stills import StillFile, find_still
 from mvgen.errors import AudioError, ConfigError, MvgenError, SetupError
 from mvgen.families import FAMILIES
@@ -320,7 +321,7 @@ def _flf_needs(shots: ShotList) -> tuple[tuple[Any, ...], str, str] | None:
         if shot.end is not None:
             return ("shots", i, "end"), "a shot that ends on the next shot's first frame", "drop `end: next`"
         t = shot.transition or shots.timing.transition
-        if i > 0 and isinstance(t, Blend) and t.kind == "bridge":
+        if i > 0 and is_bridge(t):
             loc = ("shots", i, "transition") if shot.transition else ("timing", "transition")
             return loc, "a bridge", "use `transition: {crossfade: 1}` (a blend done in assembly)"
     return None

@@ -138,6 +138,13 @@ class PlannedShot:
         return self.chain or self.end_next
 
     @property
+    def own_clip(self) -> bool:
+        """Whether its clip is made for this slot alone, at this slot's length: chained (its picture
+        continues the slot before), or drawn to an end frame (shown whole, ending on it); never a
+        repeat's clip, nor a longer clip of its shot."""
+        return self.chain or self.uses_flf
+
+    @property
     def uses_i2v(self) -> bool:
         """Whether an image-to-video model makes it: a chained shot, one with a start frame, or one
         with an end frame (``uses_flf``: the first-and-last-frame one)."""

@@ -194,10 +194,13 @@ def test_plan_shows_bridges_and_ends_and_a_model_without_them_is_refused(tmp_pat
         ("a", "cut", "next", 0.0), ("b", "cut", "", 1.0), ("c.bridge", "bridge", "next", 1.5), ("c", "cut", "", 2.0)
     ]  # fmt: skip
     # a looped list: each bridge between the same two clips is one generation, as the render makes it
-    looped = HEAD.replace("fit: trim", "fit: loop, transition: {bridge: 1}") + """shots:
+    looped = (
+        HEAD.replace("fit: trim", "fit: loop, transition: {bridge: 1}")
+        + """shots:
   - {id: a, prompt: "a red field", length: 2}
   - {id: b, prompt: "a blue field", length: 2}
 """
+    )
     sheet = json.loads(mvgen("plan", str(write(tmp_path / "loop.yaml", looped)), "--json").out)
     assert [s["id"] for s in sheet["shots"]][:5] == ["a", "b.bridge", "b", "a.bridge", "a"]
     assert sheet["totals"]["new_shots"] == 4  # a, b and the bridge each way

@@ -17,11 +17,8 @@ def bridge_problem(shots: Any) -> tuple[tuple[str | int, ...], str] | None:
     """(place, message) of the first broken rule in ``shots`` (a ShotList), or None."""
     for i, shot in enumerate(shots.shots):
         if shot.end_image is not None and shot.end is not None:
-            return (
-                "shots",
-                i,
-                "end",
-            ), "a shot ends on its `end_image:` or on the next shot's first frame: drop one"
+            why = "a shot ends on its `end_image:` or on the next shot's first frame: drop one"
+            return ("shots", i, "end"), why
         if i == 0 and is_bridge(shot.transition):
             return ("shots", 0, "transition"), (
                 "a bridge leads from the shot before into this one, and the first shot has none: "

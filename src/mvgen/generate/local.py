@@ -70,7 +70,7 @@ def choose_offload(requested: str, free_gb: float, need_gb: float) -> str:
 
 
 KEYFRAME_FRAMES = 5  # the clip a shot drawn to an end frame without a start takes its start from
-SIBLING_WORDS = {"i2v": " (image-to-video)", "flf": " (first-and-last-frame)"}
+SIBLING_NAMES = {"i2v": "image-to-video", "flf": "first-and-last-frame"}  # the main model's siblings
 
 
 class LocalBackend:
@@ -215,8 +215,7 @@ class LocalBackend:
         preset = self.model.preset
         repo = preset.i2v_repo_id if role == "i2v" else preset.flf_repo_id
         if repo is None:  # prepare() refuses such shot lists for such models; this is a safety net
-            what = "image-to-video sibling" if role == "i2v" else "first-and-last-frame model"
-            raise SetupError(f"model {self.model.spec!r} has no {what}")
+            raise SetupError(f"model {self.model.spec!r} has no {SIBLING_NAMES[role]} model")
         from mvgen.config.presets import cached_hub_index
 
         return repo, cached_hub_index(repo)
@@ -244,7 +243,7 @@ class LocalBackend:
         import diffusers
         import torch
 
-        log.info("loading %s %s", "image-to-video" if role == "i2v" else "first-and-last-frame", location)
+        log.info("loading %s %s", SIBLING_NAMES[role], location)
         if role == "flf" and location == self._location()[0]:  # the main pipeline's modules, already placed
             pipe = getattr(diffusers, cls_name).from_pipe(self.pipe)
             pipe.set_progress_bar_config(disable=True)
@@ -389,7 +388,7 @@ class LocalBackend:
         frames = self.model.preset.valid_frames(magcache.CALIBRATION_FRAMES)  # the same for every shot
         probe = magcache.calibration_request(request, frames)
         notify(
-            f"MagCache: measuring {self.model.name}{SIBLING_WORDS.get(kind, '')} at "
+            f"MagCache: measuring {self.model.name}{f' ({SIBLING_NAMES[kind]})' if kind != 't2v' else ''} at "
             f"{request.steps} steps, {request.width}x{request.height} (a {frames}-frame sample, once; kept in the cache)"
         )
         apply_levers(pipe, state, probe, self.device, notify)  # the cache off while measuring

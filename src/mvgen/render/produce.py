@@ -16,7 +16,7 @@ from mvgen.errors import EncodeError, GenerationError, Interrupted, MvgenError
 from mvgen.files import is_disk_full
 from mvgen.keys import step_cache_label
 from mvgen.render.state import RenderState
-from mvgen.timeline import PlannedShot, RenderPlan, anchor_root
+from mvgen.timeline import PlannedShot, RenderPlan, anchor_root, neighbours_needed
 
 
 class Reporter(Protocol):
@@ -127,9 +127,9 @@ def produce_slot(gen: Any, state: RenderState, s: PlannedShot, report: Reporter,
     this call generated; None when it failed and ``keep_going`` carries on (else the error raises)."""
     image = end = None
     slot = state.slots[s.index]
-    for needed, which in ((s.chain, -1), (s.end_next, 1)):
-        if needed and not state.has_clip(state.slots[s.index + which].key):  # it failed (--keep-going)
-            why = "the shot it chains from" if which < 0 else "the shot it ends on"
+    for j in neighbours_needed(s):
+        if not state.has_clip(state.slots[j].key):  # it failed (--keep-going)
+            why = "the shot it chains from" if j < s.index else "the shot it ends on"
             return _failed(state, s, report, f"shot {s.id!r}: not generated: {why} failed", keep_going)
     if s.chain:
         image, slot.image_sha256 = state.last_frame(s.index)

@@ -19,7 +19,14 @@ from mvgen.counts import RenderCounts, count_render
 from mvgen.errors import GenerationError
 from mvgen.keys import ModelIdentity, clip_key
 from mvgen.takes import TakeBook
-from mvgen.timeline import PlannedShot, RenderPlan, anchor_root, dependency_order, last_shown_frame
+from mvgen.timeline import (
+    PlannedShot,
+    RenderPlan,
+    anchor_root,
+    dependency_order,
+    last_shown_frame,
+    neighbours_needed,
+)
 
 
 @dataclass
@@ -137,15 +144,13 @@ class RenderState:
         once that clip is (in ``dependency_order``). None: decided when the slot's turn comes."""
         for slot in (self.slots[i] for i in dependency_order(self.plan, list(range(len(self.slots))))):
             s, image_sha = slot.shot, None
+            if not all(self._final(j) for j in neighbours_needed(s)):
+                continue
             if s.chain:
-                if not self._final(s.index - 1):
-                    continue
                 image_sha = slot.image_sha256 = self.last_frame(s.index)[1]
             elif s.image is not None:
                 slot.image_sha256 = self.still_digest(s)
             if s.end_next:
-                if not self._final(s.index + 1):
-                    continue
                 slot.end_sha256 = self.next_frame(s.index)[1]
             candidates = self.candidates(s, image_sha, slot.end_sha256)
             if s.takes == 1:
@@ -231,15 +236,17 @@ class RenderState:
         its cache key: the last frame the video shows of the slot before it (a clip is generated to
         its model's next valid frame count, and the surplus is never shown, so this is not always the
         clip's own last frame). Decoded once per clip and frame."""
+        return self._clip_frame(self.frame_ref(index))
+
+    def _clip_frame(self, ref: str) -> tuple[Any, str]:
+        """Frame J of the cached clip KEY (``ref``: ``KEY@J``; past its end, its last) and a hash of
+        its pixels: a chained slot's start, a slot's end frame. Decoded once per clip and frame."""
         from mvgen.media.clips import read_clip
 
-        prev = self.slots[index - 1]
-        assert prev.key is not None
-        j = last_shown_frame(prev.shot, self.plan.fps, self.plan.native_fps)
-        ref = self.frame_ref(index)
         if ref not in self.last_frames:
-            clip = read_clip(cached_clip(self.cache, prev.key))
-            frame = clip[min(j, len(clip) - 1)].copy()
+            key, _, j = ref.rpartition("@")
+            clip = read_clip(cached_clip(self.cache, key))
+            frame = clip[min(int(j), len(clip) - 1)].copy()
             digest = hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
             self.last_frames[ref] = frame, digest
         return self.last_frames[ref]
@@ -272,16 +279,7 @@ class RenderState:
     def next_frame(self, index: int) -> tuple[Any, str]:
         """The end frame of slot ``index`` drawn to end on the next one's first (``end: next``, a
         bridge): the first frame of the next slot's clip, and its pixels' hash. Decoded once."""
-        from mvgen.media.clips import read_clip
-
-        ref = self.next_frame_ref(index)
-        if ref not in self.last_frames:
-            key = self.slots[index + 1].key
-            assert key is not None
-            frame = read_clip(cached_clip(self.cache, key))[0].copy()
-            digest = hashlib.sha256(f"{frame.shape}".encode() + frame.tobytes()).hexdigest()
-            self.last_frames[ref] = frame, digest
-        return self.last_frames[ref]
+        return self._clip_frame(self.next_frame_ref(index))
 
     def next_frame_ref(self, index: int) -> str:
         """``KEY@0``: the clip whose first frame slot ``index`` ends on (``last_frames``' key)."""
@@ -329,6 +327,7 @@ class RenderState:
     def frame_ref(self, index: int) -> str:
         """``KEY@FRAME``: the clip and frame chained slot ``index`` continues (``last_frames``' key)."""
         prev = self.slots[index - 1]
+        assert prev.key is not None
         return f"{prev.key}@{last_shown_frame(prev.shot, self.plan.fps, self.plan.native_fps)}"
 
     def anchor(self, index: int, frames: Any) -> Any:
@@ -419,7 +418,7 @@ def reuse_longer_clips(plan: RenderPlan, preset: Any, ident: ModelIdentity, cach
 
     frames_of: dict[int, int] = {}  # source shot -> the frames its clip has
     for s in plan.shots:
-        if s.linked or s.uses_flf or s.source_index in frames_of:  # (an end frame ends its own clip)
+        if s.own_clip or s.source_index in frames_of:
             continue
         frames_of[s.source_index] = s.num_frames
         if regenerates(s):
@@ -437,6 +436,5 @@ def reuse_longer_clips(plan: RenderPlan, preset: Any, ident: ModelIdentity, cach
             continue
         longer = (f for f in range(s.num_frames + 1, preset.max_frames + 1) if preset.valid_frames(f) == f)
         frames_of[s.source_index] = next((f for f in longer if cached_at(f)), s.num_frames)
-    shots = tuple(s if s.linked or s.uses_flf else replace(s, num_frames=frames_of[s.source_index])
-                  for s in plan.shots)  # fmt: skip
+    shots = tuple(s if s.own_clip else replace(s, num_frames=frames_of[s.source_index]) for s in plan.shots)
     return replace(plan, shots=shots) if shots != plan.shots else plan
