@@ -936,6 +936,7 @@ def train_sibling(args, transformer, start_from_t2v, pipeline, check_conditions,
     ``transformer`` started from the shipped text-to-video one (``start_from_t2v``), put into
     ``pipeline`` with the tiny's frozen parts, the conditions checked, ``args.clips`` clips a size
     made, ``train``ed for ``args.steps`` at ``args.lr``, saved at ``args.out``; the timings."""
+    check_out(args.out)  # before the work, not after it
     t0 = time.time()
     rng, tokenizer, text_encoder, vae, t2v = sibling_start(args.seed)
     start_from_t2v(transformer, t2v)
@@ -953,6 +954,12 @@ def train_sibling(args, transformer, start_from_t2v, pipeline, check_conditions,
     return timings
 
 
+def check_out(out: Path) -> None:
+    """A sibling's weights replace only a saved model folder (never a folder of other files)."""
+    if out.exists() and not (out / "model_index.json").is_file():
+        raise SystemExit(f"{out} exists and is not a saved model folder: give another --out")
+
+
 def save_sibling(out: Path, pipe) -> None:
     """A sibling in the package layout: its model_index.json and transformer/ (the shared parts are
     the tiny's, copied in when the model is installed)."""
@@ -961,6 +968,7 @@ def save_sibling(out: Path, pipe) -> None:
 
     from mvgen.families.wan import TINY_SHARED
 
+    check_out(out)
     tmp = Path(tempfile.mkdtemp(prefix="tiny-sibling-"))
     try:
         pipe.save_pretrained(tmp / "p", safe_serialization=True)
