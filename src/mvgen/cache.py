@@ -48,6 +48,7 @@ def shot_key(
     references: list[str] | None = None,
     end_sha256: str | None = None,
     flf_revision: str | None = None,
+    window_frames: int | None = None,
 ) -> str:
     payload = {
         "v": GENERATION_VERSION,
@@ -78,6 +79,8 @@ def shot_key(
     if end_sha256 is not None:  # drawn to end on a frame (first-and-last-frame model): it and those weights
         payload["end"] = end_sha256
         payload["flf_revision"] = flf_revision
+    if window_frames is not None:  # one run longer than its window (diffusion forcing): the window counts
+        payload["window_frames"] = window_frames
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 

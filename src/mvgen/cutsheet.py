@@ -13,6 +13,7 @@ from typing import Any
 from mvgen.cache import ShotCache
 from mvgen.estimate import Rate, prior_rate, work_units
 from mvgen.keys import ModelIdentity
+from mvgen.families.base import sliding_windows
 from mvgen.timeline import REFERENCE_HOW, PlannedShot, RenderPlan, frames_needed
 
 
@@ -25,6 +26,11 @@ def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[
     needed = frames_needed(shot.slot_frames, plan.fps, plan.native_fps)
     if needed > max_frames:
         out.append(f"over max frames ({needed} > {max_frames})")
+    windows = sliding_windows(shot.num_frames, plan.window_frames)
+    if windows > 1:  # how a long shot is made: one run in sliding windows, or chained segments
+        out.append(f"one run, diffusion forcing ({windows} windows)")
+    if shot.span is not None:  # a part of a shot longer than one call; later parts chained
+        out.append(f"segment {shot.segment + 1}" + (", chained" if shot.segment else " of a long shot"))
     speed = shot.speed(plan.fps, plan.native_fps)  # 1: the model's own speed
     if speed < 1.0:
         out.append(f"slowed down x{1 / speed:.2f}")

@@ -37,7 +37,7 @@ GENERATION_ONLY = {
     "plan": (
         "model", "family", "steps", "guidance", "max_sequence_length", "tempo_bpm", "beats_source",
         "audio_duration_s", "version", "sections_s", "quality", "step_cache", "step_cache_threshold",
-        "compile", "attention", "shots", "beat_confidence", "image_fit",
+        "compile", "attention", "shots", "beat_confidence", "image_fit", "window_frames",
     ),
     "slot": (
         "id", "source_index", "repeat", "prompt", "negative", "seed", "start_s", "end_s", "length_beats",
@@ -92,6 +92,7 @@ def clip_key(ident: ModelIdentity, plan: RenderPlan, shot: PlannedShot, *, seed:
         colour_anchor=anchor_root(plan, shot.index) is not None if chained else None,
         loras=[(u.sha256, u.weight) for u in shot.loras], references=[u.sha256 for u in shot.model_references],
         end_sha256=end_sha256, flf_revision=ident.flf_revision if end_sha256 is not None else None,
+        window_frames=plan.window_frames if 0 < plan.window_frames < shot.num_frames else None,
     )  # fmt: skip
 
 

@@ -187,6 +187,7 @@ def plan_video(
         crf=out.crf, x264_preset="veryfast" if gen.quality == "draft" else out.preset, encode_threads=out.threads,
         quality=gen.quality, step_cache=gen.cache, step_cache_threshold=gen.step_cache_threshold(),
         compile=gen.compile, attention=gen.attention, image_fit=shots.video.image_fit,
+        window_frames=preset.window_frames,
     )  # fmt: skip
 
 

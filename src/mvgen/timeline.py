@@ -216,6 +216,8 @@ class RenderPlan:
     attention: str = "auto"
     beat_confidence: float | None = None  # the tracker's (GridConfidence.overall); None for a given grid
     image_fit: str = "cover"  # how a still becomes a start frame (media/stills.py)
+    # frames a denoising window makes when a run makes a longer clip (diffusion forcing); 0: one call
+    window_frames: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

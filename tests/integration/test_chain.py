@@ -16,9 +16,10 @@ from mvgen.media.clips import read_clip
 from tests.conftest import write
 from tests.synth import steady_beats, synth_track
 
-FAMILY_FPS = {"tiny": 8, "tiny-ltx": 8, "tiny-cogvideox": 8, "tiny-hunyuan": 8}  # their presets' native rates
 I2V = {"tiny": "WanImageToVideoPipeline", "tiny-ltx": "LTXImageToVideoPipeline",
-       "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline"}  # fmt: skip
+       "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline",
+       "tiny-skyreels": "SkyReelsV2DiffusionForcingImageToVideoPipeline"}  # fmt: skip
+FAMILY_FPS = dict.fromkeys(I2V, 8)  # their presets' native rates
 
 SHOTS = """version: 1
 model: {model}
@@ -137,6 +138,42 @@ def test_long_shot_is_extended_by_chained_segments(tmp_path, mvgen, cache_dir, s
     assert all(s["num_frames"] <= 33 for s in rows)  # tiny makes at most 33 frames a call
     assert [prompt for prompt, _ in spy] == ["a long drive"] * 2  # each segment came from the one before
     assert rows[1]["colour_drift"] is not None and rows[2]["colour_drift"] is not None
+
+
+def test_long_shot_is_one_diffusion_forcing_run_on_skyreels(tmp_path, mvgen, cache_dir, monkeypatch):
+    """The same long shot on a diffusion-forcing model: one clip, made in one run of sliding windows
+    (each continuing from the last frames of the one before), not chained segments; the plan says so."""
+    calls = []
+    cls = diffusers.SkyReelsV2DiffusionForcingPipeline
+    real = cls.__call__
+
+    def call(self, *args, **kwargs):
+        calls.append({k: kwargs.get(k) for k in ("num_frames", "base_num_frames", "overlap_history")})
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "__call__", call)
+    synth_track(tmp_path / "t.wav", steady_beats(120, 10), duration_s=10.0)
+    text = ("version: 1\nmodel: {}\naudio: t.wav\nvideo: {{width: 128, height: 96, fps: 24}}\n"
+            "timing: {{fit: trim}}\nshots:\n  - {{id: drive, prompt: a red road, length: 16}}\n")  # fmt: skip
+    plan = json.loads(mvgen("plan", str(write(tmp_path / "t.yaml", text.format("tiny"))), "--json").out)
+    assert [w for s in plan["shots"] for w in s["warnings"] if "segment" in w] == [
+        "segment 1 of a long shot", "segment 2, chained", "segment 3, chained"]  # fmt: skip
+    shots = write(tmp_path / "long.yaml", text.format("tiny-skyreels"))
+    plan = json.loads(mvgen("plan", str(shots), "--json").out)
+    (row,) = plan["shots"]
+    # 16 beats and the pickup, 8.5 s at 8 fps: 69 frames, 1 + ceil((69 - 17) / (17 - 9)) windows
+    assert row["num_frames"] == 69 and "one run, diffusion forcing (8 windows)" in row["warnings"]
+    r = mvgen("render", str(shots))
+    assert r.code == 0, r
+    (shot,) = json.loads((tmp_path / "long.json").read_text())["shots"]
+    assert shot["segment"] == 0 and shot["transition"] == "cut"
+    # one call, in 17-frame windows overlapping by 9
+    assert calls == [{"num_frames": 69, "base_num_frames": 17, "overlap_history": 9}]
+    clip = read_clip(next((cache_dir / "shots").glob(f"*/{shot['cache_key']}/clip.*")))
+    assert len(clip) == 69
+    # every window kept to the prompt (tiny's frames flicker at its latent-frame steps, windows or not)
+    means = clip.reshape(len(clip), -1, 3).mean(axis=1)
+    assert (means[:, 0] > 2 * means[:, 1:].max(axis=1)).all()  # red from the first window to the last
 
 
 def test_new_image_to_video_weights_regenerate_only_the_chained_shots(

@@ -16,7 +16,8 @@ from mvgen.families import FAMILIES, PIPELINE_FAMILIES
 from tests.conftest import write
 from tests.synth import steady_beats, synth_track
 
-TINY = {"wan": "tiny", "ltx": "tiny-ltx", "cogvideox": "tiny-cogvideox", "hunyuan": "tiny-hunyuan"}
+TINY = {"wan": "tiny", "ltx": "tiny-ltx", "cogvideox": "tiny-cogvideox", "hunyuan": "tiny-hunyuan",
+        "skyreels": "tiny-skyreels"}
 REAL = sorted(name for name, p in all_presets().items() if not p.builtin)
 
 

@@ -3,11 +3,12 @@ tiny build) added to ``FAMILIES``, plus preset files in configs/models/."""
 
 from __future__ import annotations
 
-from mvgen.families import cogvideox, hunyuan, ltx, vace, wan
+from mvgen.families import cogvideox, hunyuan, ltx, skyreels, vace, wan
 from mvgen.families.base import Family
 
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (wan.FAMILY, vace.FAMILY, ltx.FAMILY, cogvideox.FAMILY, hunyuan.FAMILY)
+    f.name: f
+    for f in (wan.FAMILY, vace.FAMILY, ltx.FAMILY, cogvideox.FAMILY, hunyuan.FAMILY, skyreels.FAMILY)
 }
 
 # diffusers pipeline class -> family name

@@ -7,6 +7,7 @@ functions that need them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +56,43 @@ class Family:
     flf_call: Callable[[Any, Any, Any], dict[str, Any]] = field(
         default=lambda start, end, request: {"image": start, "last_image": end}
     )
+    # A text-to-video class whose weights also draw from a start frame with another class (SkyReels-V2's
+    # diffusion forcing): t2v class -> the class that loads the same repo for chains and stills.
+    same_weights: dict[str, str] = field(default_factory=dict)
+    # (pipe, the call's keyword arguments, request) -> the arguments this pipeline takes: a family
+    # whose pipelines name things differently (guidance through a guider, no size on image-to-video)
+    adapt_call: Callable[[Any, dict[str, Any], Any], dict[str, Any]] = field(
+        default=lambda pipe, kwargs, request: kwargs
+    )
+    # denoising steps one call runs for a request (diffusion forcing runs them once per window)
+    call_steps: Callable[[Any], int] = field(default=lambda request: request.steps)
 
     @property
     def pipelines(self) -> tuple[str, ...]:
         return self.t2v_pipelines + self.i2v_pipelines
+
+    def sibling_class(self, role: str, named: str | None) -> str:
+        """The pipeline class of the image-to-video ("i2v") or first-and-last-frame ("flf") sibling,
+        given the class its folder's model_index names (None: not here yet). One repo for both tasks
+        (Wan 2.2 TI2V, LTX-Video, SkyReels-V2 diffusion forcing) names its text-to-video class."""
+        if named in self.same_weights:
+            return self.same_weights[named]
+        if role == "flf" and self.flf_pipeline:
+            return self.flf_pipeline
+        return named if named in self.i2v_pipelines else self.i2v_pipelines[0]
+
+
+def window_overlap(window: int) -> int:
+    """Frames a sliding denoising window shares with the one before it (diffusion forcing's
+    ``overlap_history``): about a sixth of the window, 4k+1 (17 of 97, as SkyReels-V2 recommends)."""
+    return 4 * (window // 6) + 1
+
+
+def sliding_windows(num_frames: int, window: int) -> int:
+    """Windows a diffusion-forcing run of ``num_frames`` makes, ``window`` frames each (1: one call)."""
+    if window <= 0 or num_frames <= window:
+        return 1
+    return 1 + math.ceil((num_frames - window) / (window - window_overlap(window)))
 
 
 def to_vae(pipe, tensor) -> Any:

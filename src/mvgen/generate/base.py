@@ -30,6 +30,9 @@ class ShotRequest:
     guidance: float
     max_sequence_length: int
     fps: float = 0.0  # the model's native frame rate (LTX conditions on it)
+    # Frames one denoising window makes, for a model that makes a longer clip in one run by sliding
+    # windows (SkyReels-V2 diffusion forcing); 0: one call makes the whole clip at once.
+    window_frames: int = 0
     # The conditioning frame of a chained shot (uint8 h x w x 3, the previous shot's last frame):
     # the backend generates it with the model's image-to-video sibling.
     image: np.ndarray | None = field(default=None, compare=False)

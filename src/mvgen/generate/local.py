@@ -15,6 +15,7 @@ from mvgen.errors import GenerationError, SetupError
 from mvgen.families import get_family
 from mvgen.files import atomic_path
 from mvgen.generate.base import Notify, ShotRequest, StepCallback
+from mvgen.generate.calls import fit_frames, run_pipeline
 from mvgen.generate.weights import folder_fingerprint, quiet_libraries
 
 log = logging.getLogger(__name__)
@@ -230,10 +231,7 @@ class LocalBackend:
             # One repo, both tasks (Wan 2.2 TI2V, LTX-Video): its model_index names the text-to-video
             # class, and the family's image-to-video class loads the same weights. Decided from the
             # index before loading, so that gigabytes of weights are read once.
-            named = _index_class(index)
-            cls_name = named if named in self.family.i2v_pipelines else self.family.i2v_pipelines[0]
-            if role == "flf":
-                cls_name = self.family.flf_pipeline or cls_name
+            cls_name = self.family.sibling_class(role, _index_class(index))
             same = [p for r, p in self.siblings.items()
                     if self._sibling_location(r)[0] == location and type(p).__name__ == cls_name]  # fmt: skip
             self.siblings[role] = same[0] if same else self._load_sibling(role, location, cls_name)
@@ -244,7 +242,8 @@ class LocalBackend:
         import torch
 
         log.info("loading %s %s", SIBLING_NAMES[role], location)
-        if role == "flf" and location == self._location()[0]:  # the main pipeline's modules, already placed
+        if location == self._location()[0] and (role == "flf" or cls_name in self.family.same_weights.values()):
+            # another class on the main pipeline's own weights: its modules, already placed
             pipe = getattr(diffusers, cls_name).from_pipe(self.pipe)
             pipe.set_progress_bar_config(disable=True)
             return self._place(pipe) if self.offload != "none" else pipe
@@ -288,12 +287,6 @@ class LocalBackend:
 
         from mvgen.generate.levers import LeverState, apply_levers
 
-        steps = request.steps
-
-        def step_end(pipe, i, t, kwargs):  # diffusers' callback_on_step_end signature
-            on_step(i + 1, steps)
-            return {}
-
         pipe = self._pipe_for(request)
         state = self._levers.setdefault(id(pipe), LeverState())
         ratios = None
@@ -306,10 +299,10 @@ class LocalBackend:
             switch = self._loras.setdefault(id(pipe), LoraSwitch(self.model.name))
             switch.use(pipe, request.loras, fuse=request.fuse_loras)
         with torch.inference_mode():
-            out = self._call(pipe, request, step_end)
+            out = self._call(pipe, request, on_step)
         return self.family.finish_latents(pipe, out.frames, request)
 
-    def _call(self, pipe, request: ShotRequest, step_end):
+    def _call(self, pipe, request: ShotRequest, on_step: StepCallback):
         """One run of the pipeline for ``request``, to latents."""
         import torch
         from PIL import Image
@@ -323,20 +316,12 @@ class LocalBackend:
         elif request.image is not None:
             extra["image"] = Image.fromarray(request.image)
         conditioned = request.image is not None or request.last_image is not None
-        return pipe(
-            prompt=request.prompt,
-            negative_prompt=request.negative or None,
-            height=request.height,
-            width=request.width,
-            num_frames=request.num_frames + (self.family.i2v_dropped_frames if conditioned else 0),
-            num_inference_steps=request.steps,
-            guidance_scale=request.guidance,
-            generator=torch.Generator(device="cpu").manual_seed(request.seed),
-            output_type="latent",
-            max_sequence_length=request.max_sequence_length,
-            callback_on_step_end=step_end,
-            **extra,
-        )
+        frames = request.num_frames + (self.family.i2v_dropped_frames if conditioned else 0)
+        return run_pipeline(pipe, self.family, request, dict(
+            prompt=request.prompt, negative_prompt=request.negative or None, height=request.height,
+            width=request.width, num_frames=frames, num_inference_steps=request.steps,
+            guidance_scale=request.guidance, generator=torch.Generator(device="cpu").manual_seed(request.seed),
+            output_type="latent", max_sequence_length=request.max_sequence_length, **extra), on_step)  # fmt: skip
 
     def _keyframe(self, request: ShotRequest) -> np.ndarray:
         """The start frame of a shot drawn to an end frame that has none of its own (no still, not
@@ -353,11 +338,7 @@ class LocalBackend:
         if id(self.pipe) in self._loras:
             self._loras[id(self.pipe)].use(self.pipe, ())
         with torch.inference_mode():
-            out = self.pipe(prompt=one.prompt, negative_prompt=one.negative or None, height=one.height,
-                            width=one.width, num_frames=one.num_frames, num_inference_steps=one.steps,
-                            guidance_scale=one.guidance, generator=torch.Generator(device="cpu").manual_seed(one.seed),
-                            output_type="latent", max_sequence_length=one.max_sequence_length,
-                            **self.family.call_extras(one))  # fmt: skip
+            out = self._call(self.pipe, one, lambda done, total: None)
         latents = self.family.finish_latents(self.pipe, out.frames, one)
         return self.family.decode(self.pipe, latents, one.seed)[0]
 
@@ -395,10 +376,9 @@ class LocalBackend:
         t0 = time.monotonic()
 
         def run(end_of_step) -> None:
-            def step_end(pipe, i, t, kwargs):
+            def step_end(done, total):
                 end_of_step()
                 on_step(0, request.steps)  # the shot's progress stays at 0; a stop still stops it
-                return {}
 
             with torch.inference_mode():
                 self._call(pipe, probe, step_end)
@@ -476,9 +456,9 @@ class LocalBackend:
             raise GenerationError(
                 f"shot {request.shot_id!r}: the pipeline returned frames of shape {frames.shape}"
             )
-        if frames.dtype == np.uint8:  # the families' decode rounds to 8 bits on the device
-            return frames
-        return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        if frames.dtype != np.uint8:  # the families' decode rounds to 8 bits on the device
+            frames = (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return fit_frames(frames, request.width, request.height)
 
     def _oom_error(self, request: ShotRequest, exc: BaseException) -> GenerationError:
         return GenerationError(

@@ -52,6 +52,7 @@ def request_for(plan: RenderPlan, shot: PlannedShot, image: Any = None, seed: in
         seed=shot.seed if seed is None else seed, width=plan.gen_width, height=plan.gen_height,
         num_frames=shot.num_frames, steps=plan.steps_of(shot), guidance=plan.guidance_of(shot),
         max_sequence_length=plan.max_sequence_length, fps=plan.native_fps, image=image,
+        window_frames=plan.window_frames,
         step_cache=plan.step_cache, step_cache_threshold=plan.step_cache_threshold,
         compile=plan.compile, attention=plan.attention, loras=shot.loras,
         fuse_loras=bool(shot.loras) and plan.shares_loras(shot), references=references, last_image=last_image,

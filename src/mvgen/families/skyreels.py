@@ -1,0 +1,104 @@
+"""SkyReels-V2 (Skywork): the Wan 2.1 architecture (its VAE, UMT5, 8x/4x compression, frames 4k+1,
+sizes in multiples of 16) retrained at 24 fps, plus diffusion forcing: every latent frame has its own
+noise level, so one run slides a window along the clip, each window continuing from the clean frames
+of the one before (``overlap_history``). A shot longer than one window is then one continuous clip,
+not chained segments. The image-to-video model (Wan 2.1 style, CLIP image encoder) also takes a last
+frame; the diffusion-forcing weights draw from a start frame with their own image-to-video class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mvgen.families import wan
+from mvgen.families.base import Family, sliding_windows, window_overlap
+
+DF_T2V = "SkyReelsV2DiffusionForcingPipeline"
+DF_I2V = "SkyReelsV2DiffusionForcingImageToVideoPipeline"
+# Noise added to the frames a window continues from (SkyReels-V2's recommended 20 of 1000): keeps a
+# long run from copying the previous window's artefacts forward.
+ADDNOISE_CONDITION = 20
+
+
+def adapt_call(pipe, kwargs: dict, request) -> dict:
+    """Diffusion forcing: the window and its overlap when the clip is longer than one window, and
+    the frame rate (the model conditions on 16 or 24 fps)."""
+    if type(pipe).__name__ not in (DF_T2V, DF_I2V):
+        return kwargs
+    out = {**kwargs, "fps": int(round(request.fps or 24))}
+    window = request.window_frames
+    if window and kwargs["num_frames"] > window:
+        out.update(base_num_frames=window, overlap_history=window_overlap(window),
+                   addnoise_condition=ADDNOISE_CONDITION)  # fmt: skip
+    else:
+        out["base_num_frames"] = kwargs["num_frames"]
+    return out
+
+
+def call_steps(request) -> int:
+    return request.steps * sliding_windows(request.num_frames, request.window_frames)
+
+
+def build_tiny(dest: Path) -> None:
+    """The trained tiny Wan's weights in SkyReels-V2's diffusion-forcing classes (the transformer's
+    weights load as they are: the same architecture): text-to-video in t2v/ from tiny's text-to-video
+    transformer, image-to-video in i2v/ from its image-to-video one (trained with a clean first latent
+    frame, which is how diffusion forcing holds a start frame)."""
+    import inspect
+
+    import diffusers
+    from diffusers import SkyReelsV2Transformer3DModel, WanTransformer3DModel
+
+    shared = {part: wan.TINY_WEIGHTS / "t2v" / part for part in wan.TINY_SHARED}
+    for role, cls_name in (("t2v", DF_T2V), ("i2v", DF_I2V)):
+        trained = WanTransformer3DModel.from_pretrained(wan.TINY_WEIGHTS / role / "transformer")
+        takes = inspect.signature(SkyReelsV2Transformer3DModel.__init__).parameters
+        config = {k: v for k, v in trained.config.items() if k in takes}
+        transformer = SkyReelsV2Transformer3DModel(**config)
+        transformer.load_state_dict(trained.state_dict(), strict=True)
+        parts = {
+            "tokenizer": _load(shared["tokenizer"], "tokenizer"),
+            "text_encoder": _load(shared["text_encoder"], "text_encoder"),
+            "vae": diffusers.AutoencoderKLWan.from_pretrained(shared["vae"]),
+            "scheduler": wan.tiny_scheduler(),
+            "transformer": transformer.eval(),
+        }
+        getattr(diffusers, cls_name)(**parts).save_pretrained(dest / role, safe_serialization=True)
+
+
+def _load(folder: Path, kind: str):
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    return AutoTokenizer.from_pretrained(folder) if kind == "tokenizer" else UMT5EncoderModel.from_pretrained(folder)
+
+
+FAMILY = Family(
+    name="skyreels",
+    label="SkyReels-V2",
+    t2v_pipelines=("SkyReelsV2Pipeline", DF_T2V),
+    i2v_pipelines=("SkyReelsV2ImageToVideoPipeline", DF_I2V),
+    defaults=dict(
+        fps=24,
+        width=960,
+        height=544,
+        size_multiple=16,
+        frame_step=4,
+        frame_offset=1,
+        max_frames=97,
+        steps=50,
+        guidance=6.0,
+        dtype="bfloat16",
+        vram_gb=40.0,
+        max_sequence_length=512,
+    ),  # fmt: skip
+    finish_latents=wan.finish_latents,
+    decode=wan.decode,
+    build_tiny=build_tiny,
+    tiny_weights=wan.TINY_WEIGHTS,
+    vae_fp32=True,
+    # end frames: the image-to-video model's `last_image` (the diffusion-forcing one appends the
+    # last frame past the clip instead, so its presets name no first-and-last-frame model)
+    flf_pipeline="SkyReelsV2ImageToVideoPipeline",
+    same_weights={DF_T2V: DF_I2V},
+    adapt_call=adapt_call,
+    call_steps=call_steps,
+)
