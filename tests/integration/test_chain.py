@@ -18,7 +18,7 @@ from tests.synth import steady_beats, synth_track
 
 I2V = {"tiny": "WanImageToVideoPipeline", "tiny-ltx": "LTXImageToVideoPipeline",
        "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline",
-       "tiny-skyreels": "SkyReelsV2DiffusionForcingImageToVideoPipeline"}  # fmt: skip
+       "tiny-skyreels": "SkyReelsV2DiffusionForcingImageToVideoPipeline", "tiny-kandinsky": "Kandinsky5I2VPipeline"}  # fmt: skip
 FAMILY_FPS = dict.fromkeys(I2V, 8)  # their presets' native rates
 
 SHOTS = """version: 1

@@ -17,7 +17,7 @@ from tests.conftest import write
 from tests.synth import steady_beats, synth_track
 
 TINY = {"wan": "tiny", "ltx": "tiny-ltx", "cogvideox": "tiny-cogvideox", "hunyuan": "tiny-hunyuan",
-        "skyreels": "tiny-skyreels"}
+        "skyreels": "tiny-skyreels", "kandinsky": "tiny-kandinsky"}
 REAL = sorted(name for name, p in all_presets().items() if not p.builtin)
 
 
