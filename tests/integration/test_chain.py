@@ -4,6 +4,7 @@ the image-to-video class records what it was given."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -18,7 +19,8 @@ from tests.synth import steady_beats, synth_track
 
 I2V = {"tiny": "WanImageToVideoPipeline", "tiny-ltx": "LTXImageToVideoPipeline",
        "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline",
-       "tiny-skyreels": "SkyReelsV2DiffusionForcingImageToVideoPipeline", "tiny-kandinsky": "Kandinsky5I2VPipeline"}  # fmt: skip
+       "tiny-skyreels": "SkyReelsV2DiffusionForcingImageToVideoPipeline", "tiny-kandinsky": "Kandinsky5I2VPipeline",
+       "tiny-hunyuan15": "HunyuanVideo15ImageToVideoPipeline"}  # fmt: skip
 FAMILY_FPS = dict.fromkeys(I2V, 8)  # their presets' native rates
 
 SHOTS = """version: 1
@@ -42,6 +44,7 @@ def spy(monkeypatch):
     def wrap(cls):
         real = cls.__call__
 
+        @functools.wraps(real)  # the signature mvgen reads to know what the pipeline takes
         def call(self, *args, **kwargs):
             calls.append((kwargs["prompt"], np.asarray(kwargs["image"].convert("RGB"))))
             return real(self, *args, **kwargs)
@@ -147,6 +150,7 @@ def test_long_shot_is_one_diffusion_forcing_run_on_skyreels(tmp_path, mvgen, cac
     cls = diffusers.SkyReelsV2DiffusionForcingPipeline
     real = cls.__call__
 
+    @functools.wraps(real)
     def call(self, *args, **kwargs):
         calls.append({k: kwargs.get(k) for k in ("num_frames", "base_num_frames", "overlap_history")})
         return real(self, *args, **kwargs)

@@ -17,7 +17,8 @@ from tests.conftest import write
 from tests.synth import steady_beats, synth_track
 
 TINY = {"wan": "tiny", "ltx": "tiny-ltx", "cogvideox": "tiny-cogvideox", "hunyuan": "tiny-hunyuan",
-        "skyreels": "tiny-skyreels", "kandinsky": "tiny-kandinsky"}
+        "skyreels": "tiny-skyreels", "kandinsky": "tiny-kandinsky",
+        "hunyuan15": "tiny-hunyuan15"}
 REAL = sorted(name for name, p in all_presets().items() if not p.builtin)
 
 
