@@ -4,6 +4,7 @@ from one frame to another. The real pipelines run; a spy records the frames each
 
 from __future__ import annotations
 
+import functools
 import json
 
 import diffusers
@@ -209,23 +210,31 @@ def test_plan_shows_bridges_and_ends_and_a_model_without_them_is_refused(tmp_pat
     assert "wan2.1-flf2v-14b" in r.err and "ltx-video-0.9.5" in r.err  # the presets that can
 
 
-def test_ltx_draws_bridges_and_end_frames_with_its_condition_pipeline(
-    tmp_path, mvgen, cache_dir, monkeypatch
-):
-    """LTX-Video 0.9.5+: LTXConditionPipeline on the same weights, a condition at frame 0 and one at
-    the clip's last frame (random-weight tiny: the frames it was given are checked, not its colours)."""
-    calls = []
-    real = diffusers.LTXConditionPipeline.__call__
+def _condition(c) -> tuple[int, np.ndarray]:
+    """(frame index, picture) of an LTX condition (LTXVideoCondition, or LTX-2's LTX2VideoCondition)."""
+    if hasattr(c, "frame_index"):
+        return c.frame_index, np.asarray(c.image)
+    return c.index, np.asarray(c.frames)
 
+
+@pytest.mark.parametrize("model, cls", [("tiny-ltx", "LTXConditionPipeline"), ("tiny-ltx2", "LTX2ConditionPipeline")])
+def test_ltx_draws_bridges_and_end_frames_with_its_condition_pipeline(
+    model, cls, tmp_path, mvgen, cache_dir, monkeypatch
+):
+    """LTX-Video 0.9.5+ and LTX-2: the condition pipeline on the same weights, a condition at frame 0
+    and one at the clip's last frame (random-weight tinies: the frames each was given are checked,
+    not its colours)."""
+    calls = []
+    real = getattr(diffusers, cls).__call__
+
+    @functools.wraps(real)
     def call(self, *args, **kwargs):
-        calls.append(
-            (kwargs["num_frames"], [(c.frame_index, np.asarray(c.image)) for c in kwargs["conditions"]])
-        )
+        calls.append((kwargs["num_frames"], [_condition(c) for c in kwargs["conditions"]]))
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(diffusers.LTXConditionPipeline, "__call__", call)
+    monkeypatch.setattr(getattr(diffusers, cls), "__call__", call)
     text = (
-        HEAD.replace("model: tiny", "model: tiny-ltx").replace("width: 416", "width: 448")
+        HEAD.replace("model: tiny", f"model: {model}").replace("width: 416", "width: 448")
         + """shots:
   - {id: a, prompt: "a red field", length: 2, end: next}
   - {id: b, prompt: "a blue field", length: 2}

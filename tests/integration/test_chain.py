@@ -20,7 +20,7 @@ from tests.synth import steady_beats, synth_track
 I2V = {"tiny": "WanImageToVideoPipeline", "tiny-ltx": "LTXImageToVideoPipeline",
        "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline",
        "tiny-skyreels": "SkyReelsV2DiffusionForcingImageToVideoPipeline", "tiny-kandinsky": "Kandinsky5I2VPipeline",
-       "tiny-hunyuan15": "HunyuanVideo15ImageToVideoPipeline"}  # fmt: skip
+       "tiny-hunyuan15": "HunyuanVideo15ImageToVideoPipeline", "tiny-ltx2": "LTX2ImageToVideoPipeline"}  # fmt: skip
 FAMILY_FPS = dict.fromkeys(I2V, 8)  # their presets' native rates
 
 SHOTS = """version: 1
