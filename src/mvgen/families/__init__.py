@@ -3,13 +3,13 @@ tiny build) added to ``FAMILIES``, plus preset files in configs/models/."""
 
 from __future__ import annotations
 
-from mvgen.families import cogvideox, hunyuan, hunyuan15, kandinsky, ltx, ltx2, skyreels, vace, wan
+from mvgen.families import anyflow, cogvideox, hunyuan, hunyuan15, kandinsky, ltx, ltx2, skyreels, vace, wan
 from mvgen.families.base import Family
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (wan.FAMILY, vace.FAMILY, ltx.FAMILY, cogvideox.FAMILY, hunyuan.FAMILY, skyreels.FAMILY,
-              kandinsky.FAMILY, hunyuan15.FAMILY, ltx2.FAMILY)
+              kandinsky.FAMILY, hunyuan15.FAMILY, ltx2.FAMILY, anyflow.FAMILY)
 }
 
 # diffusers pipeline class -> family name

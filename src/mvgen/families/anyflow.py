@@ -1,0 +1,67 @@
+"""AnyFlow (NVIDIA): Wan 2.1 distilled into a flow map, a model that jumps from any noise level to
+any lower one, so one checkpoint renders in 1, 2, 4 or 8 steps with guidance folded into its weights
+(the few-step family: 4 steps by default). Wan's VAE and UMT5, frames 4k+1, sizes in multiples of 16,
+16 fps. Text-to-video only: no image-to-video sibling in diffusers, so chains and stills are refused
+on it with the presets that can."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mvgen.families import wan
+from mvgen.families.base import Family
+
+
+def build_tiny(dest: Path) -> None:
+    """The trained tiny Wan as a flow map: its transformer's weights in AnyFlow's, with the gate on
+    the second (target-time) embedding at 0, so each step takes the trained velocity; AnyFlow's
+    Euler flow-map scheduler."""
+    import inspect
+
+    import torch
+    from diffusers import AnyFlowPipeline, AnyFlowTransformer3DModel, AutoencoderKLWan, FlowMapEulerDiscreteScheduler
+    from diffusers import WanTransformer3DModel
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    shared = wan.TINY_WEIGHTS / "t2v"
+    trained = WanTransformer3DModel.from_pretrained(shared / "transformer")
+    takes = inspect.signature(AnyFlowTransformer3DModel.__init__).parameters
+    torch.manual_seed(0)
+    transformer = AnyFlowTransformer3DModel(**{k: v for k, v in trained.config.items() if k in takes}, gate_value=0.0)
+    missing, unexpected = transformer.load_state_dict(trained.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("condition_embedder.delta_embedder.") for k in missing), missing
+    AnyFlowPipeline(
+        tokenizer=AutoTokenizer.from_pretrained(shared / "tokenizer"),
+        text_encoder=UMT5EncoderModel.from_pretrained(shared / "text_encoder"),
+        transformer=transformer.eval(),
+        vae=AutoencoderKLWan.from_pretrained(shared / "vae"),
+        scheduler=FlowMapEulerDiscreteScheduler(shift=3.0),
+    ).save_pretrained(dest / "t2v", safe_serialization=True)
+
+
+FAMILY = Family(
+    name="anyflow",
+    label="AnyFlow",
+    t2v_pipelines=("AnyFlowPipeline",),
+    i2v_pipelines=(),
+    defaults=dict(
+        fps=16,
+        width=832,
+        height=480,
+        size_multiple=16,
+        frame_step=4,
+        frame_offset=1,
+        max_frames=81,
+        steps=4,
+        guidance=1.0,
+        dtype="bfloat16",
+        vram_gb=40.0,
+        max_sequence_length=512,
+    ),  # fmt: skip
+    finish_latents=wan.finish_latents,
+    decode=wan.decode,
+    build_tiny=build_tiny,
+    tiny_i2v=False,
+    tiny_weights=wan.TINY_WEIGHTS,
+    vae_fp32=True,
+)
