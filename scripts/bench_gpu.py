@@ -5,8 +5,12 @@ with each GPU lever on and off.
     python scripts/bench_gpu.py --reduced        # CPU smoke run: 2 blocks, a small clip (the tests run it)
 
 No weights are downloaded: the transformer and the VAE are built from the architecture's config
-(written below from the published model configs) with random weights, which costs the same compute
-as the real model. Text encoding is left out (once per shot, small next to the denoising). A step is
+(written below from the published model configs, or diffusers' constructor defaults where those are
+the published model's) with random weights, which costs the same compute as the real model; the
+modules a model keeps in float32 when loaded (``_keep_in_fp32_modules``) stay so here too. Covered:
+Wan 2.1 1.3B, LTX-Video, and the 2026 families: SkyReels-V2 DF 1.3B, Kandinsky 5 Lite, HunyuanVideo
+1.5, LTX-2 (its audio stream denoised with the video, as the model does) and AnyFlow 14B (one run:
+``python scripts/bench_gpu.py``). Text encoding is left out (once per shot, small next to the denoising). A step is
 what the pipelines do per step with classifier-free guidance: two transformer passes (with and without
 the prompt). GPU-seconds per output second = (steps x step + VAE decode) / (frames / fps).
 
@@ -58,6 +62,43 @@ ARCH = {
         "latent": dict(channels=128, t_ratio=8, s_ratio=32, text_tokens=128, text_dim=4096),
         "vae_fp32": False,
     },
+    # --- the 2026 families. Where diffusers' constructor defaults are a published model's config (its
+    # convention), they are used as they are; otherwise the published values are written out.
+    "skyreels-v2-df-1.3b-540p": {  # Wan 2.1 1.3B's shape, diffusion forcing (one window: 97 frames)
+        "transformer": ("SkyReelsV2Transformer3DModel", dict(
+            num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=30, text_dim=4096)),
+        "vae": ("AutoencoderKLWan", dict(base_dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+                                         temperal_downsample=[False, True, True])),
+        "latent": dict(channels=16, t_ratio=4, s_ratio=8, text_tokens=512, text_dim=4096),
+        "vae_fp32": True, "frames": 97,
+    },
+    "kandinsky5-t2v-lite-5s": {  # Kandinsky 5.0 Video Lite (2B), image channels concatenated (visual_cond)
+        "transformer": ("Kandinsky5Transformer3DModel", dict(
+            in_visual_dim=16, out_visual_dim=16, in_text_dim=3584, in_text_dim2=768, time_dim=512, model_dim=1792,
+            ff_dim=7168, num_text_blocks=2, num_visual_blocks=32, axes_dims=(16, 24, 24), visual_cond=True)),
+        "vae": ("AutoencoderKLHunyuanVideo", dict(latent_channels=16, scaling_factor=0.476986)),
+        "latent": dict(channels=16, t_ratio=4, s_ratio=8, text_tokens=256, text_dim=3584),
+        "vae_fp32": False, "layers_key": "num_visual_blocks",
+    },
+    "hunyuanvideo-1.5-480p": {  # HunyuanVideo 1.5 (8.3B): the constructor's defaults; text-to-video
+        "transformer": ("HunyuanVideo15Transformer3DModel", dict(task_type="t2v")),
+        "vae": ("AutoencoderKLHunyuanVideo15", dict()),
+        "latent": dict(channels=32, t_ratio=4, s_ratio=16, text_tokens=256, text_dim=3584),
+        "vae_fp32": False,
+    },
+    "ltx-2": {  # LTX-2 (19B): the constructor's defaults; the audio stream is denoised too (and never decoded)
+        "transformer": ("LTX2VideoTransformer3DModel", dict()),
+        "vae": ("AutoencoderKLLTX2Video", dict(spatial_compression_ratio=32, temporal_compression_ratio=8)),
+        "latent": dict(channels=128, t_ratio=8, s_ratio=32, text_tokens=1024, text_dim=3840),
+        "vae_fp32": False, "frames": 121,
+    },
+    "anyflow-wan2.1-t2v-14b": {  # Wan 2.1 14B as a flow map: the constructor's defaults; 4 steps
+        "transformer": ("AnyFlowTransformer3DModel", dict()),
+        "vae": ("AutoencoderKLWan", dict(base_dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+                                         temperal_downsample=[False, True, True])),
+        "latent": dict(channels=16, t_ratio=4, s_ratio=8, text_tokens=512, text_dim=4096),
+        "vae_fp32": True,
+    },
 }  # fmt: skip
 
 
@@ -69,9 +110,12 @@ def build(name: str, reduced: bool, dtype, device: str):
     cls, cfg = arch["transformer"]
     cfg = dict(cfg)
     if reduced:
-        cfg["num_layers"] = 2
+        cfg[arch.get("layers_key", "num_layers")] = 2
     torch.manual_seed(0)
     transformer = getattr(diffusers, cls)(**cfg).to(device=device, dtype=dtype).eval()
+    for name_, module in transformer.named_modules():  # as from_pretrained keeps them (Kandinsky's time embedding)
+        if any(k in name_.split(".") for k in getattr(transformer, "_keep_in_fp32_modules", None) or ()):
+            module.to(torch.float32)
     vcls, vcfg = arch["vae"]
     vae_dtype = torch.float32 if arch["vae_fp32"] else dtype
     vae = getattr(diffusers, vcls)(**vcfg).to(device=device, dtype=vae_dtype).eval()
@@ -94,14 +138,53 @@ def forward(name: str, transformer, latents, text, timestep, shape):
     """One transformer pass, as the family's pipeline calls it."""
     import torch
 
-    ts = torch.full((1,), float(timestep), device=latents.device)
-    if name.startswith("ltx"):
-        t, h, w = shape
+    dev, dtype = latents.device, latents.dtype
+    ts = torch.full((1,), float(timestep), device=dev)
+    t, h, w = shape
+    kind = type(transformer).__name__
+    if kind == "LTXVideoTransformer3DModel":
         tokens = latents.flatten(2).transpose(1, 2)  # LTX works on packed tokens (patch size 1)
-        mask = torch.ones(1, text.shape[1], device=latents.device, dtype=latents.dtype)
+        mask = torch.ones(1, text.shape[1], device=dev, dtype=dtype)
         return transformer(hidden_states=tokens, encoder_hidden_states=text, timestep=ts,
                            encoder_attention_mask=mask, num_frames=t, height=h, width=w,
                            rope_interpolation_scale=(1.0, 1.0, 1.0), return_dict=False)[0]  # fmt: skip
+    if kind == "LTX2VideoTransformer3DModel":  # video tokens and the audio's, each with its own text
+        cfg = transformer.config
+        audio_frames = max(1, round(t * cfg.vae_scale_factors[0] / 24 * cfg.audio_sampling_rate / cfg.audio_hop_length
+                                    / cfg.audio_scale_factor))  # fmt: skip
+        audio = torch.randn(1, audio_frames, cfg.audio_in_channels, device=dev, dtype=dtype)
+        mask = torch.ones(1, text.shape[1], device=dev, dtype=torch.long)
+        return transformer(
+            hidden_states=latents.flatten(2).transpose(1, 2), audio_hidden_states=audio,
+            encoder_hidden_states=text, audio_encoder_hidden_states=text, timestep=ts, sigma=ts / 1000,
+            encoder_attention_mask=mask, audio_encoder_attention_mask=mask, num_frames=t, height=h, width=w,
+            fps=24.0, audio_num_frames=audio_frames, return_dict=False,
+        )[0]  # fmt: skip
+    if kind == "Kandinsky5Transformer3DModel":  # channels last, the start-image channels and mask appended
+        x = latents.permute(0, 2, 3, 4, 1)
+        x = torch.cat([x, torch.zeros_like(x), torch.zeros_like(x[..., :1])], dim=-1)
+        cfg = transformer.config
+        pooled = torch.randn(1, cfg.in_text_dim2, device=dev, dtype=dtype)
+        rope = [torch.arange(t, device=dev), torch.arange(h // 2, device=dev), torch.arange(w // 2, device=dev)]
+        return transformer(hidden_states=x, encoder_hidden_states=text, pooled_projections=pooled, timestep=ts.to(dtype),
+                           visual_rope_pos=rope, text_rope_pos=torch.arange(text.shape[1], device=dev),
+                           scale_factor=(1, 2, 2), sparse_params=None, return_dict=True).sample  # fmt: skip
+    if kind == "HunyuanVideo15Transformer3DModel":  # the condition latents and their mask concatenated
+        cfg = transformer.config
+        x = torch.cat([latents, torch.zeros_like(latents), torch.zeros_like(latents[:, :1])], dim=1)
+        mask = torch.ones(1, text.shape[1], device=dev, dtype=torch.long)
+        glyph = torch.randn(1, 256, cfg.text_embed_2_dim, device=dev, dtype=dtype)
+        image = torch.zeros(1, 729, cfg.image_embed_dim, device=dev, dtype=dtype)
+        return transformer(hidden_states=x, timestep=ts.to(dtype), encoder_hidden_states=text, encoder_attention_mask=mask,
+                           encoder_hidden_states_2=glyph, encoder_attention_mask_2=torch.ones(1, 256, device=dev, dtype=torch.long),
+                           image_embeds=image, return_dict=False)[0]  # fmt: skip
+    if kind == "SkyReelsV2Transformer3DModel":  # diffusion forcing: a noise level per latent frame
+        return transformer(hidden_states=latents, timestep=ts.expand(1, t), encoder_hidden_states=text,
+                           enable_diffusion_forcing=True, fps=[1], return_dict=False)[0]  # fmt: skip
+    if kind == "AnyFlowTransformer3DModel":  # a flow map: the step's start and target times
+        x, times = latents.transpose(1, 2), ts.expand(1, t)  # frames first, a time per frame
+        return transformer(hidden_states=x, timestep=times, r_timestep=times * 0.75, encoder_hidden_states=text,
+                           return_dict=False)[0]  # fmt: skip
     return transformer(hidden_states=latents, timestep=ts, encoder_hidden_states=text, return_dict=False)[0]
 
 
@@ -120,7 +203,8 @@ def measure(name: str, lever: str, args, device: str) -> dict:
 
     preset = all_presets()[name]
     width, height, frames = (
-        (64, 64, 9) if args.reduced else (preset.width, preset.height, args.frames or preset.max_frames)
+        (64, 64, 9) if args.reduced
+        else (preset.width, preset.height, args.frames or ARCH[name].get("frames", preset.max_frames))
     )
     # bf16 on a GPU; on a CPU only in the reduced smoke run (a full-size bf16 model there is no figure)
     dtype = torch.bfloat16 if lever != "fp32" and (device == "cuda" or args.reduced) else torch.float32
@@ -164,7 +248,7 @@ def measure(name: str, lever: str, args, device: str) -> dict:
         z = latents.to(vae.dtype)
         sync(device)
         t0 = time.perf_counter()
-        if name.startswith("ltx"):
+        if name.startswith("ltx") and getattr(vae.config, "timestep_conditioning", False):
             vae.decode(z, temb=torch.zeros(1, device=device, dtype=vae.dtype), return_dict=False)
         else:
             vae.decode(z, return_dict=False)

@@ -473,3 +473,27 @@ def test_bench_gpu_smoke_on_cpu(tmp_path):
         assert row["step_s"] > 0 and row["decode_s"] > 0
         expect = (row["steps"] * row["step_s"] + row["decode_s"]) / (row["frames"] / row["fps"])
         assert row["gpu_s_per_output_s"] == pytest.approx(expect, rel=0.01)
+
+
+def test_bench_gpu_covers_every_2026_family_and_runs_one_on_cpu(tmp_path):
+    """A lent GPU measures every new family in one run: each has a full-size architecture there, and
+    the one with the most unusual call (Kandinsky 5: channels last, start-image channels, RoPE
+    positions) runs reduced here."""
+    import importlib.util
+
+    from mvgen.config.presets import all_presets
+
+    spec = importlib.util.spec_from_file_location("bench_gpu", REPO / "scripts" / "bench_gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    covered = {all_presets()[name].family for name in bench.ARCH}
+    assert {"ltx2", "hunyuan15", "skyreels", "kandinsky", "anyflow", "wan", "ltx"} <= covered
+    out = tmp_path / "k.json"
+    r = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_gpu.py"), "--reduced", "--preset", "kandinsky5-t2v-lite-5s",
+         "--levers", "bf16", "--steps", "2", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["dtype"] == "bfloat16" and row["step_s"] > 0 and row["decode_s"] > 0
