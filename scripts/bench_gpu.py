@@ -113,7 +113,10 @@ def build(name: str, reduced: bool, dtype, device: str):
         cfg[arch.get("layers_key", "num_layers")] = 2
     torch.manual_seed(0)
     transformer = getattr(diffusers, cls)(**cfg).to(device=device, dtype=dtype).eval()
-    for name_, module in transformer.named_modules():  # as from_pretrained keeps them (Kandinsky's time embedding)
+    for (
+        name_,
+        module,
+    ) in transformer.named_modules():  # as from_pretrained keeps them (Kandinsky's time embedding)
         if any(k in name_.split(".") for k in getattr(transformer, "_keep_in_fp32_modules", None) or ()):
             module.to(torch.float32)
     vcls, vcfg = arch["vae"]
@@ -165,7 +168,11 @@ def forward(name: str, transformer, latents, text, timestep, shape):
         x = torch.cat([x, torch.zeros_like(x), torch.zeros_like(x[..., :1])], dim=-1)
         cfg = transformer.config
         pooled = torch.randn(1, cfg.in_text_dim2, device=dev, dtype=dtype)
-        rope = [torch.arange(t, device=dev), torch.arange(h // 2, device=dev), torch.arange(w // 2, device=dev)]
+        rope = [
+            torch.arange(t, device=dev),
+            torch.arange(h // 2, device=dev),
+            torch.arange(w // 2, device=dev),
+        ]
         return transformer(hidden_states=x, encoder_hidden_states=text, pooled_projections=pooled, timestep=ts.to(dtype),
                            visual_rope_pos=rope, text_rope_pos=torch.arange(text.shape[1], device=dev),
                            scale_factor=(1, 2, 2), sparse_params=None, return_dict=True).sample  # fmt: skip
@@ -203,7 +210,8 @@ def measure(name: str, lever: str, args, device: str) -> dict:
 
     preset = all_presets()[name]
     width, height, frames = (
-        (64, 64, 9) if args.reduced
+        (64, 64, 9)
+        if args.reduced
         else (preset.width, preset.height, args.frames or ARCH[name].get("frames", preset.max_frames))
     )
     # bf16 on a GPU; on a CPU only in the reduced smoke run (a full-size bf16 model there is no figure)

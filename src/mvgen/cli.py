@@ -395,14 +395,14 @@ def models(ctx, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(
-        f"{'name':<26} {'family':<10} {'fps':>4} {'size':>10} {'frames':>11} {'VRAM':>6} {'local':<5}  repo"
-    )
+    w = max(len(r["name"]) for r in rows)  # frames "/97": one run slides 97-frame windows (diffusion forcing)
+    cols = f"{'family':<10} {'fps':>4} {'size':>10} {'frames':>13} {'VRAM':>6} {'local':<5}  repo"
+    click.echo(f"{'name':<{w}} {cols}")
     for r in rows:
-        size = f"{r['width']}x{r['height']}"
-        frames = f"{r['frame_rule']}<={r['max_frames']}"
+        size, window = f"{r['width']}x{r['height']}", f"/{r['window_frames']}" if r["window_frames"] else ""
+        frames = f"{r['frame_rule']}<={r['max_frames']}{window}"
         click.echo(
-            f"{r['name']:<26} {r['family']:<10} {r['fps']:>4g} {size:>10} {frames:>11} {r['vram_gb']:>5.1f}G "
+            f"{r['name']:<{w}} {r['family']:<10} {r['fps']:>4g} {size:>10} {frames:>13} {r['vram_gb']:>5.1f}G "
             f"{'yes' if r['local'] else 'no':<5}  {r['repo_id'] or '(built in)'}"
         )
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from mvgen.cache import ShotCache
 from mvgen.estimate import Rate, prior_rate, work_units
-from mvgen.keys import ModelIdentity
 from mvgen.families.base import sliding_windows
+from mvgen.keys import ModelIdentity
 from mvgen.timeline import REFERENCE_HOW, PlannedShot, RenderPlan, frames_needed
 
 

@@ -217,7 +217,9 @@ def _condition(c) -> tuple[int, np.ndarray]:
     return c.index, np.asarray(c.frames)
 
 
-@pytest.mark.parametrize("model, cls", [("tiny-ltx", "LTXConditionPipeline"), ("tiny-ltx2", "LTX2ConditionPipeline")])
+@pytest.mark.parametrize(
+    "model, cls", [("tiny-ltx", "LTXConditionPipeline"), ("tiny-ltx2", "LTX2ConditionPipeline")]
+)
 def test_ltx_draws_bridges_and_end_frames_with_its_condition_pipeline(
     model, cls, tmp_path, mvgen, cache_dir, monkeypatch
 ):

@@ -165,14 +165,14 @@ def test_long_shot_is_one_diffusion_forcing_run_on_skyreels(tmp_path, mvgen, cac
     shots = write(tmp_path / "long.yaml", text.format("tiny-skyreels"))
     plan = json.loads(mvgen("plan", str(shots), "--json").out)
     (row,) = plan["shots"]
-    # 16 beats and the pickup, 8.5 s at 8 fps: 69 frames, 1 + ceil((69 - 17) / (17 - 9)) windows
-    assert row["num_frames"] == 69 and "one run, diffusion forcing (8 windows)" in row["warnings"]
+    # 16 beats and the pickup, 8.5 s at 8 fps: 69 frames, 1 + ceil((69 - 17) / (17 - 5)) windows
+    assert row["num_frames"] == 69 and "one run, diffusion forcing (6 windows)" in row["warnings"]
     r = mvgen("render", str(shots))
     assert r.code == 0, r
     (shot,) = json.loads((tmp_path / "long.json").read_text())["shots"]
     assert shot["segment"] == 0 and shot["transition"] == "cut"
-    # one call, in 17-frame windows overlapping by 9
-    assert calls == [{"num_frames": 69, "base_num_frames": 17, "overlap_history": 9}]
+    # one call, in 17-frame windows overlapping by 5
+    assert calls == [{"num_frames": 69, "base_num_frames": 17, "overlap_history": 5}]
     clip = read_clip(next((cache_dir / "shots").glob(f"*/{shot['cache_key']}/clip.*")))
     assert len(clip) == 69
     # every window kept to the prompt (tiny's frames flicker at its latent-frame steps, windows or not)

@@ -16,9 +16,17 @@ from mvgen.families import FAMILIES, PIPELINE_FAMILIES
 from tests.conftest import write
 from tests.synth import steady_beats, synth_track
 
-TINY = {"wan": "tiny", "ltx": "tiny-ltx", "cogvideox": "tiny-cogvideox", "hunyuan": "tiny-hunyuan",
-        "skyreels": "tiny-skyreels", "kandinsky": "tiny-kandinsky",
-        "hunyuan15": "tiny-hunyuan15", "ltx2": "tiny-ltx2", "anyflow": "tiny-anyflow"}
+TINY = {
+    "wan": "tiny",
+    "ltx": "tiny-ltx",
+    "cogvideox": "tiny-cogvideox",
+    "hunyuan": "tiny-hunyuan",
+    "skyreels": "tiny-skyreels",
+    "kandinsky": "tiny-kandinsky",
+    "hunyuan15": "tiny-hunyuan15",
+    "ltx2": "tiny-ltx2",
+    "anyflow": "tiny-anyflow",
+}
 REAL = sorted(name for name, p in all_presets().items() if not p.builtin)
 
 

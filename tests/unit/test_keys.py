@@ -70,3 +70,18 @@ def test_the_clips_and_the_audio_are_in_the_outputs_key(plan):
     keys = [f"clip{i}" for i in range(len(plan.shots))]
     assert render_key(plan, keys, "audio-sha") != render_key(plan, [*keys[:-1], "other"], "audio-sha")
     assert render_key(plan, keys, "audio-sha") != render_key(plan, keys, "other-audio")
+
+
+def test_a_clip_made_in_sliding_windows_has_its_window_in_its_key(plan):
+    """The window changes a long clip's pixels (diffusion forcing): it joins the key of a clip longer
+    than one window, and only then, so every other clip's key is what it was."""
+    from mvgen.keys import ModelIdentity, clip_key
+
+    ident = ModelIdentity("m", "m", "r")
+    shot = plan.shots[0]
+    plain = clip_key(ident, plan, shot)
+    assert (
+        clip_key(ident, replace(plan, window_frames=shot.num_frames), shot) == plain
+    )  # one window: one call
+    windowed = {clip_key(ident, replace(plan, window_frames=w), shot) for w in (5, 9)}
+    assert len(windowed) == 2 and plain not in windowed

@@ -79,3 +79,37 @@ def test_tiny_install_without_its_shipped_weights_is_a_setup_error(tmp_path):
     with pytest.raises(SetupError, match="weights are missing") as err:
         install_tiny(tmp_path / "dest", source=tmp_path / "nothing")
     assert "reinstall" in err.value.hint and not (tmp_path / "dest").exists()
+
+
+def test_a_diffusion_forcing_preset_slides_windows_and_others_make_one_call():
+    from mvgen.families.base import sliding_windows, window_overlap
+
+    for name, p in all_presets().items():
+        if p.window_frames:  # a window is a valid clip, an overlap a valid prefix, both shorter than a run
+            assert p.valid_frames(p.window_frames) == p.window_frames < p.max_frames, name
+            assert window_overlap(p.window_frames) % p.frame_step == p.frame_offset, name
+    assert (
+        window_overlap(97) == 17 and window_overlap(121) == 21 and window_overlap(17) == 5
+    )  # 17 of 97: SkyReels'
+    assert sliding_windows(97, 97) == 1 and sliding_windows(98, 97) == 2 and sliding_windows(81, 0) == 1
+    # each further window adds window - overlap new frames: 97 + 3 * 80 = 337 frames in 4 windows
+    assert sliding_windows(337, 97) == 4 and sliding_windows(338, 97) == 5
+
+
+def test_the_image_to_video_class_follows_the_weights():
+    """One repo for both tasks names its text-to-video class in model_index.json; the sibling's class
+    is the family's image-to-video class on those weights (diffusion forcing keeps its own), and a
+    first-and-last-frame role takes the family's class for it."""
+    from mvgen.families import FAMILIES
+
+    sky, ltx2 = FAMILIES["skyreels"], FAMILIES["ltx2"]
+    df = "SkyReelsV2DiffusionForcingPipeline"
+    assert (
+        sky.sibling_class("i2v", df)
+        == sky.sibling_class("flf", df)
+        == df.replace("Forcing", "ForcingImageToVideo")
+    )
+    assert sky.sibling_class("i2v", "SkyReelsV2ImageToVideoPipeline") == "SkyReelsV2ImageToVideoPipeline"
+    assert sky.sibling_class("flf", None) == "SkyReelsV2ImageToVideoPipeline"
+    assert ltx2.sibling_class("i2v", "LTX2Pipeline") == "LTX2ImageToVideoPipeline"
+    assert ltx2.sibling_class("flf", "LTX2Pipeline") == "LTX2ConditionPipeline"

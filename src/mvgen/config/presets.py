@@ -49,8 +49,10 @@ class ModelPreset(BaseModel):
     frame_offset: int = Field(ge=0)
     max_frames: int = Field(gt=0, description="most frames one call can make")
     window_frames: int = Field(
-        0, ge=0, description="frames one denoising window makes where one run makes a longer clip by "
-        "sliding windows (diffusion forcing, up to max_frames); 0: one call makes the whole clip"
+        0,
+        ge=0,
+        description="frames one denoising window makes where one run makes a longer clip by "
+        "sliding windows (diffusion forcing, up to max_frames); 0: one call makes the whole clip",
     )
     steps: int = Field(gt=0)
     guidance: float = Field(ge=0)

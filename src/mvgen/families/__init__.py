@@ -8,8 +8,18 @@ from mvgen.families.base import Family
 
 FAMILIES: dict[str, Family] = {
     f.name: f
-    for f in (wan.FAMILY, vace.FAMILY, ltx.FAMILY, cogvideox.FAMILY, hunyuan.FAMILY, skyreels.FAMILY,
-              kandinsky.FAMILY, hunyuan15.FAMILY, ltx2.FAMILY, anyflow.FAMILY)
+    for f in (
+        wan.FAMILY,
+        vace.FAMILY,
+        ltx.FAMILY,
+        cogvideox.FAMILY,
+        hunyuan.FAMILY,
+        skyreels.FAMILY,
+        kandinsky.FAMILY,
+        hunyuan15.FAMILY,
+        ltx2.FAMILY,
+        anyflow.FAMILY,
+    )
 }
 
 # diffusers pipeline class -> family name

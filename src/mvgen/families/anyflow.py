@@ -19,17 +19,26 @@ def build_tiny(dest: Path) -> None:
     import inspect
 
     import torch
-    from diffusers import AnyFlowPipeline, AnyFlowTransformer3DModel, AutoencoderKLWan, FlowMapEulerDiscreteScheduler
-    from diffusers import WanTransformer3DModel
+    from diffusers import (
+        AnyFlowPipeline,
+        AnyFlowTransformer3DModel,
+        AutoencoderKLWan,
+        FlowMapEulerDiscreteScheduler,
+        WanTransformer3DModel,
+    )
     from transformers import AutoTokenizer, UMT5EncoderModel
 
     shared = wan.TINY_WEIGHTS / "t2v"
     trained = WanTransformer3DModel.from_pretrained(shared / "transformer")
     takes = inspect.signature(AnyFlowTransformer3DModel.__init__).parameters
     torch.manual_seed(0)
-    transformer = AnyFlowTransformer3DModel(**{k: v for k, v in trained.config.items() if k in takes}, gate_value=0.0)
+    transformer = AnyFlowTransformer3DModel(
+        **{k: v for k, v in trained.config.items() if k in takes}, gate_value=0.0
+    )
     missing, unexpected = transformer.load_state_dict(trained.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("condition_embedder.delta_embedder.") for k in missing), missing
+    assert not unexpected and all(k.startswith("condition_embedder.delta_embedder.") for k in missing), (
+        missing
+    )
     AnyFlowPipeline(
         tokenizer=AutoTokenizer.from_pretrained(shared / "tokenizer"),
         text_encoder=UMT5EncoderModel.from_pretrained(shared / "text_encoder"),

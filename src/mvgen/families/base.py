@@ -84,8 +84,9 @@ class Family:
 
 def window_overlap(window: int) -> int:
     """Frames a sliding denoising window shares with the one before it (diffusion forcing's
-    ``overlap_history``): about a sixth of the window, 4k+1 (17 of 97, as SkyReels-V2 recommends)."""
-    return 4 * (window // 6) + 1
+    ``overlap_history``): about a sixth of the window, 4k+1 (17 of 97, as SkyReels-V2 recommends;
+    21 of 121), at least 5 (two latent frames)."""
+    return 4 * max(1, round(window / 24)) + 1
 
 
 def sliding_windows(num_frames: int, window: int) -> int:

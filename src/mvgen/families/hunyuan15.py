@@ -22,7 +22,11 @@ def decode(pipe, latents, seed: int):  # noqa: ARG001
 def adapt_call(pipe, kwargs: dict, request) -> dict:  # noqa: ARG001
     """The guidance scale is the guider's (classifier-free guidance, off at 1)."""
     scale = kwargs.pop("guidance_scale", None)
-    if scale is not None and getattr(pipe, "guider", None) is not None and pipe.guider.guidance_scale != scale:
+    if (
+        scale is not None
+        and getattr(pipe, "guider", None) is not None
+        and pipe.guider.guidance_scale != scale
+    ):
         pipe.guider = pipe.guider.new(guidance_scale=scale)
     return kwargs
 
@@ -102,7 +106,9 @@ def build_tiny(dest: Path) -> None:
             text_embed_2_dim=32, image_embed_dim=12, rope_axes_dim=(2, 2, 4), target_size=64, task_type=task,
         ).eval()  # fmt: skip
         if task == "t2v":
-            HunyuanVideo15Pipeline(transformer=transformer, **common).save_pretrained(dest / task, safe_serialization=True)
+            HunyuanVideo15Pipeline(transformer=transformer, **common).save_pretrained(
+                dest / task, safe_serialization=True
+            )
             continue
         torch.manual_seed(0)
         siglip = SiglipVisionModel(SiglipVisionConfig(

@@ -68,7 +68,11 @@ def build_tiny(dest: Path) -> None:
 def _load(folder: Path, kind: str):
     from transformers import AutoTokenizer, UMT5EncoderModel
 
-    return AutoTokenizer.from_pretrained(folder) if kind == "tokenizer" else UMT5EncoderModel.from_pretrained(folder)
+    return (
+        AutoTokenizer.from_pretrained(folder)
+        if kind == "tokenizer"
+        else UMT5EncoderModel.from_pretrained(folder)
+    )
 
 
 FAMILY = Family(

@@ -242,7 +242,9 @@ class LocalBackend:
         import torch
 
         log.info("loading %s %s", SIBLING_NAMES[role], location)
-        if location == self._location()[0] and (role == "flf" or cls_name in self.family.same_weights.values()):
+        if location == self._location()[0] and (
+            role == "flf" or cls_name in self.family.same_weights.values()
+        ):
             # another class on the main pipeline's own weights: its modules, already placed
             pipe = getattr(diffusers, cls_name).from_pipe(self.pipe)
             pipe.set_progress_bar_config(disable=True)
