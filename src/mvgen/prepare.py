@@ -167,7 +167,7 @@ def prepare(
     if known is not None:
         check(lambda: _located_step(loaded, lambda: check_size(loaded.shots, known.preset)))
         check(lambda: _located_step(loaded, lambda: precheck_lengths(loaded.shots)))
-        for model_check in (_check_chain_model, _check_flf_model):
+        for model_check in (_check_chain_model, _check_flf_model, _check_step_cache):
             check(lambda c=model_check: _located_step(
                 loaded, lambda: c(loaded, known, model_spec, require_weights and ref is not None)))  # fmt: skip
     if writes is not None and out_path is not None:
@@ -325,6 +325,15 @@ def _flf_needs(shots: ShotList) -> tuple[tuple[Any, ...], str, str] | None:
             loc = ("shots", i, "transition") if shot.transition else ("timing", "transition")
             return loc, "a bridge", "use `transition: {crossfade: 1}` (a blend done in assembly)"
     return None
+
+
+def _check_step_cache(loaded: LoadedShotList, ref: ModelRef, spec: str, require_weights: bool) -> None:  # noqa: ARG001
+    """A step cache the family's transformer has no hooks for is refused before anything loads."""
+    cache, family = loaded.shots.generation.cache, FAMILIES[ref.preset.family]
+    if cache != "none" and cache not in family.step_caches:
+        can = " or ".join(family.step_caches + ("none",))
+        raise FieldError(("generation", "cache"), f"{cache} does not run on {family.label} ({spec!r}): "
+                         "diffusers' cache hooks do not know its transformer", hint=f"use cache: {can}")  # fmt: skip
 
 
 def _check_flf_model(loaded: LoadedShotList, ref: ModelRef, spec: str, require_weights: bool) -> None:

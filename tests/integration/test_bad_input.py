@@ -92,6 +92,8 @@ CASES = [
     ("end-next-on-the-last-shot", HEAD + "timing: {fit: trim}\nshots:\n  - {id: a, prompt: a, length: 4}\n  - {id: b, prompt: b, length: 4, end: next}\n", 2, r"shots\[1\]\.end: shot 'b' is the last: there is no next shot to end on"),
     ("end-next-before-a-chain", HEAD + "shots:\n  - {id: a, prompt: a, end: next}\n  - {id: b, prompt: b, transition: chain}\n", 2, r"shots\[0\]\.end: the next slot \('b'\) is chained from this shot's last frame"),
     ("end-image-and-end-next", HEAD + "shots:\n  - {prompt: a, end: next, end_image: mira.png}\n  - {prompt: b}\n", 2, r"shots\[0\]\.end: a shot ends on its `end_image:` or on the next shot's first frame: drop one$"),
+    # the 2026 families (issue 31): a step cache diffusers has no hooks for, refused before any model loads
+    ("step-cache-without-hooks", HEAD.replace("model: tiny", "model: skyreels-v2-df-1.3b-540p") + "generation: {cache: fbc}\nshots:\n  - {prompt: a}\n", 2, r"shots\.yaml:\d+:\d+: generation\.cache: fbc does not run on SkyReels-V2 \('skyreels-v2-df-1\.3b-540p'\)"),
     ("bridge-prompt-without-bridge", HEAD + "shots:\n  - {prompt: a}\n  - {prompt: b, bridge_prompt: fly}\n", 2, r"shots\[1\]\.bridge_prompt: this shot has no bridge into it"),
 ]  # fmt: skip
 

@@ -399,14 +399,14 @@ def test_magcache_ratios_match_diffusers_own_calibration(backend, capsys):
     pipe = backend.pipe
     request = ShotRequest("x", "a green forest", "", 5, 32, 32, 9, 6, 2.0, 32, fps=16.0)
 
-    def sample(step_end) -> None:
+    def sample(on_step) -> None:
         with torch.inference_mode():
-            backend._call(pipe, request, step_end)
+            backend._call(pipe, request, on_step)
 
-    ours = magcache.measure(pipe.transformer, lambda end: sample(lambda p, i, t, kw: (end(), {})[1]))
+    ours = magcache.measure(pipe.transformer, lambda end: sample(lambda done, total: end()))
     pipe.transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=6))
     capsys.readouterr()
-    sample(lambda p, i, t, kw: {})
+    sample(lambda done, total: None)
     pipe.transformer.disable_cache()
     printed = capsys.readouterr().out
     lists = [

@@ -73,4 +73,5 @@ FAMILY = Family(
     tiny_i2v=False,
     tiny_weights=wan.TINY_WEIGHTS,
     vae_fp32=True,
+    step_caches=(),  # diffusers' cache hooks do not know its blocks (diffusers 0.42)
 )

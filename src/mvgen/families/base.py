@@ -66,6 +66,8 @@ class Family:
     )
     # denoising steps one call runs for a request (diffusion forcing runs them once per window)
     call_steps: Callable[[Any], int] = field(default=lambda request: request.steps)
+    # the step caches (`generation.cache`) diffusers' hooks know this family's transformer blocks for
+    step_caches: tuple[str, ...] = ("fbc", "magcache")
 
     @property
     def pipelines(self) -> tuple[str, ...]:

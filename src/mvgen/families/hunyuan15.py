@@ -143,4 +143,5 @@ FAMILY = Family(
     decode=decode,
     build_tiny=build_tiny,
     adapt_call=adapt_call,
+    step_caches=(),  # diffusers' cache hooks do not know its blocks (diffusers 0.42)
 )

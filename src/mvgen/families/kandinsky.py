@@ -122,4 +122,5 @@ FAMILY = Family(
     finish_latents=finish_latents,
     decode=decode,
     build_tiny=build_tiny,
+    step_caches=("magcache",),  # First Block Cache cannot find its blocks' hidden_states (diffusers 0.42)
 )

@@ -151,4 +151,5 @@ FAMILY = Family(
     tiny_flf="t2v",
     flf_pipeline="LTX2ConditionPipeline",
     flf_call=flf_call,
+    step_caches=(),  # diffusers' cache hooks do not know its blocks (diffusers 0.42)
 )

@@ -105,4 +105,5 @@ FAMILY = Family(
     same_weights={DF_T2V: DF_I2V},
     adapt_call=adapt_call,
     call_steps=call_steps,
+    step_caches=(),  # diffusers' cache hooks do not know its blocks (diffusers 0.42)
 )
