@@ -306,7 +306,7 @@ def _require_sibling(ref: ModelRef, repo: str | None, spec: str, what: str) -> N
     if ref.source == "builtin" or repo is None:
         return
     try:
-        require_cached(repo, spec, name=spec)
+        require_cached(repo, spec, name=spec, family=ref.preset.family)
     except SetupError as exc:
         raise SetupError(f"{exc.message} ({what})",
                          hint=f"`mvgen models pull {spec} --i2v` on a machine with network access") from None  # fmt: skip

@@ -112,6 +112,9 @@ def test_real_preset_offline_exits_4_with_the_pull_command(name, tmp_path, mvgen
     first, hint = r.err.strip().splitlines()
     assert all_presets()[name].repo_id in first
     assert f"`mvgen models pull {name}`" in hint
+    family = all_presets()[name].family  # the same family's built-in tiny model runs its code path now
+    tiny = [n for n, p in all_presets().items() if p.builtin and p.family == family]
+    assert tiny and hint.endswith(f"--model {tiny[0]}"), hint
     assert calls == []  # HF_HUB_OFFLINE: not even a connection attempt
     assert not (tmp_path / "s.mp4").exists()
 

@@ -205,7 +205,7 @@ def resolve_model(spec: str, *, base_dir: Path | None = None, require_weights: b
             return ModelRef(spec, preset, "builtin", spec)
         assert preset.repo_id is not None
         if require_weights:
-            require_cached(preset.repo_id, spec, name=spec)
+            require_cached(preset.repo_id, spec, name=spec, family=preset.family)
         return ModelRef(spec, preset, "hub", preset.repo_id)
     folder = Path(spec).expanduser()
     if not folder.is_absolute() and base_dir is not None and not folder.exists():
@@ -246,15 +246,17 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
 
 
-def require_cached(repo_id: str, spec: str, *, name: str | None = None) -> Path | None:
+def require_cached(repo_id: str, spec: str, *, name: str | None = None, family: str = "wan") -> Path | None:
     found = cached_hub_index(repo_id)
     if found is not None:
         return found
     why = "HF_HUB_OFFLINE is set" if hf_offline() else "the Hugging Face Hub cannot be reached"
     if hf_offline() or not _hub_reachable():
+        # the built-in tiny model of the same family (its code path), else tiny
+        tiny = next((n for n, p in all_presets().items() if p.builtin and p.family == family), "tiny")
         raise SetupError(
             f"model {spec!r}: weights for {repo_id} are not in the Hugging Face cache and {why}",
-            hint=pull_hint(repo_id, name) + "; or try the whole pipeline now with --model tiny",
+            hint=pull_hint(repo_id, name) + f"; or try the whole pipeline now with --model {tiny}",
         )
     return None
 
