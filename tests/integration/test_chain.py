@@ -180,6 +180,32 @@ def test_long_shot_is_one_diffusion_forcing_run_on_skyreels(tmp_path, mvgen, cac
     assert (means[:, 0] > 2 * means[:, 1:].max(axis=1)).all()  # red from the first window to the last
 
 
+def test_a_long_chained_shot_is_one_diffusion_forcing_run_from_the_frame_before(
+    tmp_path, mvgen, cache_dir, spy
+):
+    """A chained shot longer than one window: diffusion forcing's image-to-video run, started on the
+    last frame the shot before shows, windows filled to the last (diffusers 0.42 fails on a short
+    last window) and the surplus dropped, so its clip has the planned frames."""
+    synth_track(tmp_path / "t.wav", steady_beats(120, 10), duration_s=10.0)
+    shots = write(
+        tmp_path / "s.yaml",
+        "version: 1\nmodel: tiny-skyreels\naudio: t.wav\nvideo: {width: 128, height: 96, fps: 24}\n"
+        "timing: {fit: trim}\nshots:\n  - {id: a, prompt: a blue sea, length: 4}\n"
+        "  - {id: b, prompt: a blue sea, length: 12, transition: chain}\n",
+    )
+    r = mvgen("render", str(shots))
+    assert r.code == 0, r
+    rows = {s["id"]: s for s in json.loads((tmp_path / "s.json").read_text())["shots"]}
+    # longer than one window, its last window short (17-frame windows overlapping by 5 add 12 each)
+    assert rows["b"]["num_frames"] > 17 and (rows["b"]["num_frames"] - 17) % 12
+    ((_, image),) = spy
+    a, b = (read_clip(next((cache_dir / "shots").glob(f"*/{rows[i]['cache_key']}/clip.*"))) for i in "ab")
+    assert np.array_equal(image, a[rows["a"]["play_frames"] - 1])
+    assert len(b) == rows["b"]["num_frames"]
+    means = b.reshape(len(b), -1, 3).mean(axis=1)
+    assert (means[:, 2] > 2 * means[:, :2].max(axis=1)).all()  # blue from its start frame to its end
+
+
 def test_new_image_to_video_weights_regenerate_only_the_chained_shots(
     tmp_path, mvgen, tiny_models, monkeypatch
 ):

@@ -21,17 +21,28 @@ ADDNOISE_CONDITION = 20
 
 def adapt_call(pipe, kwargs: dict, request) -> dict:
     """Diffusion forcing: the window and its overlap when the clip is longer than one window, and
-    the frame rate (the model conditions on 16 or 24 fps)."""
-    if type(pipe).__name__ not in (DF_T2V, DF_I2V):
+    the frame rate (the model conditions on 16 or 24 fps). The image-to-video run is asked for frames
+    that fill its last window too: diffusers 0.42's fails on a shorter last window (its step matrix is
+    built for a whole one); ``finish_latents`` drops the surplus."""
+    name = type(pipe).__name__
+    if name not in (DF_T2V, DF_I2V):
         return kwargs
     out = {**kwargs, "fps": int(round(request.fps or 24))}
     window = request.window_frames
     if window and kwargs["num_frames"] > window:
         out.update(base_num_frames=window, overlap_history=window_overlap(window),
                    addnoise_condition=ADDNOISE_CONDITION)  # fmt: skip
+        if name == DF_I2V:
+            runs = sliding_windows(kwargs["num_frames"], window) - 1
+            out["num_frames"] = window + runs * (window - window_overlap(window))
     else:
         out["base_num_frames"] = kwargs["num_frames"]
     return out
+
+
+def finish_latents(pipe, latents, request):
+    """Latents as Wan's, the surplus of a filled last window dropped."""
+    return latents[:, :, : (request.num_frames - 1) // pipe.vae_scale_factor_temporal + 1]
 
 
 def call_steps(request) -> int:
@@ -94,7 +105,7 @@ FAMILY = Family(
         vram_gb=40.0,
         max_sequence_length=512,
     ),  # fmt: skip
-    finish_latents=wan.finish_latents,
+    finish_latents=finish_latents,
     decode=wan.decode,
     build_tiny=build_tiny,
     tiny_weights=wan.TINY_WEIGHTS,
