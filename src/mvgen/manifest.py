@@ -101,6 +101,7 @@ class ShotRecord(BaseModel):
     )
     end_image: StillRecord | None = None  # its end still (`end_image:`)
     end_sha256: str | None = None  # the digest of the frame it ends on (in its cache key)
+    windows: int = 1  # denoising windows of the one run that made its clip (diffusion forcing); 1: one call
 
 
 class PreviewShotRecord(BaseModel):

@@ -170,7 +170,7 @@ def test_long_shot_is_one_diffusion_forcing_run_on_skyreels(tmp_path, mvgen, cac
     r = mvgen("render", str(shots))
     assert r.code == 0, r
     (shot,) = json.loads((tmp_path / "long.json").read_text())["shots"]
-    assert shot["segment"] == 0 and shot["transition"] == "cut"
+    assert shot["segment"] == 0 and shot["transition"] == "cut" and shot["windows"] == 6
     # one call, in 17-frame windows overlapping by 5
     assert calls == [{"num_frames": 69, "base_num_frames": 17, "overlap_history": 5}]
     clip = read_clip(next((cache_dir / "shots").glob(f"*/{shot['cache_key']}/clip.*")))
