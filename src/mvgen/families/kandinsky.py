@@ -117,7 +117,7 @@ FAMILY = Family(
         guidance=5.0,
         dtype="bfloat16",
         vram_gb=30.0,
-        max_sequence_length=256,
+        max_sequence_length=512,
     ),  # fmt: skip
     finish_latents=finish_latents,
     decode=decode,
