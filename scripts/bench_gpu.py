@@ -9,7 +9,8 @@ No weights are downloaded: the transformer and the VAE are built from the archit
 the published model's) with random weights, which costs the same compute as the real model; the
 modules a model keeps in float32 when loaded (``_keep_in_fp32_modules``) stay so here too. Covered:
 Wan 2.1 1.3B, LTX-Video, and the 2026 families: SkyReels-V2 DF 1.3B, Kandinsky 5 Lite, HunyuanVideo
-1.5, LTX-2 (its audio stream denoised with the video, as the model does) and AnyFlow 14B (one run:
+1.5, LTX-2 (its audio stream denoised with the video, as the model does), AnyFlow 14B and Helios
+Base (a step is one 33-frame chunk against its history) (one run:
 ``python scripts/bench_gpu.py``). Text encoding is left out (once per shot, small next to the denoising). A step is
 what the pipelines do per step with classifier-free guidance: two transformer passes (with and without
 the prompt). GPU-seconds per output second = (steps x step + VAE decode) / (frames / fps).
@@ -98,6 +99,14 @@ ARCH = {
                                          temperal_downsample=[False, True, True])),
         "latent": dict(channels=16, t_ratio=4, s_ratio=8, text_tokens=512, text_dim=4096),
         "vae_fp32": True,
+    },
+    "helios-base": {  # Helios Base (14B, Wan 2.1's shape with history memories): the constructor's defaults;
+        # a step denoises one 33-frame chunk (9 latent frames) against its 16 + 2 + 2 history frames
+        "transformer": ("HeliosTransformer3DModel", dict()),
+        "vae": ("AutoencoderKLWan", dict(base_dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+                                         temperal_downsample=[False, True, True])),
+        "latent": dict(channels=16, t_ratio=4, s_ratio=8, text_tokens=512, text_dim=4096),
+        "vae_fp32": True, "frames": 33,
     },
 }  # fmt: skip
 
@@ -188,6 +197,16 @@ def forward(name: str, transformer, latents, text, timestep, shape):
     if kind == "SkyReelsV2Transformer3DModel":  # diffusion forcing: a noise level per latent frame
         return transformer(hidden_states=latents, timestep=ts.expand(1, t), encoder_hidden_states=text,
                            enable_diffusion_forcing=True, fps=[1], return_dict=False)[0]  # fmt: skip
+    if kind == "HeliosTransformer3DModel":  # one chunk against its long, mid and short history
+        idx = torch.arange(1 + 16 + 2 + 1 + t, device=dev).split([1, 16, 2, 1, t])
+        history = {n: torch.zeros(*latents.shape[:2], k, h, w, device=dev, dtype=dtype)
+                   for n, k in (("long", 16), ("mid", 2), ("short", 2))}  # fmt: skip
+        return transformer(
+            hidden_states=latents, timestep=ts, encoder_hidden_states=text, indices_hidden_states=idx[4][None],
+            indices_latents_history_short=torch.cat([idx[0], idx[3]])[None], indices_latents_history_mid=idx[2][None],
+            indices_latents_history_long=idx[1][None], latents_history_short=history["short"],
+            latents_history_mid=history["mid"], latents_history_long=history["long"], return_dict=False,
+        )[0]  # fmt: skip
     if kind == "AnyFlowTransformer3DModel":  # a flow map: the step's start and target times
         x, times = latents.transpose(1, 2), ts.expand(1, t)  # frames first, a time per frame
         return transformer(hidden_states=x, timestep=times, r_timestep=times * 0.75, encoder_hidden_states=text,

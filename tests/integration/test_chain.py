@@ -20,7 +20,8 @@ from tests.synth import steady_beats, synth_track
 I2V = {"tiny": "WanImageToVideoPipeline", "tiny-ltx": "LTXImageToVideoPipeline",
        "tiny-cogvideox": "CogVideoXImageToVideoPipeline", "tiny-hunyuan": "HunyuanVideoImageToVideoPipeline",
        "tiny-skyreels": "SkyReelsV2DiffusionForcingImageToVideoPipeline", "tiny-kandinsky": "Kandinsky5I2VPipeline",
-       "tiny-hunyuan15": "HunyuanVideo15ImageToVideoPipeline", "tiny-ltx2": "LTX2ImageToVideoPipeline"}  # fmt: skip
+       "tiny-hunyuan15": "HunyuanVideo15ImageToVideoPipeline", "tiny-ltx2": "LTX2ImageToVideoPipeline",
+       "tiny-helios": "HeliosPipeline"}  # fmt: skip
 FAMILY_FPS = dict.fromkeys(I2V, 8)  # their presets' native rates
 
 SHOTS = """version: 1
@@ -46,7 +47,8 @@ def spy(monkeypatch):
 
         @functools.wraps(real)  # the signature mvgen reads to know what the pipeline takes
         def call(self, *args, **kwargs):
-            calls.append((kwargs["prompt"], np.asarray(kwargs["image"].convert("RGB"))))
+            if kwargs.get("image") is not None:  # (Helios: one class for both tasks)
+                calls.append((kwargs["prompt"], np.asarray(kwargs["image"].convert("RGB"))))
             return real(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, "__call__", call)

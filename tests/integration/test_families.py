@@ -26,6 +26,7 @@ TINY = {
     "hunyuan15": "tiny-hunyuan15",
     "ltx2": "tiny-ltx2",
     "anyflow": "tiny-anyflow",
+    "helios": "tiny-helios",
 }
 REAL = sorted(name for name, p in all_presets().items() if not p.builtin)
 

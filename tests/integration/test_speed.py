@@ -487,7 +487,7 @@ def test_bench_gpu_covers_every_2026_family_and_runs_one_on_cpu(tmp_path):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     covered = {all_presets()[name].family for name in bench.ARCH}
-    assert {"ltx2", "hunyuan15", "skyreels", "kandinsky", "anyflow", "wan", "ltx"} <= covered
+    assert {"ltx2", "hunyuan15", "skyreels", "kandinsky", "anyflow", "helios", "wan", "ltx"} <= covered
     out = tmp_path / "k.json"
     r = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "bench_gpu.py"), "--reduced", "--preset", "kandinsky5-t2v-lite-5s",

@@ -3,7 +3,19 @@ tiny build) added to ``FAMILIES``, plus preset files in configs/models/."""
 
 from __future__ import annotations
 
-from mvgen.families import anyflow, cogvideox, hunyuan, hunyuan15, kandinsky, ltx, ltx2, skyreels, vace, wan
+from mvgen.families import (
+    anyflow,
+    cogvideox,
+    helios,
+    hunyuan,
+    hunyuan15,
+    kandinsky,
+    ltx,
+    ltx2,
+    skyreels,
+    vace,
+    wan,
+)
 from mvgen.families.base import Family
 
 FAMILIES: dict[str, Family] = {
@@ -19,6 +31,7 @@ FAMILIES: dict[str, Family] = {
         hunyuan15.FAMILY,
         ltx2.FAMILY,
         anyflow.FAMILY,
+        helios.FAMILY,
     )
 }
 

@@ -1,5 +1,6 @@
 """The built-in tiny models (``tiny`` = Wan, ``tiny-vace``, ``tiny-ltx``, ``tiny-cogvideox``, ``tiny-hunyuan``,
-and the 2026 families' ``tiny-ltx2``, ``tiny-hunyuan15``, ``tiny-skyreels``, ``tiny-kandinsky``, ``tiny-anyflow``):
+and the 2026 families' ``tiny-ltx2``, ``tiny-hunyuan15``, ``tiny-skyreels``, ``tiny-kandinsky``,
+``tiny-anyflow``, ``tiny-helios``):
 each family's real diffusers pipelines at a few hundred kB to a few MB, put into the cache on first
 use and loaded from there through ``DiffusionPipeline.from_pretrained`` exactly like a real model.
 
