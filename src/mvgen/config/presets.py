@@ -102,7 +102,7 @@ class ModelPreset(BaseModel):
         return self.flf_repo_id is not None or (self.builtin and FAMILIES[self.family].tiny_flf is not None)
 
     def frame_rule(self) -> str:
-        return f"{self.frame_step}k+{self.frame_offset}"
+        return f"{self.frame_step}k" + (f"+{self.frame_offset}" if self.frame_offset else "")
 
 
 def presets_dir() -> Path:
