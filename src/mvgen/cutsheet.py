@@ -12,7 +12,6 @@ from typing import Any
 
 from mvgen.cache import ShotCache
 from mvgen.estimate import Rate, prior_rate, work_units
-from mvgen.families.base import sliding_windows
 from mvgen.keys import ModelIdentity
 from mvgen.timeline import REFERENCE_HOW, PlannedShot, RenderPlan, frames_needed
 
@@ -26,7 +25,7 @@ def shot_warnings(plan: RenderPlan, shot: PlannedShot, max_frames: int) -> list[
     needed = frames_needed(shot.slot_frames, plan.fps, plan.native_fps)
     if needed > max_frames:
         out.append(f"over max frames ({needed} > {max_frames})")
-    windows = sliding_windows(shot.num_frames, plan.window_frames)
+    windows = plan.windows_of(shot)
     if windows > 1:  # how a long shot is made: one run in sliding windows, or chained segments
         out.append(f"one run, diffusion forcing ({windows} windows)")
     if shot.span is not None:  # a part of a shot longer than one call; later parts chained

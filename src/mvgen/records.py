@@ -16,7 +16,6 @@ from mvgen import __version__
 from mvgen.cache import ShotCache
 from mvgen.counts import RenderCounts
 from mvgen.errors import EncodeError
-from mvgen.families.base import sliding_windows
 from mvgen.files import atomic_write_text, is_disk_full, sha256_file
 from mvgen.manifest import (
     AudioRecord,
@@ -94,7 +93,7 @@ def shot_rows(state: RenderState) -> list[ShotRecord]:
             retime=s.retime, cast=list(s.cast), image=StillRecord(**asdict(s.image)) if s.image else None,
             reference_mode=s.reference_mode, identity=(meta.get("take_score") or {}).get("identity"),
             end=s.ending, end_image=StillRecord(**asdict(s.end)) if s.end else None, end_sha256=slot.end_sha256,
-            windows=sliding_windows(s.num_frames, state.plan.window_frames),
+            windows=state.plan.windows_of(s),
         ))  # fmt: skip
     return rows
 

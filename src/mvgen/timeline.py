@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from mvgen.errors import ConfigError
+from mvgen.families.base import sliding_windows
 
 PLAN_VERSION = 1
 TAKE_STRIDE = 1_000_003  # seed distance between two takes of a shot (far from the seed + i of neighbours)
@@ -251,6 +252,10 @@ class RenderPlan:
     def steps_of(self, shot: PlannedShot) -> int:
         """The denoising steps of a shot: its speed LoRA's, else the plan's."""
         return shot.steps or self.steps
+
+    def windows_of(self, shot: PlannedShot) -> int:
+        """The denoising windows of the one run that makes a shot's clip (diffusion forcing); 1: one call."""
+        return sliding_windows(shot.num_frames, self.window_frames)
 
     def guidance_of(self, shot: PlannedShot) -> float:
         return shot.guidance if shot.guidance is not None else self.guidance

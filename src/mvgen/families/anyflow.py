@@ -16,35 +16,12 @@ def build_tiny(dest: Path) -> None:
     """The trained tiny Wan as a flow map: its transformer's weights in AnyFlow's, with the gate on
     the second (target-time) embedding at 0, so each step takes the trained velocity; AnyFlow's
     Euler flow-map scheduler."""
-    import inspect
+    from diffusers import AnyFlowPipeline, AnyFlowTransformer3DModel, FlowMapEulerDiscreteScheduler
 
-    import torch
-    from diffusers import (
-        AnyFlowPipeline,
-        AnyFlowTransformer3DModel,
-        AutoencoderKLWan,
-        FlowMapEulerDiscreteScheduler,
-        WanTransformer3DModel,
-    )
-    from transformers import AutoTokenizer, UMT5EncoderModel
-
-    shared = wan.TINY_WEIGHTS / "t2v"
-    trained = WanTransformer3DModel.from_pretrained(shared / "transformer")
-    takes = inspect.signature(AnyFlowTransformer3DModel.__init__).parameters
-    torch.manual_seed(0)
-    transformer = AnyFlowTransformer3DModel(
-        **{k: v for k, v in trained.config.items() if k in takes}, gate_value=0.0
-    )
-    missing, unexpected = transformer.load_state_dict(trained.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("condition_embedder.delta_embedder.") for k in missing), (
-        missing
-    )
+    transformer, missing = wan.trained_transformer_as(AnyFlowTransformer3DModel, gate_value=0.0)
+    assert all(k.startswith("condition_embedder.delta_embedder.") for k in missing), missing
     AnyFlowPipeline(
-        tokenizer=AutoTokenizer.from_pretrained(shared / "tokenizer"),
-        text_encoder=UMT5EncoderModel.from_pretrained(shared / "text_encoder"),
-        transformer=transformer.eval(),
-        vae=AutoencoderKLWan.from_pretrained(shared / "vae"),
-        scheduler=FlowMapEulerDiscreteScheduler(shift=3.0),
+        **wan.tiny_shared_parts(), transformer=transformer, scheduler=FlowMapEulerDiscreteScheduler(shift=3.0)
     ).save_pretrained(dest / "t2v", safe_serialization=True)
 
 
@@ -53,20 +30,7 @@ FAMILY = Family(
     label="AnyFlow",
     t2v_pipelines=("AnyFlowPipeline",),
     i2v_pipelines=(),
-    defaults=dict(
-        fps=16,
-        width=832,
-        height=480,
-        size_multiple=16,
-        frame_step=4,
-        frame_offset=1,
-        max_frames=81,
-        steps=4,
-        guidance=1.0,
-        dtype="bfloat16",
-        vram_gb=40.0,
-        max_sequence_length=512,
-    ),  # fmt: skip
+    defaults={**wan.FAMILY.defaults, "steps": 4, "guidance": 1.0, "vram_gb": 40.0},  # Wan 2.1 14B's shape
     finish_latents=wan.finish_latents,
     decode=wan.decode,
     build_tiny=build_tiny,

@@ -159,6 +159,38 @@ def word_tokenizer(words):
     return _t5_style(tok)
 
 
+# The words the random-weight tiny models with a word-level tokenizer know (any other is one unknown token).
+TINY_WORDS = ("a", "the", "red", "green", "blue", "yellow", "white", "black", "city", "sea", "night", "storm")
+
+
+def chat_word_tokenizer(chat_template: str | None = None):
+    """A word-level tokenizer over ``TINY_WORDS`` with Qwen's chat markers as single tokens (and
+    ``<|lead|>``, see ``lead_to``), for the tiny models of families that read prompts with Qwen."""
+    tok = word_tokenizer(TINY_WORDS)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<|lead|>"]})
+    if chat_template is not None:
+        tok.chat_template = chat_template
+    return tok
+
+
+def lead_to(tok, prefix: str, start: int, *, eos: bool):
+    """``tok`` made to put as many ``<|lead|>`` tokens in front as make ``prefix`` (the pipeline's
+    prompt template before the prompt) ``start`` tokens long: the pipeline cuts the template off by
+    position, as the real tokenizer counts it, so the prompt's own tokens are what the model reads.
+    ``eos``: ``</s>`` after the text too."""
+    from tokenizers import processors
+
+    lead = start - len(tok(prefix, add_special_tokens=False)["input_ids"])
+    marks = [("<|lead|>", tok.convert_tokens_to_ids("<|lead|>"))] + (
+        [("</s>", tok.eos_token_id)] if eos else []
+    )
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single=" ".join(["<|lead|>"] * max(0, lead) + ["$A"] + (["</s>"] if eos else [])),
+        special_tokens=marks,
+    )
+    return tok
+
+
 def tiny_t5(vocab_size: int, *, umt5: bool = False):
     """A 2-layer T5 (or UMT5) text encoder with ``TINY_TEXT_DIM`` outputs, seeded."""
     import torch

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mvgen.families.base import Family, decode_video, to_vae, word_tokenizer
+from mvgen.families.base import Family, chat_word_tokenizer, decode_video, lead_to, to_vae
 
 
 def finish_latents(pipe, latents, request):  # noqa: ARG001 - returned unpacked, scaled
@@ -38,23 +38,12 @@ CHAT_TEMPLATE = (
 
 
 def _qwen_tokenizer(system: str, crop_start: int):
-    """A word-level tokenizer with Qwen's chat markers and a chat template of Qwen's form. The
-    pipeline crops the system turn off by position (``crop_start`` tokens as Qwen counts them):
-    marker tokens in front make it exactly that long here too, so the prompt is what remains."""
-    from tokenizers import processors
-
-    words = ["a", "the", "red", "green", "blue", "yellow", "white", "black", "city", "sea", "night", "storm"]
-    tok = word_tokenizer(words)
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<|lead|>"]})
-    tok.chat_template = CHAT_TEMPLATE
+    """The tiny models' word tokenizer with a chat template of Qwen's form, the system turn
+    ``crop_start`` tokens long (as Qwen's tokenizer counts it): the pipeline crops it off by position."""
+    tok = chat_word_tokenizer(CHAT_TEMPLATE)
     turn = [{"role": "system", "content": system}, {"role": "user", "content": ""}]
     head = tok.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
-    lead = crop_start - len(tok(head.split("<|im_start|>user")[0], add_special_tokens=False)["input_ids"])
-    tok._tokenizer.post_processor = processors.TemplateProcessing(
-        single=" ".join(["<|lead|>"] * max(0, lead) + ["$A"]),
-        special_tokens=[("<|lead|>", tok.convert_tokens_to_ids("<|lead|>"))],
-    )
-    return tok
+    return lead_to(tok, head.split("<|im_start|>user")[0], crop_start, eos=False)
 
 
 def _tiny_text_encoders(tokenizer):

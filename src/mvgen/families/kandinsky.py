@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mvgen.families.base import Family, byte_tokenizer, decode_video, to_vae, word_tokenizer
+from mvgen.families.base import Family, byte_tokenizer, chat_word_tokenizer, decode_video, lead_to, to_vae
 
 
 def finish_latents(pipe, latents, request):  # noqa: ARG001
@@ -20,21 +20,9 @@ def decode(pipe, latents, seed: int):  # noqa: ARG001
 
 
 def _qwen_tokenizer(template: str, start: int):
-    """A word-level tokenizer (the tiny models' colour and scene words; any other word is one
-    unknown token) with Qwen's chat markers as single tokens. The pipeline cuts its prompt template
-    off by position (``start`` tokens, as Qwen's tokenizer counts them): marker tokens in front make
-    the template exactly that long here too, so the prompt's own tokens are what the model reads."""
-    from tokenizers import processors
-
-    words = ["a", "the", "red", "green", "blue", "yellow", "white", "black", "city", "sea", "night", "storm"]
-    tok = word_tokenizer(words)
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<|lead|>"]})
-    lead = start - len(tok(template.split("{}")[0], add_special_tokens=False)["input_ids"])
-    marks = [("<|lead|>", tok.convert_tokens_to_ids("<|lead|>")), ("</s>", tok.eos_token_id)]
-    tok._tokenizer.post_processor = processors.TemplateProcessing(
-        single=" ".join(["<|lead|>"] * max(0, lead) + ["$A", "</s>"]), special_tokens=marks
-    )
-    return tok
+    """The tiny models' word tokenizer, the pipeline's prompt template ``start`` tokens long (as
+    Qwen's tokenizer counts it), ``</s>`` after the text."""
+    return lead_to(chat_word_tokenizer(), template.split("{}")[0], start, eos=True)
 
 
 def _tiny_qwen(vocab_size: int):

@@ -54,36 +54,15 @@ def build_tiny(dest: Path) -> None:
     weights load as they are: the same architecture): text-to-video in t2v/ from tiny's text-to-video
     transformer, image-to-video in i2v/ from its image-to-video one (trained with a clean first latent
     frame, which is how diffusion forcing holds a start frame)."""
-    import inspect
-
     import diffusers
-    from diffusers import SkyReelsV2Transformer3DModel, WanTransformer3DModel
+    from diffusers import SkyReelsV2Transformer3DModel
 
-    shared = {part: wan.TINY_WEIGHTS / "t2v" / part for part in wan.TINY_SHARED}
+    shared = wan.tiny_shared_parts()
     for role, cls_name in (("t2v", DF_T2V), ("i2v", DF_I2V)):
-        trained = WanTransformer3DModel.from_pretrained(wan.TINY_WEIGHTS / role / "transformer")
-        takes = inspect.signature(SkyReelsV2Transformer3DModel.__init__).parameters
-        config = {k: v for k, v in trained.config.items() if k in takes}
-        transformer = SkyReelsV2Transformer3DModel(**config)
-        transformer.load_state_dict(trained.state_dict(), strict=True)
-        parts = {
-            "tokenizer": _load(shared["tokenizer"], "tokenizer"),
-            "text_encoder": _load(shared["text_encoder"], "text_encoder"),
-            "vae": diffusers.AutoencoderKLWan.from_pretrained(shared["vae"]),
-            "scheduler": wan.tiny_scheduler(),
-            "transformer": transformer.eval(),
-        }
-        getattr(diffusers, cls_name)(**parts).save_pretrained(dest / role, safe_serialization=True)
-
-
-def _load(folder: Path, kind: str):
-    from transformers import AutoTokenizer, UMT5EncoderModel
-
-    return (
-        AutoTokenizer.from_pretrained(folder)
-        if kind == "tokenizer"
-        else UMT5EncoderModel.from_pretrained(folder)
-    )
+        transformer, missing = wan.trained_transformer_as(SkyReelsV2Transformer3DModel, role)
+        assert not missing, missing  # the same architecture, every weight tiny's
+        pipe = getattr(diffusers, cls_name)(**shared, scheduler=wan.tiny_scheduler(), transformer=transformer)
+        pipe.save_pretrained(dest / role, safe_serialization=True)
 
 
 FAMILY = Family(

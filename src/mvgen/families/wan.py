@@ -75,6 +75,40 @@ def tiny_scheduler():
     return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
 
 
+def tiny_shared_parts() -> dict:
+    """``tiny``'s tokenizer, text encoder and VAE (shipped under t2v/), loaded: what a pipeline of
+    another family on ``tiny``'s weights (SkyReels-V2, AnyFlow) takes besides its transformer and
+    scheduler."""
+    from diffusers import AutoencoderKLWan
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    shared = TINY_WEIGHTS / "t2v"
+    return {
+        "tokenizer": AutoTokenizer.from_pretrained(shared / "tokenizer"),
+        "text_encoder": UMT5EncoderModel.from_pretrained(shared / "text_encoder"),
+        "vae": AutoencoderKLWan.from_pretrained(shared / "vae"),
+    }
+
+
+def trained_transformer_as(cls, role: str = "t2v", **config):
+    """``tiny``'s trained transformer (``role``: t2v or i2v) as a ``cls`` of the same architecture:
+    the config entries ``cls`` takes (and ``config``), the weights loaded as they are. Returns the
+    model and the names of the parameters it has that ``tiny``'s has not (left as initialised, seeded)."""
+    import inspect
+
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    trained = WanTransformer3DModel.from_pretrained(TINY_WEIGHTS / role / "transformer")
+    takes = inspect.signature(cls.__init__).parameters
+    torch.manual_seed(0)
+    model = cls(**{k: v for k, v in trained.config.items() if k in takes}, **config)
+    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"{cls.__name__} has no place for tiny's {', '.join(unexpected)}")
+    return model.eval(), missing
+
+
 def install_shipped(folders: list[tuple[Path, Path]], shared: Path, *, name: str, script: str) -> None:
     """Shipped trained pipeline folders copied whole (``(source, dest)`` pairs), with the parts the
     tiny models share (``TINY_SHARED``, held once in the package under ``shared``) copied into each

@@ -27,12 +27,10 @@ def _counting_scheduler_steps(pipe, step_end: Callable):
     """``step_end`` after each of the scheduler's steps, for a pipeline with no step callback."""
     scheduler = pipe.scheduler
     original = scheduler.step
-    count = [0]
 
     def step(*args, **kwargs):
         out = original(*args, **kwargs)
-        step_end(pipe, count[0], None, {})
-        count[0] += 1
+        step_end(pipe, None, None, {})  # (step_end counts the steps itself)
         return out
 
     scheduler.step = step
