@@ -210,7 +210,7 @@ def _band(
 
 
 def steady_pop(bpm: float = 120.0, seconds: float = 32.0, seed: int = 1) -> Piece:
-    p = Piece("steady_pop_120", np.arange(0.5, seconds - 0.05, 60.0 / bpm), 4, seconds, True, seed=seed)
+    p = Piece(f"steady_pop_{bpm:g}", np.arange(0.5, seconds - 0.05, 60.0 / bpm), 4, seconds, True, seed=seed)
     _band(p)
     return p
 
@@ -232,11 +232,11 @@ def swing_shuffle(seed: int = 2) -> Piece:
     return p
 
 
-def six_eight(seed: int = 3) -> Piece:
+def six_eight(seed: int = 3, bpm: float = 76.0) -> Piece:
     """6/8 at 76 dotted quarters per minute: the beat is the dotted quarter, two per bar, eighths
     in threes on the hi-hat and an arpeggio."""
-    beats = np.arange(0.2, 34.0, 60.0 / 76.0)
-    p = Piece("six_eight_76", beats, 2, 34.0, True, seed=seed)
+    beats = np.arange(0.2, 34.0, 60.0 / bpm)
+    p = Piece(f"six_eight_{bpm:g}", beats, 2, 34.0, True, seed=seed)
     for bar in range(len(beats) // 2):
         root, chord = PROGRESSION[bar % 4]
         p.add("kick", bar * 2)
@@ -250,10 +250,10 @@ def six_eight(seed: int = 3) -> Piece:
     return p
 
 
-def seven_eight(seed: int = 4) -> Piece:
+def seven_eight(seed: int = 4, bpm: float = 180.0) -> Piece:
     """7/8 grouped 2+2+3, counted in eighths at 180 per minute: the annotated beat is the eighth."""
-    beats = np.arange(0.4, 32.0, 60.0 / 180.0)
-    p = Piece("seven_eight_180", beats, 7, 32.0, True, seed=seed)
+    beats = np.arange(0.4, 32.0, 60.0 / bpm)
+    p = Piece(f"seven_eight_{bpm:g}", beats, 7, 32.0, True, seed=seed)
     for bar in range(len(beats) // 7):
         root, _ = PROGRESSION[bar % 4]
         b0 = bar * 7
@@ -266,8 +266,8 @@ def seven_eight(seed: int = 4) -> Piece:
     return p
 
 
-def funk(seed: int = 5) -> Piece:
-    p = Piece("syncopated_funk_104", np.arange(0.25, 32.0, 60.0 / 104.0), 4, 32.0, True, seed=seed)
+def funk(seed: int = 5, bpm: float = 104.0) -> Piece:
+    p = Piece(f"syncopated_funk_{bpm:g}", np.arange(0.25, 32.0, 60.0 / bpm), 4, 32.0, True, seed=seed)
     _band(p, feel="funk")
     for bar in range(len(p.beats_s) // 4):
         root, _ = PROGRESSION[bar % 4]
@@ -276,9 +276,9 @@ def funk(seed: int = 5) -> Piece:
     return p
 
 
-def offbeat_reggae(seed: int = 6) -> Piece:
+def offbeat_reggae(seed: int = 6, bpm: float = 80.0) -> Piece:
     """A one-drop at 80 BPM: the kick and snare only on beat 3, chord stabs on every off-beat."""
-    p = Piece("offbeat_reggae_80", np.arange(0.5, 32.0, 60.0 / 80.0), 4, 32.0, True, seed=seed)
+    p = Piece(f"offbeat_reggae_{bpm:g}", np.arange(0.5, 32.0, 60.0 / bpm), 4, 32.0, True, seed=seed)
     for bar in range(len(p.beats_s) // 4):
         root, _ = PROGRESSION[bar % 4]
         b0 = bar * 4
@@ -294,13 +294,15 @@ def offbeat_reggae(seed: int = 6) -> Piece:
     return p
 
 
-def half_time(seed: int = 7) -> Piece:
-    """140 BPM; bars 9-16 drop to a half-time feel (the tempo, and the annotated beat, do not)."""
-    p = Piece("half_time_section_140", np.arange(0.3, 36.0, 60.0 / 140.0), 4, 36.0, True, seed=seed)
+def half_time(seed: int = 7, bpm: float = 140.0) -> Piece:
+    """140 BPM; bars 9-16 drop to a half-time feel (the tempo, and the annotated beat, do not). At
+    another tempo the middle third of the bars is half-time."""
+    p = Piece(f"half_time_section_{bpm:g}", np.arange(0.3, 36.0, 60.0 / bpm), 4, 36.0, True, seed=seed)
     n_bars = len(p.beats_s) // 4
-    _band(p, bars=range(0, 8))
-    _band(p, bars=range(8, 16), feel="halftime")
-    _band(p, bars=range(16, n_bars))
+    start, end = (8, 16) if bpm == 140.0 else (n_bars // 3, 2 * (n_bars // 3))
+    _band(p, bars=range(0, start))
+    _band(p, bars=range(start, end), feel="halftime")
+    _band(p, bars=range(end, n_bars))
     return p
 
 
@@ -327,9 +329,9 @@ def live_drums(seed: int = 9) -> Piece:
     return p
 
 
-def ballad(seed: int = 10) -> Piece:
+def ballad(seed: int = 10, bpm: float = 84.0) -> Piece:
     """No drums: piano chords on every beat, bass on 1 and 3, a pad, at 84 BPM."""
-    p = Piece("ballad_keys_84", np.arange(0.5, 36.0, 60.0 / 84.0), 4, 36.0, True, seed=seed)
+    p = Piece(f"ballad_keys_{bpm:g}", np.arange(0.5, 36.0, 60.0 / bpm), 4, 36.0, True, seed=seed)
     _keys(p, off_gain=0.6, pluck_gain=0.35, pluck_shift=1, fifth_gain=0.7, pad_gain=0.7)
     return p
 
@@ -380,6 +382,22 @@ def tempo_step(seed: int = 14) -> Piece:
     return _curved("tempo_step_100_to_126", lambda t: 100.0 if t < 18.0 else 126.0, 40.0, seed)
 
 
+def waltz(bpm: float, seed: int = 15) -> Piece:
+    """3/4, oom-pah-pah: bass and a soft kick on 1, chord stabs and the hi-hat on 2 and 3, a pad.
+    Only among the held-out variants below."""
+    beats = np.arange(0.3, 32.0, 60.0 / bpm)
+    p = Piece(f"waltz_{bpm:g}", beats, 3, 32.0, True, seed=seed)
+    for bar in range(len(beats) // 3):
+        root, _ = PROGRESSION[bar % 4]
+        p.add("bass", bar * 3, root)
+        p.add("kick", bar * 3, gain=0.7)
+        p.add("pad", bar * 3, root, 0.6)
+        for beat in (1, 2):
+            p.add("stab", bar * 3 + beat, root, 0.6)
+            p.add("hat", bar * 3 + beat, gain=0.5)
+    return p
+
+
 PIECES: tuple[Callable[[], Piece], ...] = (
     steady_pop, swing_shuffle, six_eight, seven_eight, funk, offbeat_reggae, half_time, quiet_intro,
     live_drums, ballad, ritardando, accelerando, rubato, tempo_step,
@@ -388,3 +406,16 @@ PIECES: tuple[Callable[[], Piece], ...] = (
 
 def all_pieces() -> list[Piece]:
     return [make() for make in PIECES]
+
+
+# Held out: the same arrangements at other tempi, and a waltz. Written after the pulse-level choice
+# was designed on the pieces above and never used to set a constant (scripts/eval_beats.py --variants).
+VARIANTS: tuple[tuple[Callable[..., Piece], tuple[float, ...]], ...] = (
+    (steady_pop, (70.0, 90.0, 100.0, 140.0, 160.0)), (half_time, (120.0, 150.0, 170.0)),
+    (seven_eight, (150.0, 200.0, 220.0)), (waltz, (90.0, 120.0, 160.0)), (funk, (90.0, 115.0)),
+    (offbeat_reggae, (70.0, 90.0)), (ballad, (66.0, 100.0)), (six_eight, (60.0, 90.0)),
+)  # fmt: skip
+
+
+def variants() -> list[Piece]:
+    return [make(bpm=bpm) for make, tempi in VARIANTS for bpm in tempi]

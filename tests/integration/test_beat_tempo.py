@@ -64,6 +64,27 @@ def test_syncopated_funk_is_tracked_on_the_beat_not_the_syncopations():
     assert _hits(piece.beats_s, np.asarray(_grid(piece).beats_s)) >= 0.9
 
 
+
+def test_a_half_time_bridge_does_not_halve_the_songs_tempo():
+    """140 BPM with bars 9-16 in a half-time feel (kick on 1, snare on 3): over the whole song the
+    every-other-beat grid has the stronger onsets, but the song's own beat wins most of the track."""
+    piece = music.half_time()
+    grid = _grid(piece)
+    assert abs(grid.tempo_bpm / 140.0 - 1.0) <= 0.02, grid.tempo_bpm
+    assert _hits(piece.beats_s, np.asarray(grid.beats_s)) >= 0.95
+    assert grid.confidence is not None and abs(grid.confidence.alternative_bpm / 70.0 - 1.0) < 0.05
+
+
+def test_seven_eight_is_counted_in_its_eighths_on_a_steady_grid():
+    """2+2+3 at 180 eighths a minute: every other eighth is on the accents in one bar and off them in
+    the next, so it is not the beat. 180 BPM beats come 14 or 15 analysis frames apart: that
+    quantisation is no unsteadiness, and the tempo part of the confidence stays full."""
+    piece = music.seven_eight()
+    grid = _grid(piece)
+    assert abs(grid.tempo_bpm / 180.0 - 1.0) <= 0.02, grid.tempo_bpm
+    assert _hits(piece.beats_s, np.asarray(grid.beats_s)) >= 0.95
+    assert grid.confidence is not None and grid.confidence.tempo >= 0.9
+
 def _random_notes(path) -> None:
     """Piano chords at random times: nothing to tap a foot to."""
     rng = np.random.default_rng(0)

@@ -6,10 +6,13 @@
 2. For each candidate, a Viterbi path through the tempogram near that level is the tempo curve: it
    drifts with a ritardando, breathes with rubato and jumps (at a price) at a medley's change.
    Where that curve is flat the track is tracked at one tempo, exactly as a steady track always was.
-3. librosa's dynamic programme places the beats on that curve, and each candidate grid is scored
-   by how much stronger the onsets are on its beats than half-way between them, weighted by a
-   tempo prior: that contrast is what tells the beat from the off-beat and the pulse from its
-   double or half.
+3. librosa's dynamic programme places the beats on that curve, and the phase whose kick and snare
+   are strongest is the beat (not the syncopations or the off-beat).
+4. The pulse level: a grid at half the tempo of a grid whose accents repeat every 3, 5 or 7 beats
+   (3/4, 7/8 in eighths) is no beat. Each other grid is scored locally, through a window sliding
+   over the track, by how much stronger the onsets are on its beats than on average there, times
+   a tempo prior; the level that wins the most of the track is the beat, so a half-time bridge
+   does not outvote the rest of the song.
 
 Every constant tuned on data is in ``TrackerParams``; ``scripts/eval_beats.py --loo`` fits them by
 leave-one-out cross-validation and reports held-out figures beside the in-sample ones.
@@ -46,6 +49,12 @@ class TrackerParams:
     tightness: float = 100.0
     # How late tracked beats sit behind heard ones before the per-track measurement.
     latency_s: float = 0.024
+    # Choosing the pulse level: how long a stretch of music each local comparison hears, how close
+    # two levels' shares of the track are a tie, and how clearly a grid's accents must repeat every
+    # 3, 5 or 7 beats to rule out the grid at half its tempo.
+    local_window_s: float = 6.0
+    share_tie: float = 0.1
+    odd_bar: float = 0.5
 
     def prior(self, bpm: float) -> float:
         return float(np.exp(-0.5 * (np.log2(bpm / self.prior_bpm) / self.prior_octaves) ** 2))
@@ -61,7 +70,8 @@ class Tracked:
     frames: np.ndarray
     bpm: float  # the tempo tracked at: librosa's estimate near the level, or the curve's median
     curve: np.ndarray | None  # per-frame BPM where the tempo moves, None where it is one tempo
-    octave_margin: float  # 1 - (best other pulse level's score / this one's): 0 = a coin toss
+    octave_margin: float  # 1 - (the next pulse level's whole-track score / this one's): 0 = a coin toss
+    share_margin: float  # 1 - (the share of the track the next level wins / this one's)
     runner_up_bpm: float | None
     clarity: float  # how clearly the music pulses at that tempo, 0..1
 
@@ -195,8 +205,7 @@ def _on_the_beat(bands: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
 
 def _mean_peak(curve: np.ndarray, frames: np.ndarray) -> float:
-    frames = np.clip(frames, 1, len(curve) - 2)
-    return float(np.mean(np.maximum(np.maximum(curve[frames - 1], curve[frames]), curve[frames + 1])))
+    return float(np.mean(_peaks(curve, frames)))
 
 
 def track(
@@ -221,7 +230,7 @@ def track(
     )
     accents = bands if accents is None else accents
     ev = evidence(accents, accents.sum(axis=0), params)
-    scored: list[tuple[float, float, np.ndarray, np.ndarray | None]] = []
+    grids: list[tuple[float, np.ndarray, np.ndarray | None]] = []
     for level in candidates(tg):
         curve = tempo_curve(tg, level, n)
         if is_steady(curve) or n < 2 * TEMPOGRAM_WIN:
@@ -233,17 +242,108 @@ def track(
         else:
             bpm, used = float(np.median(curve)), curve
             frames = _beat_track(env, curve, params.tightness)
-        frames = _on_the_beat(accents, frames)
-        hit = _mean_peak(ev, frames) / (float(np.mean(ev)) + 1e-9)
-        scored.append((hit * params.prior(bpm), bpm, frames, used))
-    scored.sort(key=lambda s: -s[0])
-    score, bpm, frames, curve = scored[0]
-    others = [s for s in scored[1:] if abs(np.log2(s[1] / bpm)) > 0.2]
-    margin = 1.0 - max(0.0, others[0][0]) / score if others and score > 0 else float(score > 0)
+        grids.append((bpm, _on_the_beat(accents, frames), used))
+    grids = _metrically_consistent(grids, ev, params)
+    levels = _pulse_levels(grids, ev, params)
+    best, share, score = levels[0]
+    bpm, frames, curve = grids[best]
+    runner_up = levels[1] if len(levels) > 1 else None
     return Tracked(
-        frames=frames, bpm=bpm, curve=curve, octave_margin=float(margin),
-        runner_up_bpm=others[0][1] if others else None, clarity=_clarity(clarity, curve, bpm),
+        frames=frames, bpm=bpm, curve=curve,
+        octave_margin=1.0 - runner_up[2] / score if runner_up and score > 0 else 1.0,
+        share_margin=1.0 - runner_up[1] / share if runner_up and share > 0 else 1.0,
+        runner_up_bpm=grids[runner_up[0]][0] if runner_up else None,
+        clarity=_clarity(clarity, curve, bpm),
     )  # fmt: skip
+
+
+SAME_LEVEL = 0.2  # octaves: candidates this close are one pulse level (a curve's ends, a rounding)
+
+
+def _pulse_levels(
+    grids: list[tuple[float, np.ndarray, np.ndarray | None]], ev: np.ndarray, params: TrackerParams
+) -> list[tuple[int, float, float]]:
+    """Pulse levels, best first: (index of the level's best grid, share of the track it wins, that
+    grid's whole-track score).
+
+    Each grid is scored locally, through a window (6 s) sliding over the track: how much stronger
+    the onsets are on its beats than on average there, times the tempo prior. Each moment goes to
+    the grid that scores best there, and the level that wins the most of the track is the beat. A
+    whole-track average would let a section that feels different (a half-time bridge, a breakdown)
+    outvote the rest of the song; listeners keep the pulse the song set up."""
+    width = max(8, int(params.local_window_s * FPS))
+    hits = [np.maximum(_local_hit(ev, frames, width), 1e-6) * params.prior(bpm) for bpm, frames, _ in grids]
+    local = np.log(np.array(hits))  # NaN where a grid has no beat in the window
+    heard = np.all(np.isfinite(local), axis=0)
+    if not heard.any():
+        local, heard = np.zeros((len(grids), 1)), np.ones(1, dtype=bool)
+    wins = np.bincount(np.argmax(local[:, heard], axis=0), minlength=len(grids)) / heard.sum()
+    # Within a level (grids a few per cent apart) its best grid over the whole track stands for it;
+    # ties between levels (a track shorter than the window, a drone) go to the better of those.
+    whole = [_mean_peak(ev, frames) * params.prior(bpm) for bpm, frames, _ in grids]
+    levels: list[tuple[int, float, float]] = []
+    for i in np.argsort(whole)[::-1]:
+        same = [
+            k
+            for k, level in enumerate(levels)
+            if abs(np.log2(grids[i][0] / grids[level[0]][0])) <= SAME_LEVEL
+        ]
+        if same:
+            j, share, score = levels[same[0]]
+            levels[same[0]] = (j, share + float(wins[i]), score)
+        else:
+            levels.append((int(i), float(wins[i]), float(whole[i])))
+    levels.sort(key=lambda level: -level[1])
+    if len(levels) > 1 and levels[0][1] - levels[1][1] < params.share_tie and levels[1][2] > levels[0][2]:
+        levels[:2] = levels[1::-1]  # too close to call by share: the whole track's score decides
+    return levels
+
+
+def _local_hit(ev: np.ndarray, frames: np.ndarray, width: int) -> np.ndarray:
+    """Per frame: the mean onset strength on the grid's beats within the window around it, over the
+    mean onset strength there. NaN where the window holds none of its beats."""
+    n = len(ev)
+    kernel = np.hanning(width + 2)[1:-1]
+    on_beats, count = np.zeros(n), np.zeros(n)
+    at = np.clip(frames, 0, n - 1)
+    np.add.at(on_beats, at, _peaks(ev, frames))
+    np.add.at(count, at, 1.0)
+    beats = np.convolve(on_beats, kernel, mode="same")
+    weight = np.convolve(count, kernel, mode="same")
+    level = np.convolve(ev, kernel, mode="same") / kernel.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(weight > 0.5, beats / np.maximum(weight, 1e-9) / (level + 1e-9), np.nan)
+
+
+def _metrically_consistent(
+    grids: list[tuple[float, np.ndarray, np.ndarray | None]], ev: np.ndarray, params: TrackerParams
+) -> list[tuple[float, np.ndarray, np.ndarray | None]]:
+    """Drop a grid at half the tempo of another grid whose accents repeat every 3, 5 or 7 beats.
+
+    A bar of 3/4, or of 7/8 counted in eighths, holds an odd number of that grid's beats (and a
+    dotted-quarter beat of 6/8 three eighths): every other one of them falls on the accents in one
+    bar and between them in the next, so a grid at half that tempo is no beat of the music, however
+    strong its onsets are on average."""
+    odd = [bpm for bpm, frames, _ in grids if _odd_bar(_peaks(ev, frames), params.odd_bar)]
+    keep = [g for g in grids if not any(abs(np.log2(2.0 * g[0] / fast)) < 0.1 for fast in odd)]
+    return keep or grids
+
+
+def _odd_bar(strengths: np.ndarray, clearly: float) -> bool:
+    """Whether a beat-strength sequence repeats with an odd period: its autocorrelation over lags of
+    2 to 8 beats peaks at 3, 5 or 7, and reaches ``clearly`` there."""
+    if len(strengths) < 24:
+        return False
+    z = (strengths - strengths.mean()) / (strengths.std() + 1e-9)
+    ac = np.array([np.mean(z[lag:] * z[:-lag]) for lag in range(2, 9)])
+    lag = int(np.argmax(ac)) + 2
+    return lag % 2 == 1 and ac[lag - 2] >= clearly
+
+
+def _peaks(curve: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The curve's peak within a frame of each beat."""
+    frames = np.clip(frames, 1, len(curve) - 2)
+    return np.maximum(np.maximum(curve[frames - 1], curve[frames]), curve[frames + 1])
 
 
 def _clarity(clarity: np.ndarray, curve: np.ndarray | None, bpm: float) -> float:
