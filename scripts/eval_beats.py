@@ -9,7 +9,7 @@
 out with the fitted constants, and prints those held-out figures beside the in-sample ones (the
 shipped defaults on every clip). It fits two groups in turn, the other at its shipped values: the
 tempo prior's centre and width, the low-band weight and the latency; then the pulse-level choice
-(the local window, the share that is a tie, the odd-bar threshold). With ``--generated`` it does
+(the local window, the share that is a tie, how clearly accents must repeat to make a bar). With ``--generated`` it does
 the same on the generated pieces.
 ``--generated`` renders the pieces of ``tests/music.py`` (exact ground truth: tempo curves, swing,
 6/8, 7/8, syncopation, off-beats, a half-time section, a quiet intro, live jitter, no drums) into a
@@ -116,7 +116,7 @@ GRID = {
 LEVEL_GRID = {  # choosing the pulse level
     "local_window_s": (4.0, 6.0, 8.0),
     "share_tie": (0.05, 0.1, 0.2),
-    "odd_bar": (0.4, 0.5, 0.6),
+    "bar_repeat": (0.4, 0.5, 0.6),
 }
 
 

@@ -64,7 +64,6 @@ def test_syncopated_funk_is_tracked_on_the_beat_not_the_syncopations():
     assert _hits(piece.beats_s, np.asarray(_grid(piece).beats_s)) >= 0.9
 
 
-
 def test_a_half_time_bridge_does_not_halve_the_songs_tempo():
     """140 BPM with bars 9-16 in a half-time feel (kick on 1, snare on 3): over the whole song the
     every-other-beat grid has the stronger onsets, but the song's own beat wins most of the track."""
@@ -84,6 +83,19 @@ def test_seven_eight_is_counted_in_its_eighths_on_a_steady_grid():
     assert abs(grid.tempo_bpm / 180.0 - 1.0) <= 0.02, grid.tempo_bpm
     assert _hits(piece.beats_s, np.asarray(grid.beats_s)) >= 0.95
     assert grid.confidence is not None and grid.confidence.tempo >= 0.9
+
+
+def test_a_reggae_one_drop_is_tracked_on_its_beat_not_on_the_skank():
+    """80 BPM: a chord stab on every off-beat, the only drum hit on beat 3. Every eighth has an
+    onset, but the accents repeat every 8 eighths and not every 4, so the eighths are not the beat;
+    and the beat is where the kick and bass are, not the skank."""
+    piece = music.offbeat_reggae()
+    grid = _grid(piece)
+    assert abs(grid.tempo_bpm / 80.0 - 1.0) <= 0.02, grid.tempo_bpm
+    est = np.asarray(grid.beats_s)
+    assert _hits(piece.beats_s, est) >= 0.95
+    assert _hits(est, piece.beats_s) >= 0.95  # and no tracked beat on an off-beat
+
 
 def _random_notes(path) -> None:
     """Piano chords at random times: nothing to tap a foot to."""

@@ -9,7 +9,8 @@
 3. librosa's dynamic programme places the beats on that curve, and the phase whose kick and snare
    are strongest is the beat (not the syncopations or the off-beat).
 4. The pulse level: a grid at half the tempo of a grid whose accents repeat every 3, 5 or 7 beats
-   (3/4, 7/8 in eighths) is no beat. Each other grid is scored locally, through a window sliding
+   (3/4, 7/8 in eighths) is no beat, nor is a grid whose accents repeat every 8 beats but not every
+   4 (it counts eighths). Each other grid is scored locally, through a window sliding
    over the track, by how much stronger the onsets are on its beats than on average there, times
    a tempo prior; the level that wins the most of the track is the beat, so a half-time bridge
    does not outvote the rest of the song.
@@ -50,11 +51,11 @@ class TrackerParams:
     # How late tracked beats sit behind heard ones before the per-track measurement.
     latency_s: float = 0.024
     # Choosing the pulse level: how long a stretch of music each local comparison hears, how close
-    # two levels' shares of the track are a tie, and how clearly a grid's accents must repeat every
-    # 3, 5 or 7 beats to rule out the grid at half its tempo.
+    # two levels' shares of the track are a tie, and how clearly a grid's accents must repeat (every
+    # 3, 5 or 7 beats, or every 8 but not 4) to rule a grid out.
     local_window_s: float = 6.0
     share_tie: float = 0.1
-    odd_bar: float = 0.5
+    bar_repeat: float = 0.5
 
     def prior(self, bpm: float) -> float:
         return float(np.exp(-0.5 * (np.log2(bpm / self.prior_bpm) / self.prior_octaves) ** 2))
@@ -188,12 +189,14 @@ PHASE_GAIN = 1.3  # how much more beat evidence a shifted grid needs to replace 
 
 def _on_the_beat(bands: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """The tracked grid, or the same grid shifted by a quarter, half or three quarters of a beat
-    where the kick and snare (low and mid bands) are clearly stronger there. The dynamic programme
-    follows the busiest onsets, and in funk or reggae those are the syncopations and off-beats;
-    the hi-hats (high band) mark subdivisions, so they take no part in this choice."""
+    where the kick and the bass (the low band) are clearly stronger there. The dynamic programme
+    follows the busiest onsets, and in funk or reggae those are the syncopations and off-beats.
+    The mid band takes no part: a snare's backbeat is on a beat anyway, but a reggae skank or a
+    funk guitar's chop is a chord off the beat, in the same range. Nor do the hi-hats (high band),
+    which mark subdivisions."""
     if len(frames) < 8:
         return frames
-    beat = bands[0] / (bands[0].mean() + 1e-9) + bands[1] / (bands[1].mean() + 1e-9)
+    beat = bands[0]
     gaps = np.diff(frames)
     best, best_score = frames, _mean_peak(beat, frames)
     for frac in (0.25, 0.5, 0.75):
@@ -318,26 +321,44 @@ def _local_hit(ev: np.ndarray, frames: np.ndarray, width: int) -> np.ndarray:
 def _metrically_consistent(
     grids: list[tuple[float, np.ndarray, np.ndarray | None]], ev: np.ndarray, params: TrackerParams
 ) -> list[tuple[float, np.ndarray, np.ndarray | None]]:
-    """Drop a grid at half the tempo of another grid whose accents repeat every 3, 5 or 7 beats.
+    """Drop the grids that cannot be the beat because of the bar their accents make.
 
-    A bar of 3/4, or of 7/8 counted in eighths, holds an odd number of that grid's beats (and a
-    dotted-quarter beat of 6/8 three eighths): every other one of them falls on the accents in one
-    bar and between them in the next, so a grid at half that tempo is no beat of the music, however
-    strong its onsets are on average."""
-    odd = [bpm for bpm, frames, _ in grids if _odd_bar(_peaks(ev, frames), params.odd_bar)]
-    keep = [g for g in grids if not any(abs(np.log2(2.0 * g[0] / fast)) < 0.1 for fast in odd)]
+    - A grid at half the tempo of a grid whose accents repeat every 3, 5 or 7 beats. A bar of 3/4,
+      or of 7/8 counted in eighths, holds an odd number of that grid's beats (and a dotted-quarter
+      beat of 6/8 three eighths): every other one of them falls on the accents in one bar and
+      between them in the next, so it is no beat of the music, however strong its onsets are.
+    - A grid whose accents repeat every 8 beats but not every 4, where a grid at half its tempo
+      exists: it counts the eighths of a 4/4 bar (a reggae one-drop's skank, every eighth, under
+      one drum hit a bar). A bar holds 2, 3 or 4 beats, or 6 of a compound metre."""
+    bars = {i: _bar(_peaks(ev, frames), params.bar_repeat) for i, (_, frames, _) in enumerate(grids)}
+
+    def near(bpm: float, other: float) -> bool:
+        return abs(np.log2(bpm / other)) < 0.1
+
+    odd = [grids[i][0] for i, bar in bars.items() if bar == "odd"]
+    keep = [
+        g
+        for i, g in enumerate(grids)
+        if not any(near(2.0 * g[0], fast) for fast in odd)
+        and not (bars[i] == "eighths" and any(near(g[0], 2.0 * other[0]) for other in grids))
+    ]
     return keep or grids
 
 
-def _odd_bar(strengths: np.ndarray, clearly: float) -> bool:
-    """Whether a beat-strength sequence repeats with an odd period: its autocorrelation over lags of
-    2 to 8 beats peaks at 3, 5 or 7, and reaches ``clearly`` there."""
+def _bar(strengths: np.ndarray, clearly: float) -> str | None:
+    """What a beat-strength sequence's repetition says of its bar: "odd" where its autocorrelation
+    over lags of 2 to 8 beats peaks at 3, 5 or 7 and reaches ``clearly`` there; "eighths" where it
+    reaches ``clearly`` at 8 beats but not half of that at 4; None otherwise."""
     if len(strengths) < 24:
-        return False
+        return None
     z = (strengths - strengths.mean()) / (strengths.std() + 1e-9)
-    ac = np.array([np.mean(z[lag:] * z[:-lag]) for lag in range(2, 9)])
-    lag = int(np.argmax(ac)) + 2
-    return lag % 2 == 1 and ac[lag - 2] >= clearly
+    ac = {lag: float(np.mean(z[lag:] * z[:-lag])) for lag in range(2, 9)}
+    lag = max(ac, key=lambda k: ac[k])
+    if lag % 2 == 1 and ac[lag] >= clearly:
+        return "odd"
+    if ac[8] >= clearly and ac[4] < 0.5 * clearly:
+        return "eighths"
+    return None
 
 
 def _peaks(curve: np.ndarray, frames: np.ndarray) -> np.ndarray:
