@@ -398,6 +398,56 @@ def waltz(bpm: float, seed: int = 15) -> Piece:
     return p
 
 
+def four_on_the_floor(bpm: float, seed: int = 16) -> Piece:
+    """House: a kick on every beat, a clap-like snare on 2 and 4, the bass and an open hi-hat on
+    every off-beat, a pad. Only among the held-out variants below."""
+    p = Piece(f"four_on_the_floor_{bpm:g}", np.arange(0.2, 32.0, 60.0 / bpm), 4, 32.0, True, seed=seed)
+    for bar in range(len(p.beats_s) // 4):
+        root, _ = PROGRESSION[bar % 4]
+        for beat in range(4):
+            b = bar * 4 + beat
+            p.add("kick", b)
+            p.add("bass", b + 0.5, root)
+            p.add("openhat", b + 0.5, gain=0.8)
+            if beat in (1, 3):
+                p.add("snare", b, gain=0.6)
+        p.add("pad", bar * 4, root, 0.5)
+    return p
+
+
+def tresillo(bpm: float, seed: int = 17) -> Piece:
+    """Latin pop: bass and a soft kick in 3+3+2 eighths, a shaker on the beats, chord stabs on the
+    off-beats, a light snare on 2 and 4. Only among the held-out variants below."""
+    p = Piece(f"tresillo_{bpm:g}", np.arange(0.3, 32.0, 60.0 / bpm), 4, 32.0, True, seed=seed)
+    for bar in range(len(p.beats_s) // 4):
+        root, _ = PROGRESSION[bar % 4]
+        for off in (0.0, 1.5, 3.0):
+            p.add("bass", bar * 4 + off, root)
+            p.add("kick", bar * 4 + off, gain=0.6)
+        for beat in range(4):
+            p.add("shaker", bar * 4 + beat, gain=0.6)
+            p.add("stab", bar * 4 + beat + 0.5, root, 0.4)
+        p.add("snare", bar * 4 + 1, gain=0.5)
+        p.add("snare", bar * 4 + 3, gain=0.5)
+    return p
+
+
+def anticipated_bass(bpm: float, seed: int = 18) -> Piece:
+    """Rock drums with eighths on the hi-hat; the bass anticipates the bar by an eighth and plays on
+    the "and" of 2, 3 and 4. Only among the held-out variants below."""
+    p = Piece(f"anticipated_bass_{bpm:g}", np.arange(0.3, 32.0, 60.0 / bpm), 4, 32.0, True, seed=seed)
+    for bar in range(len(p.beats_s) // 4):
+        root, _ = PROGRESSION[bar % 4]
+        b0 = bar * 4
+        for beat, drum in ((0, "kick"), (1, "snare"), (2, "kick"), (3, "snare")):
+            p.add(drum, b0 + beat)
+        for off in (-0.5, 1.5, 2.5, 3.5):
+            p.add("bass", max(0.0, b0 + off), root)
+        for eighth in range(8):
+            p.add("hat", b0 + eighth / 2, gain=0.5)
+    return p
+
+
 PIECES: tuple[Callable[[], Piece], ...] = (
     steady_pop, swing_shuffle, six_eight, seven_eight, funk, offbeat_reggae, half_time, quiet_intro,
     live_drums, ballad, ritardando, accelerando, rubato, tempo_step,
@@ -408,12 +458,14 @@ def all_pieces() -> list[Piece]:
     return [make() for make in PIECES]
 
 
-# Held out: the same arrangements at other tempi, and a waltz. Written after the pulse-level choice
-# was designed on the pieces above and never used to set a constant (scripts/eval_beats.py --variants).
+# Held out: the same arrangements at other tempi, a waltz, house, a tresillo and an anticipated bass.
+# Written after the pulse-level choice was designed on the pieces above and never used to set a
+# constant (scripts/eval_beats.py --variants; docs/benchmarks.md says which rule was checked on which).
 VARIANTS: tuple[tuple[Callable[..., Piece], tuple[float, ...]], ...] = (
     (steady_pop, (70.0, 90.0, 100.0, 140.0, 160.0)), (half_time, (120.0, 150.0, 170.0)),
     (seven_eight, (150.0, 200.0, 220.0)), (waltz, (90.0, 120.0, 160.0)), (funk, (90.0, 115.0)),
     (offbeat_reggae, (70.0, 90.0)), (ballad, (66.0, 100.0)), (six_eight, (60.0, 90.0)),
+    (four_on_the_floor, (124.0,)), (tresillo, (100.0, 110.0)), (anticipated_bass, (90.0, 100.0)),
 )  # fmt: skip
 
 
