@@ -274,7 +274,7 @@ def _pulse_levels(
     the grid that scores best there, and the level that wins the most of the track is the beat. A
     whole-track average would let a section that feels different (a half-time bridge, a breakdown)
     outvote the rest of the song; listeners keep the pulse the song set up."""
-    width = max(8, int(params.local_window_s * FPS))
+    width = max(3, min(len(ev), int(params.local_window_s * FPS)))  # np.convolve keeps the longer length
     hits = [np.maximum(_local_hit(ev, frames, width), 1e-6) * params.prior(bpm) for bpm, frames, _ in grids]
     local = np.log(np.array(hits))  # NaN where a grid has no beat in the window
     heard = np.all(np.isfinite(local), axis=0)
