@@ -6,14 +6,14 @@
 2. For each candidate, a Viterbi path through the tempogram near that level is the tempo curve: it
    drifts with a ritardando, breathes with rubato and jumps (at a price) at a medley's change.
    Where that curve is flat the track is tracked at one tempo, exactly as a steady track always was.
-3. librosa's dynamic programme places the beats on that curve, and the phase whose kick and snare
-   are strongest is the beat (not the syncopations or the off-beat).
+3. librosa's dynamic programme places the beats on that curve, and the phase where the kick and
+   bass are strongest is the beat (not the syncopations, not a reggae skank on the off-beat).
 4. The pulse level: a grid at half the tempo of a grid whose accents repeat every 3, 5 or 7 beats
    (3/4, 7/8 in eighths) is no beat, nor is a grid whose accents repeat every 8 beats but not every
-   4 (it counts eighths). Each other grid is scored locally, through a window sliding
-   over the track, by how much stronger the onsets are on its beats than on average there, times
-   a tempo prior; the level that wins the most of the track is the beat, so a half-time bridge
-   does not outvote the rest of the song.
+   4 (it counts eighths). Each other grid is scored locally, through a window sliding over the
+   track, by how much stronger the onsets are on its beats than on average there, times a tempo
+   prior; the level that wins the most of the track is the beat, so a half-time bridge does not
+   outvote the rest of the song.
 
 Every constant tuned on data is in ``TrackerParams``; ``scripts/eval_beats.py --loo`` fits them by
 leave-one-out cross-validation and reports held-out figures beside the in-sample ones.
