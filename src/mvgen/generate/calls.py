@@ -67,13 +67,16 @@ def run_pipeline(pipe, family, request, kwargs: dict[str, Any], on_step: Callabl
 
 def fit_frames(frames, width: int, height: int):
     """Frames (f, h, w, 3) uint8 at ``width`` x ``height``: a pipeline that picks its own size from
-    the start image (HunyuanVideo 1.5's image-to-video, from its resolution buckets) is resized to
-    the size the plan made the rest at."""
+    the start image (HunyuanVideo 1.5's image-to-video, from its resolution buckets) is brought to
+    the size the plan made the rest at. Where the bucket's aspect differs, the centre is cropped to
+    the plan's aspect first, so that nothing is stretched."""
     import numpy as np
 
     if frames.shape[1:3] == (height, width):
         return frames
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    log.debug("resizing frames %sx%s to %sx%s", frames.shape[2], frames.shape[1], width, height)
-    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in frames])
+    log.debug("fitting frames %sx%s to %sx%s", frames.shape[2], frames.shape[1], width, height)
+    return np.stack(
+        [np.asarray(ImageOps.fit(Image.fromarray(f), (width, height), Image.LANCZOS)) for f in frames]
+    )
