@@ -130,20 +130,8 @@ FAMILY = Family(
     label="LTX-2",
     t2v_pipelines=("LTX2Pipeline", "LTX2ConditionPipeline"),
     i2v_pipelines=("LTX2ImageToVideoPipeline",),
-    defaults=dict(
-        fps=24,
-        width=768,
-        height=512,
-        size_multiple=32,
-        frame_step=8,
-        frame_offset=1,
-        max_frames=257,
-        steps=30,
-        guidance=3.0,
-        dtype="bfloat16",
-        vram_gb=48.0,
-        max_sequence_length=1024,
-    ),  # fmt: skip
+    # LTX-Video's geometry, frame rule and guidance; its own steps, size in memory and prompt length
+    defaults={**ltx.FAMILY.defaults, "steps": 30, "vram_gb": 48.0, "max_sequence_length": 1024},
     finish_latents=finish_latents,
     decode=decode,
     call_extras=call_extras,
