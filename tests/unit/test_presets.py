@@ -113,3 +113,17 @@ def test_the_image_to_video_class_follows_the_weights():
     assert sky.sibling_class("flf", None) == "SkyReelsV2ImageToVideoPipeline"
     assert ltx2.sibling_class("i2v", "LTX2Pipeline") == "LTX2ImageToVideoPipeline"
     assert ltx2.sibling_class("flf", "LTX2Pipeline") == "LTX2ConditionPipeline"
+
+
+def test_a_window_no_longer_than_its_overlap_is_refused(tmp_path):
+    """A diffusion-forcing window must move on: 5 frames would share all 5 with the one before."""
+    source = (presets_dir() / "tiny-skyreels.yaml").read_text()
+    assert "window_frames: 17" in source
+    bad = tmp_path / "tiny-skyreels.yaml"
+    bad.write_text(source.replace("window_frames: 17", "window_frames: 5"))
+    with pytest.raises(
+        ConfigError, match="invalid model preset: window_frames: .*no longer than the 5 frames"
+    ):
+        load_preset_file(bad)
+    bad.write_text(source.replace("window_frames: 17", "window_frames: 9"))
+    assert load_preset_file(bad).window_frames == 9

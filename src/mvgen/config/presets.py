@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mvgen.errors import ConfigError, SetupError
 from mvgen.families import FAMILIES, PIPELINE_FAMILIES
+from mvgen.families.base import window_overlap
 
 Dtype = Literal["bfloat16", "float16", "float32"]
 
@@ -85,6 +86,16 @@ class ModelPreset(BaseModel):
             raise ValueError(f"unknown family {value!r} (known: {', '.join(sorted(FAMILIES))})")
         return value
 
+    @field_validator("window_frames")
+    @classmethod
+    def _window_moves(cls, value: int) -> int:
+        if 0 < value <= window_overlap(value):
+            raise ValueError(
+                f"window_frames {value} is no longer than the {window_overlap(value)} frames each window "
+                "shares with the one before: use 0 (one call) or a longer window (97, 121)"
+            )
+        return value
+
     @property
     def family_label(self) -> str:
         return FAMILIES[self.family].label
@@ -125,7 +136,11 @@ def load_preset_file(path: Path) -> ModelPreset:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         preset = ModelPreset.model_validate(data)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "preset"
+        raise ConfigError(f"{path}: invalid model preset: {where}: {first['msg']}") from None
+    except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: invalid model preset: {str(exc).splitlines()[0]}") from None
     if preset.name != path.stem:
         raise ConfigError(f"{path}: preset name {preset.name!r} must match the file name {path.stem!r}")
